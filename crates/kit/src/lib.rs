@@ -1,0 +1,13 @@
+//! tokenauth-kit: what every tokenauth service binary shares: configuration from the
+//! environment, tracing, request ids, problem-details errors, JSON bodies, server start and
+//! health endpoints.
+
+pub mod body;
+pub mod config;
+pub mod health;
+pub mod problem;
+pub mod request_id;
+pub mod server;
+pub mod telemetry;
+
+pub use problem::Problem;

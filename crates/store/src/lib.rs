@@ -1,0 +1,11 @@
+//! tokenauth-store: the diesel schema, models and queries, embedded migrations and the
+//! connection pool. PostgreSQL in production, SQLite as the embedded default, one query path.
+
+mod db;
+pub mod models;
+pub mod revocations;
+pub mod schema;
+pub mod sessions;
+pub mod users;
+
+pub use db::{Database, DatabaseUrl, DbConnection, StoreError};

@@ -1,0 +1,86 @@
+//! Rows as they are stored.
+
+use diesel::prelude::*;
+
+use crate::schema::{refresh_tokens, revocations, sessions, users};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub username_key: String,
+    pub password_hash: String,
+    /// Space-separated.
+    pub roles: String,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub tokens_not_before: Option<i64>,
+}
+
+impl User {
+    pub fn role_list(&self) -> Vec<String> {
+        self.roles.split_whitespace().map(str::to_owned).collect()
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub session_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = revocations)]
+pub struct Revocation {
+    pub seq: i64,
+    pub kind: String,
+    pub subject: String,
+    pub not_before: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = revocations)]
+pub struct NewRevocation {
+    pub kind: String,
+    pub subject: String,
+    pub not_before: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What a revocation covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationKind {
+    /// One access token, by `jti`.
+    Token,
+    /// A session, by `sid`: its refresh token and every access token minted from it.
+    Session,
+    /// Every token of a user issued before `not_before`.
+    User,
+}
+
+impl RevocationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationKind::Token => "jti",
+            RevocationKind::Session => "sid",
+            RevocationKind::User => "user",
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The revocation log: every revocation with a sequence number assigned by the database.
+//! The database is the source of truth; shared revocation stores mirror it.
+
+use diesel::prelude::*;
+
+use crate::db::{DbConnection, StoreError};
+use crate::models::{NewRevocation, Revocation, RevocationKind};
+use crate::schema::{revocations, users};
+use crate::sessions::revoke_all_of_user_in_tx;
+
+pub fn insert(conn: &mut DbConnection, revocation: &NewRevocation) -> Result<(), StoreError> {
+    diesel::insert_into(revocations::table)
+        .values(revocation)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Revokes everything a user holds: every session, and every access token issued before `now`
+/// (one user-wide entry rather than one per token).
+pub fn revoke_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: i64,
+    revocation_ttl: i64,
+) -> Result<(), StoreError> {
+    conn.transaction(|conn| {
+        diesel::update(
+            users::table.find(user_id).filter(
+                users::tokens_not_before
+                    .is_null()
+                    .or(users::tokens_not_before.lt(now)),
+            ),
+        )
+        .set(users::tokens_not_before.eq(now))
+        .execute(conn)?;
+        insert(
+            conn,
+            &NewRevocation {
+                kind: RevocationKind::User.as_str().to_owned(),
+                subject: user_id.to_owned(),
+                not_before: Some(now),
+                created_at: now,
+                expires_at: now + revocation_ttl,
+            },
+        )?;
+        revoke_all_of_user_in_tx(conn, user_id, None, now, revocation_ttl)?;
+        Ok(())
+    })
+}
+
+/// Whether one access token (`jti`) was revoked on its own.
+pub fn is_token_revoked(conn: &mut DbConnection, jti: &str) -> Result<bool, StoreError> {
+    use diesel::dsl::{exists, select};
+    Ok(select(exists(
+        revocations::table
+            .filter(revocations::kind.eq(RevocationKind::Token.as_str()))
+            .filter(revocations::subject.eq(jti)),
+    ))
+    .get_result(conn)?)
+}
+
+/// Entries still in force after `now`, in sequence order.
+pub fn live(conn: &mut DbConnection, now: i64) -> Result<Vec<Revocation>, StoreError> {
+    Ok(revocations::table
+        .filter(revocations::expires_at.gt(now))
+        .order(revocations::seq.asc())
+        .select(Revocation::as_select())
+        .load(conn)?)
+}

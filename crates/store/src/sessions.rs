@@ -1,0 +1,206 @@
+//! Sessions and their rotating refresh tokens.
+//!
+//! Rotation is one conditional `UPDATE … WHERE used_at IS NULL`: of two concurrent refreshes
+//! of the same token exactly one changes a row, so exactly one gets a new pair.
+
+use diesel::prelude::*;
+
+use crate::db::{DbConnection, StoreError};
+use crate::models::{NewRevocation, RefreshToken, RevocationKind, Session, User};
+use crate::revocations;
+use crate::schema::{refresh_tokens, sessions, users};
+
+/// Creates a session with its first refresh token.
+pub fn create(
+    conn: &mut DbConnection,
+    session: &Session,
+    token: &RefreshToken,
+) -> Result<(), StoreError> {
+    conn.transaction(|conn| {
+        diesel::insert_into(sessions::table)
+            .values(session)
+            .execute(conn)?;
+        diesel::insert_into(refresh_tokens::table)
+            .values(token)
+            .execute(conn)?;
+        Ok::<_, StoreError>(())
+    })
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Session>, StoreError> {
+    Ok(sessions::table
+        .find(id)
+        .select(Session::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The outcome of presenting a refresh token.
+#[derive(Debug)]
+pub enum Rotation {
+    /// The token was current: it is now used and `new` replaces it.
+    Rotated { session: Session, user: User },
+    /// The token had been used before: the session has been revoked (reuse detection).
+    Reused { session_id: String },
+    /// Unknown, expired, or its session was already revoked.
+    Invalid,
+}
+
+/// Spends `old_hash` and stores `new` in its place, or detects reuse.
+/// `revocation_ttl` is how long a session revocation must be remembered (the access-token
+/// lifetime).
+pub fn rotate(
+    conn: &mut DbConnection,
+    old_hash: &str,
+    new: &RefreshToken,
+    now: i64,
+    revocation_ttl: i64,
+) -> Result<Rotation, StoreError> {
+    conn.transaction(|conn| {
+        // The write comes first so SQLite takes its write lock at once (no lock upgrade).
+        let spent = diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::token_hash.eq(old_hash))
+                .filter(refresh_tokens::used_at.is_null())
+                .filter(refresh_tokens::expires_at.gt(now)),
+        )
+        .set(refresh_tokens::used_at.eq(now))
+        .execute(conn)?;
+        let row: Option<(RefreshToken, Session, User)> = refresh_tokens::table
+            .inner_join(sessions::table.inner_join(users::table))
+            .filter(refresh_tokens::token_hash.eq(old_hash))
+            .select((
+                RefreshToken::as_select(),
+                Session::as_select(),
+                User::as_select(),
+            ))
+            .first(conn)
+            .optional()?;
+        let Some((token, session, user)) = row else {
+            return Ok(Rotation::Invalid);
+        };
+        if session.revoked_at.is_some() {
+            return Ok(Rotation::Invalid);
+        }
+        if spent == 0 {
+            if token.used_at.is_some() {
+                revoke_in_tx(conn, &session.id, now, revocation_ttl)?;
+                return Ok(Rotation::Reused {
+                    session_id: session.id,
+                });
+            }
+            return Ok(Rotation::Invalid);
+        }
+        let mut new = new.clone();
+        new.session_id = session.id.clone();
+        diesel::insert_into(refresh_tokens::table)
+            .values(&new)
+            .execute(conn)?;
+        Ok(Rotation::Rotated { session, user })
+    })
+}
+
+/// The session a refresh token belongs to, if the token is current (unused, unexpired) and
+/// its session is live. A used token counts as reuse and revokes the session.
+pub fn session_of_refresh_token(
+    conn: &mut DbConnection,
+    hash: &str,
+    now: i64,
+    revocation_ttl: i64,
+) -> Result<Option<Session>, StoreError> {
+    conn.transaction(|conn| {
+        let row: Option<(RefreshToken, Session)> = refresh_tokens::table
+            .inner_join(sessions::table)
+            .filter(refresh_tokens::token_hash.eq(hash))
+            .select((RefreshToken::as_select(), Session::as_select()))
+            .first(conn)
+            .optional()?;
+        let Some((token, session)) = row else {
+            return Ok(None);
+        };
+        if session.revoked_at.is_some() || token.expires_at <= now {
+            return Ok(None);
+        }
+        if token.used_at.is_some() {
+            revoke_in_tx(conn, &session.id, now, revocation_ttl)?;
+            return Ok(None);
+        }
+        Ok(Some(session))
+    })
+}
+
+/// Revokes one session: its refresh tokens and every access token minted from it.
+/// Returns whether it was live.
+pub fn revoke(
+    conn: &mut DbConnection,
+    session_id: &str,
+    now: i64,
+    revocation_ttl: i64,
+) -> Result<bool, StoreError> {
+    conn.transaction(|conn| revoke_in_tx(conn, session_id, now, revocation_ttl))
+}
+
+fn revoke_in_tx(
+    conn: &mut DbConnection,
+    session_id: &str,
+    now: i64,
+    revocation_ttl: i64,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        sessions::table
+            .find(session_id)
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(now))
+    .execute(conn)?;
+    if n == 1 {
+        revocations::insert(
+            conn,
+            &NewRevocation {
+                kind: RevocationKind::Session.as_str().to_owned(),
+                subject: session_id.to_owned(),
+                not_before: None,
+                created_at: now,
+                expires_at: now + revocation_ttl,
+            },
+        )?;
+    }
+    Ok(n == 1)
+}
+
+/// Revokes every live session of a user but `keep`, each recorded as its own revocation.
+/// Returns the ids revoked.
+pub fn revoke_all_of_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    keep: Option<&str>,
+    now: i64,
+    revocation_ttl: i64,
+) -> Result<Vec<String>, StoreError> {
+    conn.transaction(|conn| revoke_all_of_user_in_tx(conn, user_id, keep, now, revocation_ttl))
+}
+
+pub(crate) fn revoke_all_of_user_in_tx(
+    conn: &mut DbConnection,
+    user_id: &str,
+    keep: Option<&str>,
+    now: i64,
+    revocation_ttl: i64,
+) -> Result<Vec<String>, StoreError> {
+    let mut query = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .select(sessions::id)
+        .into_boxed();
+    if let Some(keep) = keep {
+        query = query.filter(sessions::id.ne(keep.to_owned()));
+    }
+    let ids: Vec<String> = query.load(conn)?;
+    let mut revoked = Vec::with_capacity(ids.len());
+    for id in ids {
+        if revoke_in_tx(conn, &id, now, revocation_ttl)? {
+            revoked.push(id);
+        }
+    }
+    Ok(revoked)
+}

@@ -1,0 +1,171 @@
+//! Account flows: register, log in, change password, bootstrap the admin.
+
+use tokenauth_kit::Problem;
+use tokenauth_store::StoreError;
+use tokenauth_store::models::User;
+use tokenauth_store::users;
+
+use crate::config::BootstrapAdmin;
+use crate::domain::{Password, Username};
+use crate::error::ApiResult;
+use crate::sessions::start_session;
+use crate::state::{AppState, unix_now};
+use crate::views::{SignedIn, UserView};
+
+pub const ROLE_USER: &str = "user";
+pub const ROLE_ADMIN: &str = "admin";
+
+fn username_taken() -> Problem {
+    Problem::conflict("username_taken", "That username is taken")
+}
+
+fn invalid_credentials() -> Problem {
+    Problem::unauthorized("invalid_credentials", "Unknown username or wrong password")
+}
+
+pub async fn register(
+    state: &AppState,
+    username: Username,
+    password: Password,
+) -> ApiResult<SignedIn> {
+    let key = username.key();
+    // Answer a taken name before spending a hash on it; the insert below still decides races.
+    let exists = state
+        .db
+        .run(move |conn| users::find_by_username_key(conn, &key))
+        .await?
+        .is_some();
+    if exists {
+        return Err(username_taken().into());
+    }
+    let hash = state.hasher.hash(password).await?;
+    let user = User {
+        id: uuid::Uuid::now_v7().to_string(),
+        username: username.as_str().to_owned(),
+        username_key: username.key(),
+        password_hash: hash,
+        roles: ROLE_USER.to_owned(),
+        disabled: false,
+        created_at: unix_now(),
+        tokens_not_before: None,
+    };
+    let row = user.clone();
+    match state.db.run(move |conn| users::insert(conn, &row)).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Err(username_taken().into()),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(user_id = %user.id, "user registered");
+    let tokens = start_session(state, &user).await?;
+    Ok(SignedIn {
+        tokens,
+        user: UserView::from(&user),
+    })
+}
+
+/// Checks credentials in constant work: an unknown name costs one argon2id run like a known
+/// one. A disabled account is reported only after the right password.
+pub async fn check_credentials(
+    state: &AppState,
+    username: &str,
+    password: Password,
+) -> ApiResult<User> {
+    let user = match Username::parse(username) {
+        Ok(name) => {
+            let key = name.key();
+            state
+                .db
+                .run(move |conn| users::find_by_username_key(conn, &key))
+                .await?
+        }
+        Err(_) => None,
+    };
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    if !state.hasher.verify(password, hash).await? {
+        return Err(invalid_credentials().into());
+    }
+    let user = user.ok_or_else(invalid_credentials)?;
+    if user.disabled {
+        return Err(Problem::forbidden("account_disabled", "Account is disabled").into());
+    }
+    Ok(user)
+}
+
+pub async fn login(state: &AppState, username: &str, password: Password) -> ApiResult<SignedIn> {
+    let user = check_credentials(state, username, password).await?;
+    let tokens = start_session(state, &user).await?;
+    Ok(SignedIn {
+        tokens,
+        user: UserView::from(&user),
+    })
+}
+
+/// Changes the password and revokes every session of the user but `keep_session`.
+pub async fn change_password(
+    state: &AppState,
+    user: &User,
+    keep_session: Option<String>,
+    current: Password,
+    new: Password,
+) -> ApiResult<()> {
+    if !state
+        .hasher
+        .verify(current, Some(user.password_hash.clone()))
+        .await?
+    {
+        return Err(invalid_credentials().into());
+    }
+    let hash = state.hasher.hash(new).await?;
+    let id = user.id.clone();
+    let ttl = state.tokens.access_ttl;
+    let revoked = state
+        .db
+        .run(move |conn| {
+            users::change_password(conn, &id, &hash, keep_session.as_deref(), unix_now(), ttl)
+        })
+        .await?;
+    tracing::info!(user_id = %user.id, revoked_sessions = revoked.len(), "password changed");
+    Ok(())
+}
+
+/// Creates the bootstrap admin, or gives an existing user of that name the admin role.
+pub async fn bootstrap_admin(state: &AppState, admin: &BootstrapAdmin) -> ApiResult<()> {
+    let key = admin.username.key();
+    let existing = state
+        .db
+        .run(move |conn| users::find_by_username_key(conn, &key))
+        .await?;
+    if let Some(user) = existing {
+        let mut roles = user.role_list();
+        if !roles.iter().any(|r| r == ROLE_ADMIN) {
+            roles.push(ROLE_ADMIN.to_owned());
+            let joined = roles.join(" ");
+            let id = user.id.clone();
+            state
+                .db
+                .run(move |conn| users::set_roles(conn, &id, &joined))
+                .await?;
+            tracing::info!(user_id = %user.id, "bootstrap admin: promoted existing user");
+        }
+        return Ok(());
+    }
+    let hash = state.hasher.hash(admin.password.clone()).await?;
+    let user = User {
+        id: uuid::Uuid::now_v7().to_string(),
+        username: admin.username.as_str().to_owned(),
+        username_key: admin.username.key(),
+        password_hash: hash,
+        roles: format!("{ROLE_USER} {ROLE_ADMIN}"),
+        disabled: false,
+        created_at: unix_now(),
+        tokens_not_before: None,
+    };
+    let id = user.id.clone();
+    match state.db.run(move |conn| users::insert(conn, &user)).await {
+        // Another replica created it first.
+        Ok(()) | Err(StoreError::Conflict) => {}
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(user_id = %id, "bootstrap admin: created");
+    Ok(())
+}

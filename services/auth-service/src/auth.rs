@@ -1,0 +1,138 @@
+//! Authentication as extractors: a handler that takes `Authenticated` is protected. The token
+//! is verified (signature and claims), then checked against the database: the user must exist
+//! and not be disabled, and neither the token, its session nor the user's tokens may have been
+//! revoked.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use tokenauth_jwt::{AccessClaims, VerifyError};
+use tokenauth_kit::Problem;
+use tokenauth_store::models::User;
+use tokenauth_store::{revocations, sessions, users};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A verified, unrevoked access token of an enabled user.
+#[derive(Debug)]
+pub struct Authenticated {
+    pub claims: AccessClaims,
+    pub user: User,
+}
+
+/// `Some` when a valid token was sent, `None` when none was; a bad token is still a 401.
+#[derive(Debug)]
+pub struct MaybeAuthenticated(pub Option<Authenticated>);
+
+/// The bearer token of a request: `Ok(None)` when there is no `Authorization` header.
+pub fn bearer_token(req: &HttpRequest) -> Result<Option<&str>, Problem> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| Problem::unauthorized("invalid_token", "Malformed Authorization header"))?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Problem::unauthorized(
+            "invalid_token",
+            "Authorization scheme must be Bearer",
+        ));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(Problem::unauthorized(
+            "invalid_token",
+            "Bearer token is empty",
+        ));
+    }
+    Ok(Some(token))
+}
+
+fn verify_error(e: VerifyError) -> Problem {
+    match e {
+        VerifyError::Expired => Problem::unauthorized("token_expired", e.detail()),
+        VerifyError::Invalid(_) => Problem::unauthorized("invalid_token", e.detail()),
+    }
+}
+
+async fn authenticate(state: AppState, token: String) -> Result<Authenticated, ApiError> {
+    let claims = state
+        .tokens
+        .verifier()
+        .verify(&token)
+        .map_err(verify_error)?;
+    let (sub, sid, jti) = (claims.sub.clone(), claims.sid.clone(), claims.jti.clone());
+    let (user, session_live, jti_revoked) = state
+        .db
+        .run(move |conn| {
+            let user = users::find_by_id(conn, &sub)?;
+            let session_live = match sid {
+                Some(sid) => sessions::find(conn, &sid)?.is_some_and(|s| s.revoked_at.is_none()),
+                None => false,
+            };
+            Ok((
+                user,
+                session_live,
+                revocations::is_token_revoked(conn, &jti)?,
+            ))
+        })
+        .await?;
+    let revoked = || Problem::unauthorized("token_revoked", "Token has been revoked");
+    let Some(user) = user else {
+        return Err(revoked().into());
+    };
+    if user.disabled {
+        return Err(Problem::forbidden("account_disabled", "Account is disabled").into());
+    }
+    if !session_live || jti_revoked || user.tokens_not_before.is_some_and(|nb| claims.iat < nb) {
+        return Err(revoked().into());
+    }
+    Ok(Authenticated { claims, user })
+}
+
+fn state_of(req: &HttpRequest) -> Result<AppState, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .map(|d| d.get_ref().clone())
+        .ok_or_else(|| Problem::internal("AppState missing from app data").into())
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let found = state_of(req).and_then(|state| {
+            let token = bearer_token(req)?.ok_or_else(|| {
+                Problem::unauthorized("missing_token", "An access token is required")
+            })?;
+            Ok((state, token.to_owned()))
+        });
+        Box::pin(async move {
+            let (state, token) = found?;
+            authenticate(state, token).await
+        })
+    }
+}
+
+impl FromRequest for MaybeAuthenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let found = state_of(req)
+            .and_then(|state| Ok(bearer_token(req)?.map(|token| (state, token.to_owned()))));
+        Box::pin(async move {
+            match found? {
+                None => Ok(MaybeAuthenticated(None)),
+                Some((state, token)) => {
+                    Ok(MaybeAuthenticated(Some(authenticate(state, token).await?)))
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,152 @@
+//! The auth-service's configuration, read once from the environment:
+//! `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE`, `DATABASE_URL`, `JWT_ALGORITHM`, `JWT_SECRET`,
+//! `JWT_PRIVATE_KEY_FILE`, `TOKEN_ISSUER`, `TOKEN_AUDIENCE`, `ACCESS_TOKEN_TTL_SECS`,
+//! `REFRESH_TOKEN_TTL_SECS`, `BOOTSTRAP_ADMIN_USERNAME`, `BOOTSTRAP_ADMIN_PASSWORD`.
+
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+use tokenauth_jwt::{Algorithm, MIN_HS256_SECRET_BYTES};
+use tokenauth_kit::config::{self, ConfigError, Source};
+use tokenauth_kit::server::ListenConfig;
+use tokenauth_store::DatabaseUrl;
+
+use crate::domain::{Password, Username};
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+
+#[derive(Debug, Clone)]
+pub enum KeyConfig {
+    /// Ed25519 keys from this PEM file, or generated and kept under the data directory.
+    EdDsa {
+        private_key_file: Option<PathBuf>,
+    },
+    Hs256 {
+        secret: SecretString,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct BootstrapAdmin {
+    pub username: Username,
+    pub password: Password,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub listen: ListenConfig,
+    pub database_url: DatabaseUrl,
+    /// Where the embedded default keeps its SQLite file and generated key.
+    pub data_dir: PathBuf,
+    pub keys: KeyConfig,
+    pub issuer: String,
+    pub audience: Vec<String>,
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+    pub bootstrap_admin: Option<BootstrapAdmin>,
+    /// HTTP worker threads (default: one per core).
+    pub workers: Option<usize>,
+}
+
+impl AuthConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&config::Env)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let listen = ListenConfig::from_source(src, DEFAULT_BIND)?;
+        let data_dir = PathBuf::from(DEFAULT_DATA_DIR);
+        let default_db = format!("sqlite://{}", data_dir.join("tokenauth.db").display());
+        let database_url = DatabaseUrl::parse(&config::string_or(src, "DATABASE_URL", &default_db))
+            .map_err(|m| ConfigError::new("DATABASE_URL", m))?;
+
+        let algorithm: Algorithm = config::parsed_or(src, "JWT_ALGORITHM", Algorithm::EdDsa)?;
+        let keys = match algorithm {
+            Algorithm::EdDsa => KeyConfig::EdDsa {
+                private_key_file: config::string(src, "JWT_PRIVATE_KEY_FILE").map(PathBuf::from),
+            },
+            Algorithm::Hs256 => {
+                let secret = config::string(src, "JWT_SECRET").ok_or_else(|| {
+                    ConfigError::new("JWT_SECRET", "is required when JWT_ALGORITHM=HS256")
+                })?;
+                if secret.len() < MIN_HS256_SECRET_BYTES {
+                    return Err(ConfigError::new(
+                        "JWT_SECRET",
+                        format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"),
+                    ));
+                }
+                KeyConfig::Hs256 {
+                    secret: SecretString::from(secret),
+                }
+            }
+        };
+
+        let issuer = config::string_or(src, "TOKEN_ISSUER", "http://127.0.0.1:8080");
+        let audience = match config::list(src, "TOKEN_AUDIENCE") {
+            list if list.is_empty() => vec!["resource-service".to_owned()],
+            list => list,
+        };
+        let access_ttl_secs: i64 = config::parsed_or(src, "ACCESS_TOKEN_TTL_SECS", 900)?;
+        if !(1..=86_400).contains(&access_ttl_secs) {
+            return Err(ConfigError::new(
+                "ACCESS_TOKEN_TTL_SECS",
+                "must be between 1 and 86400",
+            ));
+        }
+        let refresh_ttl_secs: i64 = config::parsed_or(src, "REFRESH_TOKEN_TTL_SECS", 1_209_600)?;
+        if !(60..=31_536_000).contains(&refresh_ttl_secs) {
+            return Err(ConfigError::new(
+                "REFRESH_TOKEN_TTL_SECS",
+                "must be between 60 and 31536000",
+            ));
+        }
+
+        let bootstrap_admin = match (
+            config::string(src, "BOOTSTRAP_ADMIN_USERNAME"),
+            config::string(src, "BOOTSTRAP_ADMIN_PASSWORD"),
+        ) {
+            (None, None) => None,
+            (Some(name), Some(password)) => Some(BootstrapAdmin {
+                username: Username::parse(&name)
+                    .map_err(|m| ConfigError::new("BOOTSTRAP_ADMIN_USERNAME", m))?,
+                password: Password::parse(SecretString::from(password))
+                    .map_err(|m| ConfigError::new("BOOTSTRAP_ADMIN_PASSWORD", m))?,
+            }),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "BOOTSTRAP_ADMIN_PASSWORD",
+                    "must be set with BOOTSTRAP_ADMIN_USERNAME",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "BOOTSTRAP_ADMIN_USERNAME",
+                    "must be set with BOOTSTRAP_ADMIN_PASSWORD",
+                ));
+            }
+        };
+
+        Ok(AuthConfig {
+            listen,
+            database_url,
+            data_dir,
+            keys,
+            issuer,
+            audience,
+            access_ttl_secs,
+            refresh_ttl_secs,
+            bootstrap_admin,
+            workers: None,
+        })
+    }
+}
+
+impl KeyConfig {
+    pub fn secret_bytes(&self) -> Option<&[u8]> {
+        match self {
+            KeyConfig::Hs256 { secret } => Some(secret.expose_secret().as_bytes()),
+            KeyConfig::EdDsa { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! tokenauth's auth-service: users, sessions, access and refresh tokens over a JSON API.
+//! `main.rs` reads the configuration and calls [`Application::build`]; tests and the local
+//! all-in-one stack start exactly the same code.
+
+pub mod accounts;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod passwords;
+mod routes;
+pub mod sessions;
+pub mod state;
+pub mod tokens;
+pub mod views;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use tokenauth_kit::{body, problem, request_id};
+use tokenauth_store::Database;
+
+use crate::config::AuthConfig;
+use crate::passwords::Hasher;
+use crate::state::AppState;
+use crate::tokens::Tokens;
+
+/// A built, bound, not yet running auth-service.
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    scheme: &'static str,
+    state: AppState,
+}
+
+impl Application {
+    /// Loads keys, binds the listener and starts catching up with the database in the
+    /// background; the service answers (503 where it needs the database) before it is ready.
+    pub async fn build(config: AuthConfig) -> anyhow::Result<Self> {
+        let tokens = Tokens::from_config(&config)?;
+        let db = Database::new(config.database_url.clone())?;
+        let hasher = Hasher::new(Hasher::default_threads())?;
+        let bound = tokenauth_kit::server::bind(&config.listen)?;
+        let (addr, scheme) = (bound.addr, bound.scheme());
+        let workers = config.workers;
+        let state = AppState {
+            db,
+            tokens: Arc::new(tokens),
+            hasher,
+            config: Arc::new(config),
+        };
+        tokio::spawn(catch_up(state.clone()));
+
+        let data = web::Data::new(state.clone());
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(body::json_config())
+                .app_data(body::form_config())
+                .app_data(body::query_config())
+                .app_data(body::path_config())
+                .configure(routes::configure)
+                .default_service(web::to(problem::not_found))
+                .wrap(from_fn(request_id::middleware))
+        })
+        .shutdown_timeout(10);
+        if let Some(n) = workers {
+            server = server.workers(n);
+        }
+        let server = tokenauth_kit::listen!(server, bound)?.run();
+        Ok(Application {
+            server,
+            addr,
+            scheme,
+            state,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Applies migrations and creates the bootstrap admin as soon as the database allows, retrying
+/// while it is down.
+async fn catch_up(state: AppState) {
+    let mut warned = false;
+    loop {
+        let step = async {
+            if !state.db.is_migrated() {
+                let db = state.db.clone();
+                tokio::task::spawn_blocking(move || db.migrate())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("migration task failed: {e}"))??;
+                tracing::info!(database = ?state.db.url(), "database schema is current");
+            }
+            if let Some(admin) = &state.config.bootstrap_admin {
+                accounts::bootstrap_admin(&state, admin)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            anyhow::Ok(())
+        };
+        match step.await {
+            Ok(()) => return,
+            Err(e) => {
+                if !warned {
+                    tracing::warn!(error = %e, "database not ready; retrying every second");
+                    warned = true;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The auth-service binary: configuration from the environment, then the library.
+
+use auth_service::Application;
+use auth_service::config::AuthConfig;
+use tokenauth_kit::config::Env;
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("auth-service: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    tokenauth_kit::telemetry::init(&Env)?;
+    let config = AuthConfig::from_env()?;
+    let app = Application::build(config).await?;
+    tracing::info!(url = %app.base_url(), "auth-service listening");
+    app.run_until_stopped().await?;
+    Ok(())
+}

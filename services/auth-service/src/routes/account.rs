@@ -1,0 +1,69 @@
+//! `POST /v1/register`, `POST /v1/login`, `GET /v1/me`, `PUT /v1/me/password`.
+
+use actix_web::{HttpResponse, web};
+use secrecy::SecretString;
+use tokenauth_kit::body::{Fields, JsonObject};
+
+use crate::accounts;
+use crate::auth::Authenticated;
+use crate::domain::{Password, Username};
+use crate::error::ApiResult;
+use crate::state::AppState;
+use crate::views::UserView;
+
+pub async fn register(state: web::Data<AppState>, body: JsonObject) -> ApiResult<HttpResponse> {
+    let mut fields = Fields::new(body.0);
+    let username = fields.required_str("username");
+    let password = fields.required_str("password");
+    let username = username.and_then(|u| {
+        Username::parse(&u)
+            .map_err(|m| fields.error("username", m))
+            .ok()
+    });
+    let password = password.and_then(|p| {
+        Password::parse(SecretString::from(p))
+            .map_err(|m| fields.error("password", m))
+            .ok()
+    });
+    let (username, password) = fields.finish_with(username.zip(password))?;
+    let signed_in = accounts::register(&state, username, password).await?;
+    Ok(HttpResponse::Created().json(signed_in))
+}
+
+pub async fn login(state: web::Data<AppState>, body: JsonObject) -> ApiResult<HttpResponse> {
+    let mut fields = Fields::new(body.0);
+    let username = fields.required_str("username");
+    let password = fields.required_str("password").and_then(|p| {
+        Password::parse_for_check(SecretString::from(p))
+            .map_err(|m| fields.error("password", m))
+            .ok()
+    });
+    let (username, password) = fields.finish_with(username.zip(password))?;
+    let signed_in = accounts::login(&state, &username, password).await?;
+    Ok(HttpResponse::Ok().json(signed_in))
+}
+
+pub async fn me(auth: Authenticated) -> HttpResponse {
+    HttpResponse::Ok().json(UserView::from(&auth.user))
+}
+
+pub async fn change_password(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    body: JsonObject,
+) -> ApiResult<HttpResponse> {
+    let mut fields = Fields::new(body.0);
+    let current = fields.required_str("current_password").and_then(|p| {
+        Password::parse_for_check(SecretString::from(p))
+            .map_err(|m| fields.error("current_password", m))
+            .ok()
+    });
+    let new = fields.required_str("new_password").and_then(|p| {
+        Password::parse(SecretString::from(p))
+            .map_err(|m| fields.error("new_password", m))
+            .ok()
+    });
+    let (current, new) = fields.finish_with(current.zip(new))?;
+    accounts::change_password(&state, &auth.user, auth.claims.sid.clone(), current, new).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

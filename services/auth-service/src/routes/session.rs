@@ -1,0 +1,39 @@
+//! `POST /v1/token/refresh`, `POST /v1/logout`, `POST /v1/logout/all`.
+
+use actix_web::{HttpResponse, web};
+use tokenauth_kit::body::{Fields, JsonObject, OptionalJsonObject};
+
+use crate::auth::{Authenticated, MaybeAuthenticated};
+use crate::error::ApiResult;
+use crate::sessions;
+use crate::state::AppState;
+
+pub async fn refresh(state: web::Data<AppState>, body: JsonObject) -> ApiResult<HttpResponse> {
+    let mut fields = Fields::new(body.0);
+    let token = fields.required_str("refresh_token");
+    fields.finish()?;
+    let token = token.unwrap_or_default();
+    let tokens = sessions::refresh(&state, &token).await?;
+    Ok(HttpResponse::Ok().json(tokens))
+}
+
+pub async fn logout(
+    state: web::Data<AppState>,
+    auth: MaybeAuthenticated,
+    body: OptionalJsonObject,
+) -> ApiResult<HttpResponse> {
+    let mut fields = Fields::new(body.0);
+    let refresh_token = fields.optional_str("refresh_token");
+    fields.finish()?;
+    let access_session = auth.0.and_then(|a| a.claims.sid);
+    sessions::logout(&state, access_session, refresh_token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn logout_all(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+) -> ApiResult<HttpResponse> {
+    sessions::logout_all(&state, &auth.user.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,159 @@
+//! Session flows: start a session at login, rotate its refresh token, log out.
+
+use tokenauth_kit::Problem;
+use tokenauth_store::models::{RefreshToken, Session, User};
+use tokenauth_store::revocations;
+use tokenauth_store::sessions::{self, Rotation};
+
+use crate::error::ApiResult;
+use crate::state::{AppState, unix_now};
+use crate::tokens::{
+    DEFAULT_USER_SCOPE, FIRST_PARTY_CLIENT_ID, Grant, TokenResponse, hash_refresh_token,
+};
+
+fn invalid_refresh_token() -> Problem {
+    Problem::unauthorized(
+        "invalid_refresh_token",
+        "Refresh token is unknown, expired, revoked or already used",
+    )
+}
+
+fn user_grant(user: &User, session_id: &str) -> Grant {
+    Grant {
+        subject: user.id.clone(),
+        client_id: FIRST_PARTY_CLIENT_ID.to_owned(),
+        scope: DEFAULT_USER_SCOPE.to_owned(),
+        roles: user.role_list(),
+        session_id: Some(session_id.to_owned()),
+        username: Some(user.username.clone()),
+    }
+}
+
+fn token_response(state: &AppState, access: String, refresh: String) -> TokenResponse {
+    TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: state.tokens.access_ttl,
+        refresh_token: Some(refresh),
+        refresh_expires_in: Some(state.tokens.refresh_ttl),
+        scope: DEFAULT_USER_SCOPE.to_owned(),
+    }
+}
+
+/// A new session for `user`: its first refresh token and an access token bound to it.
+pub async fn start_session(state: &AppState, user: &User) -> ApiResult<TokenResponse> {
+    let now = unix_now();
+    let session = Session {
+        id: uuid::Uuid::now_v7().to_string(),
+        user_id: user.id.clone(),
+        created_at: now,
+        revoked_at: None,
+    };
+    let (refresh, hash) = state.tokens.new_refresh_token()?;
+    let row = RefreshToken {
+        token_hash: hash,
+        session_id: session.id.clone(),
+        created_at: now,
+        expires_at: now + state.tokens.refresh_ttl,
+        used_at: None,
+    };
+    let (access, _) = state
+        .tokens
+        .mint_access(&user_grant(user, &session.id), now)?;
+    let stored = session.clone();
+    state
+        .db
+        .run(move |conn| sessions::create(conn, &stored, &row))
+        .await?;
+    Ok(token_response(state, access, refresh))
+}
+
+/// Spends a refresh token for a new pair. A token presented a second time revokes its session.
+pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenResponse> {
+    let now = unix_now();
+    let old_hash = hash_refresh_token(presented);
+    let (refresh, new_hash) = state.tokens.new_refresh_token()?;
+    let new_row = RefreshToken {
+        token_hash: new_hash,
+        // Filled in by the store from the spent token's session.
+        session_id: String::new(),
+        created_at: now,
+        expires_at: now + state.tokens.refresh_ttl,
+        used_at: None,
+    };
+    let ttl = state.tokens.access_ttl;
+    let outcome = state
+        .db
+        .run(move |conn| sessions::rotate(conn, &old_hash, &new_row, now, ttl))
+        .await?;
+    match outcome {
+        Rotation::Rotated { session, user } => {
+            if user.disabled {
+                return Err(Problem::forbidden("account_disabled", "Account is disabled").into());
+            }
+            let (access, _) = state
+                .tokens
+                .mint_access(&user_grant(&user, &session.id), now)?;
+            Ok(token_response(state, access, refresh))
+        }
+        Rotation::Reused { session_id } => {
+            tracing::warn!(%session_id, "refresh token reused: session revoked");
+            Err(invalid_refresh_token().into())
+        }
+        Rotation::Invalid => Err(invalid_refresh_token().into()),
+    }
+}
+
+/// Ends the session of the access token, and that of `refresh_token` if one was sent.
+pub async fn logout(
+    state: &AppState,
+    access_session: Option<String>,
+    refresh_token: Option<String>,
+) -> ApiResult<()> {
+    let ttl = state.tokens.access_ttl;
+    let now = unix_now();
+    let mut targets = Vec::new();
+    if let Some(sid) = access_session {
+        targets.push(sid);
+    }
+    if let Some(token) = refresh_token {
+        let hash = hash_refresh_token(&token);
+        let session = state
+            .db
+            .run(move |conn| sessions::session_of_refresh_token(conn, &hash, now, ttl))
+            .await?;
+        match session {
+            Some(s) => targets.push(s.id),
+            None => return Err(invalid_refresh_token().into()),
+        }
+    }
+    if targets.is_empty() {
+        return Err(Problem::unauthorized(
+            "missing_token",
+            "Send an access token or a refresh token",
+        )
+        .into());
+    }
+    state
+        .db
+        .run(move |conn| {
+            for sid in &targets {
+                sessions::revoke(conn, sid, now, ttl)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
+/// Revokes every session and access token of the user.
+pub async fn logout_all(state: &AppState, user_id: &str) -> ApiResult<()> {
+    let ttl = state.tokens.access_ttl;
+    let id = user_id.to_owned();
+    state
+        .db
+        .run(move |conn| revocations::revoke_user(conn, &id, unix_now(), ttl))
+        .await?;
+    tracing::info!(%user_id, "logged out everywhere");
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use tokenauth_store::Database;
+
+use crate::config::AuthConfig;
+use crate::passwords::Hasher;
+use crate::tokens::Tokens;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Database,
+    pub tokens: Arc<Tokens>,
+    pub hasher: Hasher,
+    pub config: Arc<AuthConfig>,
+}
+
+pub fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

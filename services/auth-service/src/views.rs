@@ -1,0 +1,40 @@
+//! Response bodies.
+
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use tokenauth_store::models::User;
+
+use crate::tokens::TokenResponse;
+
+/// A user as the API shows it: never the hash.
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    pub roles: Vec<String>,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        UserView {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            roles: u.role_list(),
+            disabled: u.disabled,
+            created_at: time::OffsetDateTime::from_unix_timestamp(u.created_at)
+                .ok()
+                .and_then(|t| t.format(&Rfc3339).ok())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The token response plus the user, for register and login.
+#[derive(Debug, Serialize)]
+pub struct SignedIn {
+    #[serde(flatten)]
+    pub tokens: TokenResponse,
+    pub user: UserView,
+}
