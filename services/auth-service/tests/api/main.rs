@@ -1,1 +1,13 @@
+//! The auth-service's integration tests: one binary, a module per area. Every test starts the
+//! real service on port 0 against its own fresh database, once on PostgreSQL and once on SQLite.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod accounts;
+mod availability;
+mod errors;
+mod secrets;
+mod sessions;
+mod tokens;

@@ -1,0 +1,290 @@
+//! Register, log in, `GET /v1/me`, change password.
+
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokenauth_store::schema::users;
+
+use crate::both;
+use crate::helpers::{Backend, PASSWORD, assert_problem, spawn_app, unique};
+
+async fn register_returns_tokens_and_the_user(b: Backend) {
+    let app = spawn_app(b).await;
+    let name = unique("alice");
+    let res = app
+        .post(
+            "/v1/register",
+            &json!({"username": name, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert!(res.headers().contains_key("x-request-id"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["refresh_expires_in"], 1_209_600);
+    assert_eq!(body["scope"], "api");
+    assert!(body["access_token"].as_str().unwrap().split('.').count() == 3);
+    assert!(body["refresh_token"].as_str().unwrap().len() >= 43);
+    let user = &body["user"];
+    assert_eq!(user["username"], name.as_str());
+    assert_eq!(user["roles"], json!(["user"]));
+    assert_eq!(user["disabled"], false);
+    assert!(user["created_at"].as_str().unwrap().ends_with('Z'));
+    let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys.len(),
+        5,
+        "user has exactly the contract's fields: {user}"
+    );
+
+    // The password is stored as an argon2id hash, never as given.
+    let db = app.store().await;
+    let key = name.to_lowercase();
+    let hash: String = db
+        .run(move |conn| {
+            Ok(users::table
+                .filter(users::username_key.eq(key))
+                .select(users::password_hash)
+                .first(conn)?)
+        })
+        .await
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert!(!hash.contains(PASSWORD));
+}
+both!(register_returns_tokens_and_the_user);
+
+async fn usernames_are_unique_ignoring_case_and_width(b: Backend) {
+    let app = spawn_app(b).await;
+    let name = unique("bob");
+    app.register(&name).await;
+    let upper = name.to_uppercase();
+    let res = app
+        .post(
+            "/v1/register",
+            &json!({"username": upper, "password": PASSWORD}),
+        )
+        .await;
+    assert_problem(res, 409, "username_taken").await;
+    // Fullwidth "B" (U+FF22) normalises (NFKC) to "B", which then matches ignoring case.
+    let fullwidth = format!("\u{FF22}{}", &name[1..]);
+    let res = app
+        .post(
+            "/v1/register",
+            &json!({"username": fullwidth, "password": PASSWORD}),
+        )
+        .await;
+    assert_problem(res, 409, "username_taken").await;
+    // And the user can log in with any of those spellings.
+    assert_eq!(app.login(&upper, PASSWORD).await.status(), StatusCode::OK);
+}
+both!(usernames_are_unique_ignoring_case_and_width);
+
+async fn register_validates_every_field(b: Backend) {
+    let app = spawn_app(b).await;
+    let cases = [
+        (json!({"username": "ab", "password": PASSWORD}), "username"),
+        (
+            json!({"username": "a".repeat(65), "password": PASSWORD}),
+            "username",
+        ),
+        (
+            json!({"username": "has space", "password": PASSWORD}),
+            "username",
+        ),
+        (
+            json!({"username": "slash/name", "password": PASSWORD}),
+            "username",
+        ),
+        (
+            json!({"username": unique("c"), "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"username": unique("c"), "password": "p".repeat(129)}),
+            "password",
+        ),
+        (json!({"username": unique("c")}), "password"),
+        (json!({"username": 42, "password": PASSWORD}), "username"),
+    ];
+    for (body, field) in cases {
+        let res = app.post("/v1/register", &body).await;
+        let problem = assert_problem(res, 422, "validation_failed").await;
+        assert!(problem["errors"][field].is_array(), "{field} in {problem}");
+    }
+    // Boundaries are accepted.
+    let res = app
+        .post(
+            "/v1/register",
+            &json!({"username": unique(&"d".repeat(54)), "password": "p".repeat(128)}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+both!(register_validates_every_field);
+
+async fn wrong_password_and_unknown_user_look_the_same(b: Backend) {
+    let app = spawn_app(b).await;
+    let name = unique("carol");
+    app.register(&name).await;
+    let wrong = app.login(&name, "not the password").await;
+    let unknown = app.login(&unique("nobody"), PASSWORD).await;
+    let malformed = app.login("x", PASSWORD).await;
+    let mut bodies = Vec::new();
+    for res in [wrong, unknown, malformed] {
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            "Bearer realm=\"tokenauth\""
+        );
+        let mut body = assert_problem(res, 401, "invalid_credentials").await;
+        body.as_object_mut().unwrap().remove("request_id");
+        bodies.push(body);
+    }
+    assert_eq!(bodies[0], bodies[1]);
+    assert_eq!(bodies[1], bodies[2]);
+}
+both!(wrong_password_and_unknown_user_look_the_same);
+
+async fn login_refuses_overlong_passwords_before_hashing(b: Backend) {
+    let app = spawn_app(b).await;
+    let res = app.login(&unique("dave"), &"p".repeat(129)).await;
+    let body = assert_problem(res, 422, "validation_failed").await;
+    assert!(body["errors"]["password"].is_array());
+}
+both!(login_refuses_overlong_passwords_before_hashing);
+
+async fn disabled_users_get_account_disabled_only_with_the_right_password(b: Backend) {
+    let app = spawn_app(b).await;
+    let name = unique("erin");
+    let signed = app.register(&name).await;
+    let access = signed["access_token"].as_str().unwrap().to_owned();
+    let db = app.store().await;
+    let key = name.to_lowercase();
+    db.run(move |conn| {
+        diesel::update(users::table.filter(users::username_key.eq(key)))
+            .set(users::disabled.eq(true))
+            .execute(conn)?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert_problem(app.login(&name, PASSWORD).await, 403, "account_disabled").await;
+    assert_problem(
+        app.login(&name, "wrong password").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    assert_problem(
+        app.get_auth("/v1/me", &access).await,
+        403,
+        "account_disabled",
+    )
+    .await;
+}
+both!(disabled_users_get_account_disabled_only_with_the_right_password);
+
+async fn me_returns_the_user(b: Backend) {
+    let app = spawn_app(b).await;
+    let name = unique("frank");
+    let signed = app.register(&name).await;
+    let res = app
+        .get_auth("/v1/me", signed["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let me: Value = res.json().await.unwrap();
+    assert_eq!(me, signed["user"]);
+}
+both!(me_returns_the_user);
+
+async fn password_change_keeps_this_session_and_revokes_the_others(b: Backend) {
+    let app = spawn_app(b).await;
+    let name = unique("grace");
+    let first = app.register(&name).await;
+    let second = app.login_ok(&name).await;
+    let this = first["access_token"].as_str().unwrap();
+    let new_password = "a brand new passphrase";
+
+    // The wrong current password changes nothing.
+    let res = app
+        .client
+        .put(app.url("/v1/me/password"))
+        .bearer_auth(this)
+        .json(&json!({"current_password": "not it at all", "new_password": new_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 401, "invalid_credentials").await;
+    let res = app
+        .client
+        .put(app.url("/v1/me/password"))
+        .bearer_auth(this)
+        .json(&json!({"current_password": PASSWORD, "new_password": "short"}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(res, 422, "validation_failed").await;
+    assert!(body["errors"]["new_password"].is_array());
+
+    let res = app
+        .client
+        .put(app.url("/v1/me/password"))
+        .bearer_auth(this)
+        .json(&json!({"current_password": PASSWORD, "new_password": new_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    // This session goes on; the other one is over, access and refresh.
+    assert_eq!(app.get_auth("/v1/me", this).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.refresh(first["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let other = second["access_token"].as_str().unwrap();
+    assert_problem(app.get_auth("/v1/me", other).await, 401, "token_revoked").await;
+    assert_problem(
+        app.refresh(second["refresh_token"].as_str().unwrap()).await,
+        401,
+        "invalid_refresh_token",
+    )
+    .await;
+    // Only the new password logs in.
+    assert_problem(app.login(&name, PASSWORD).await, 401, "invalid_credentials").await;
+    assert_eq!(
+        app.login(&name, new_password).await.status(),
+        StatusCode::OK
+    );
+}
+both!(password_change_keeps_this_session_and_revokes_the_others);
+
+async fn bootstrap_admin_is_created_and_can_log_in(b: Backend) {
+    let name = unique("root");
+    let app = crate::helpers::Spawn::new(b)
+        .env("BOOTSTRAP_ADMIN_USERNAME", &name)
+        .env("BOOTSTRAP_ADMIN_PASSWORD", "admin password 123")
+        .start()
+        .await;
+    // The admin is created in the background once the schema is in place.
+    let mut status = StatusCode::UNAUTHORIZED;
+    for _ in 0..100 {
+        status = app.login(&name, "admin password 123").await.status();
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, StatusCode::OK);
+    let body: Value = app
+        .login(&name, "admin password 123")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["user"]["roles"], json!(["user", "admin"]));
+}
+both!(bootstrap_admin_is_created_and_can_log_in);

@@ -1,0 +1,316 @@
+//! Starting the real auth-service on port 0 with a fresh database per test, and a typed client.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use auth_service::Application;
+use auth_service::config::AuthConfig;
+use diesel::prelude::*;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tokenauth_store::{Database, DatabaseUrl};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const HS_SECRET: &str = "an-hs256-test-secret-of-at-least-32-bytes!";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Runs one async test body on both backends: `both!(name);` next to `async fn name(b: Backend)`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+        }
+    };
+}
+
+/// Every log line the services in this test process write, for checking that no secret leaks.
+static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
+
+#[derive(Clone, Copy)]
+struct LogSink(&'static Mutex<Vec<u8>>);
+
+impl Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() -> &'static Mutex<Vec<u8>> {
+    LOGS.get_or_init(|| {
+        let sink: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter("debug")
+            .with_writer(move || LogSink(sink))
+            .try_init();
+        sink
+    })
+}
+
+/// Everything logged so far in this process.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&init_logs().lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+}
+
+pub fn admin_pg_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// `postgres://…/postgres` with the database name replaced.
+pub fn pg_url_for(db: &str) -> String {
+    let base = admin_pg_url();
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .expect("TEST_DATABASE_URL has a database name");
+    format!("{prefix}/{db}")
+}
+
+pub fn create_pg_database() -> String {
+    let name = format!("tokenauth_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::establish(&admin_pg_url())
+        .expect("PostgreSQL must be running for the tests (scripts/test starts it)");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .expect("create test database");
+    name
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub database_url: String,
+    pg_database: Option<String>,
+    data_dir: PathBuf,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg_database
+            && let Ok(mut conn) = PgConnection::establish(&admin_pg_url())
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn);
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+pub fn fresh_data_dir() -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("tokenauth-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+pub struct Spawn {
+    pub backend: Backend,
+    pub env: HashMap<String, String>,
+    /// Wait for `/readyz` before returning.
+    pub wait_ready: bool,
+    /// Use this DATABASE_URL instead of a fresh database.
+    pub database_url: Option<String>,
+}
+
+impl Spawn {
+    pub fn new(backend: Backend) -> Self {
+        Spawn {
+            backend,
+            env: HashMap::new(),
+            wait_ready: true,
+            database_url: None,
+        }
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        init_logs();
+        let data_dir = fresh_data_dir();
+        let (database_url, pg_database) = match (&self.database_url, self.backend) {
+            (Some(url), _) => (url.clone(), None),
+            (None, Backend::Postgres) => {
+                let name = tokio::task::spawn_blocking(create_pg_database)
+                    .await
+                    .unwrap();
+                (pg_url_for(&name), Some(name))
+            }
+            (None, Backend::Sqlite) => (
+                format!("sqlite://{}", data_dir.join("tokenauth.db").display()),
+                None,
+            ),
+        };
+        let mut env = self.env;
+        env.insert("BIND_ADDR".into(), "127.0.0.1:0".into());
+        env.insert("DATABASE_URL".into(), database_url.clone());
+        let mut config = AuthConfig::from_source(&env).expect("test config");
+        config.data_dir = data_dir.clone();
+        config.workers = Some(2);
+        let app = Application::build(config).await.expect("build app");
+        let base = app.base_url();
+        tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let test_app = TestApp {
+            base,
+            client,
+            database_url,
+            pg_database,
+            data_dir,
+        };
+        if self.wait_ready {
+            test_app.wait_ready(Duration::from_secs(20)).await;
+        }
+        test_app
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    Spawn::new(backend).start().await
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn wait_ready(&self, limit: Duration) {
+        let started = Instant::now();
+        loop {
+            if let Ok(res) = self.client.get(self.url("/readyz")).send().await
+                && res.status() == StatusCode::OK
+            {
+                return;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "service not ready within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_auth(&self, path: &str, token: &str, body: Option<&Value>) -> Response {
+        let req = self.client.post(self.url(path)).bearer_auth(token);
+        match body {
+            Some(b) => req.json(b),
+            None => req,
+        }
+        .send()
+        .await
+        .unwrap()
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn register(&self, username: &str) -> Value {
+        let res = self
+            .post(
+                "/v1/register",
+                &json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "register {username}");
+        res.json().await.unwrap()
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post(
+            "/v1/login",
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// Logs in with the standard password and returns the token response.
+    pub async fn login_ok(&self, username: &str) -> Value {
+        let res = self.login(username, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post(
+            "/v1/token/refresh",
+            &json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    /// A migrated handle on the same database, for checking what was stored.
+    pub async fn store(&self) -> Database {
+        let db = Database::new(DatabaseUrl::parse(&self.database_url).unwrap()).unwrap();
+        let handle = db.clone();
+        tokio::task::spawn_blocking(move || handle.migrate())
+            .await
+            .unwrap()
+            .unwrap();
+        db
+    }
+}
+
+/// Asserts a problem response: status, `code`, content type, and request id.
+pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status for {code}");
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert_eq!(body["request_id"], request_id.as_str());
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
