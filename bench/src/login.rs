@@ -49,7 +49,11 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-async fn start_service(binary: &str, database_url: &str, data_dir: &std::path::Path) -> anyhow::Result<Service> {
+async fn start_service(
+    binary: &str,
+    database_url: &str,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Service> {
     let port = free_port()?;
     let child = Command::new(binary)
         .env_clear()
@@ -82,7 +86,8 @@ async fn start_service(binary: &str, database_url: &str, data_dir: &std::path::P
 }
 
 pub async fn run(binary: &str, seconds: u64, database_url: Option<String>) -> anyhow::Result<()> {
-    let data_dir = std::env::temp_dir().join(format!("tokenauth-bench-{}", uuid::Uuid::new_v4().simple()));
+    let data_dir =
+        std::env::temp_dir().join(format!("tokenauth-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&data_dir)?;
     let database_url = match database_url {
         Some(url) => url,
@@ -95,9 +100,13 @@ pub async fn run(binary: &str, seconds: u64, database_url: Option<String>) -> an
     let ideal = threads as f64 / hash_time.as_secs_f64();
 
     let service = start_service(binary, &database_url, &data_dir).await?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let names: Vec<String> = (0..USERS).map(|i| format!("bench{}u{i}", &run_id[..8])).collect();
+    let names: Vec<String> = (0..USERS)
+        .map(|i| format!("bench{}u{i}", &run_id[..8]))
+        .collect();
     for name in &names {
         let res = client
             .post(format!("{}/v1/register", service.base))
@@ -115,8 +124,13 @@ pub async fn run(binary: &str, seconds: u64, database_url: Option<String>) -> an
     let failed = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for w in 0..CONCURRENCY {
-        let (client, base, name) = (client.clone(), service.base.clone(), names[w % USERS].clone());
-        let (stop, measuring, ok, failed) = (stop.clone(), measuring.clone(), ok.clone(), failed.clone());
+        let (client, base, name) = (
+            client.clone(),
+            service.base.clone(),
+            names[w % USERS].clone(),
+        );
+        let (stop, measuring, ok, failed) =
+            (stop.clone(), measuring.clone(), ok.clone(), failed.clone());
         workers.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let res = client
@@ -135,7 +149,12 @@ pub async fn run(binary: &str, seconds: u64, database_url: Option<String>) -> an
         }));
     }
     let probe = {
-        let (client, base, stop, measuring) = (client.clone(), service.base.clone(), stop.clone(), measuring.clone());
+        let (client, base, stop, measuring) = (
+            client.clone(),
+            service.base.clone(),
+            stop.clone(),
+            measuring.clone(),
+        );
         tokio::spawn(async move {
             let mut samples = Vec::new();
             let mut bad = 0u64;
@@ -177,8 +196,19 @@ pub async fn run(binary: &str, seconds: u64, database_url: Option<String>) -> an
     let p99 = percentile(&samples, 99.0);
     let ratio = rate / ideal;
 
-    println!("tokenauth login benchmark ({} s, {CONCURRENCY} concurrent clients, {} backend)", seconds, if database_url.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" });
-    println!("  argon2id hash (m=19456 KiB, t=2, p=1), one thread: {:.1} ms", ms(hash_time));
+    println!(
+        "tokenauth login benchmark ({} s, {CONCURRENCY} concurrent clients, {} backend)",
+        seconds,
+        if database_url.starts_with("sqlite") {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        }
+    );
+    println!(
+        "  argon2id hash (m=19456 KiB, t=2, p=1), one thread: {:.1} ms",
+        ms(hash_time)
+    );
     println!("  hashing threads: {threads}  ->  ideal {ideal:.1} logins/s");
     println!("  logins: {logins} ok, {login_failures} failed  ->  {rate:.1} logins/s");
     println!("  ratio login/s / (threads / hash time): {ratio:.3}  (target >= 0.85)");

@@ -27,6 +27,8 @@ fn main() -> anyhow::Result<()> {
                 .build()?
                 .block_on(login::run(&service, seconds, database_url))
         }
-        _ => bail!("usage: tokenauth-bench login --service PATH [--seconds N] [--database-url URL]"),
+        _ => {
+            bail!("usage: tokenauth-bench login --service PATH [--seconds N] [--database-url URL]")
+        }
     }
 }

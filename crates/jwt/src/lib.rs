@@ -60,3 +60,176 @@ pub fn install_crypto_provider() {
     // Err means a provider is installed already, which is all we need.
     let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::Ed25519KeyPair;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
+    use crate::verify::unix_now;
+    use crate::{
+        AccessClaims, KeyError, SigningKey, VerificationKeys, Verifier, VerifierConfig,
+        VerifyError, public_jwks,
+    };
+
+    fn claims(now: i64) -> AccessClaims {
+        AccessClaims {
+            iss: "https://issuer.test".into(),
+            sub: "user-1".into(),
+            aud: vec!["api".into()],
+            exp: now + 60,
+            iat: now,
+            nbf: now,
+            jti: "jti-1".into(),
+            client_id: "tokenauth".into(),
+            scope: "api".into(),
+            roles: vec!["user".into()],
+            sid: Some("sid-1".into()),
+            preferred_username: Some("alice".into()),
+        }
+    }
+
+    fn verifier(keys: VerificationKeys, leeway_secs: u64) -> Verifier {
+        Verifier::new(
+            keys,
+            VerifierConfig {
+                issuer: "https://issuer.test".into(),
+                audience: vec!["api".into()],
+                leeway_secs,
+            },
+        )
+    }
+
+    fn two_keys() -> Vec<SigningKey> {
+        crate::install_crypto_provider();
+        let pem = format!(
+            "{}{}",
+            SigningKey::generate_ed25519_pem().unwrap(),
+            SigningKey::generate_ed25519_pem().unwrap()
+        );
+        SigningKey::ed25519_from_pem(&pem).unwrap()
+    }
+
+    #[test]
+    fn every_key_of_a_rotation_file_is_published_and_accepted() {
+        let keys = two_keys();
+        assert_eq!(keys.len(), 2);
+        assert_ne!(keys[0].kid(), keys[1].kid());
+        let jwks = public_jwks(&keys);
+        assert_eq!(jwks.keys.len(), 2);
+        let v = verifier(VerificationKeys::from_jwks(&jwks).unwrap(), 0);
+        let now = unix_now();
+        for key in &keys {
+            let token = key.sign(&claims(now)).unwrap();
+            assert_eq!(v.verify(&token).unwrap().sub, "user-1");
+        }
+    }
+
+    #[test]
+    fn kids_are_stable_thumbprints() {
+        crate::install_crypto_provider();
+        let pem = SigningKey::generate_ed25519_pem().unwrap();
+        let a = SigningKey::ed25519_from_pem(&pem).unwrap();
+        let b = SigningKey::ed25519_from_pem(&pem).unwrap();
+        assert_eq!(a[0].kid(), b[0].kid());
+        assert_eq!(a[0].kid().len(), 43);
+    }
+
+    #[test]
+    fn pkcs8_v2_keys_are_accepted() {
+        crate::install_crypto_provider();
+        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            STANDARD.encode(doc.as_ref())
+        );
+        let keys = SigningKey::ed25519_from_pem(&pem).unwrap();
+        let v = verifier(VerificationKeys::from_signing_keys(&keys).unwrap(), 0);
+        assert!(
+            v.verify(&keys[0].sign(&claims(unix_now())).unwrap())
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn bad_key_material_is_refused() {
+        assert!(matches!(
+            SigningKey::ed25519_from_pem("nothing here"),
+            Err(KeyError::NoKey)
+        ));
+        assert!(matches!(
+            SigningKey::ed25519_from_pem(
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"
+            ),
+            Err(KeyError::InvalidEd25519)
+        ));
+        assert!(matches!(
+            SigningKey::hs256(&[7u8; 31]),
+            Err(KeyError::SecretTooShort)
+        ));
+        assert!(SigningKey::hs256(&[7u8; 32]).is_ok());
+    }
+
+    #[test]
+    fn hs256_keys_are_never_published() {
+        crate::install_crypto_provider();
+        let key = SigningKey::hs256(&[1u8; 32]).unwrap();
+        assert!(public_jwks(std::slice::from_ref(&key)).keys.is_empty());
+        assert!(!format!("{key:?}").contains("encoding"));
+    }
+
+    #[test]
+    fn leeway_applies_to_exp_and_iat_and_is_capped_at_30_seconds() {
+        let keys = two_keys();
+        let v = verifier(VerificationKeys::from_signing_keys(&keys).unwrap(), 3600);
+        assert_eq!(v.config().leeway_secs, 30);
+        let now = unix_now();
+        let mut c = claims(now);
+        c.exp = now - 10;
+        assert!(
+            v.verify(&keys[0].sign(&c).unwrap()).is_ok(),
+            "within leeway"
+        );
+        c.exp = now - 60;
+        assert_eq!(
+            v.verify(&keys[0].sign(&c).unwrap()),
+            Err(VerifyError::Expired)
+        );
+        let mut c = claims(now);
+        c.iat = now + 20;
+        assert!(
+            v.verify(&keys[0].sign(&c).unwrap()).is_ok(),
+            "iat within leeway"
+        );
+        c.iat = now + 120;
+        assert!(matches!(
+            v.verify(&keys[0].sign(&c).unwrap()),
+            Err(VerifyError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_token_of_one_key_set_fails_in_another() {
+        let keys = two_keys();
+        let others = two_keys();
+        let v = verifier(VerificationKeys::from_signing_keys(&others).unwrap(), 0);
+        let token = keys[0].sign(&claims(unix_now())).unwrap();
+        assert!(matches!(v.verify(&token), Err(VerifyError::Invalid(_))));
+        assert_eq!(v.knows_kid_of(&token), Some(false));
+        assert_eq!(v.knows_kid_of("garbage"), None);
+    }
+
+    #[test]
+    fn audience_may_be_a_single_string() {
+        let c: AccessClaims = serde_json::from_value(serde_json::json!({
+            "iss": "i", "sub": "s", "aud": "api", "exp": 1, "iat": 1, "nbf": 1, "jti": "j",
+            "client_id": "c"
+        }))
+        .unwrap();
+        assert_eq!(c.aud, vec!["api"]);
+        assert!(c.sid.is_none() && c.roles.is_empty() && c.scope.is_empty());
+        assert!(!c.has_scope("api") && !c.has_role("user"));
+    }
+}
