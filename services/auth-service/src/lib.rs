@@ -21,6 +21,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
+use tokenauth_kit::config::ConfigError;
 use tokenauth_kit::{body, problem, request_id};
 use tokenauth_store::Database;
 
@@ -41,8 +42,15 @@ impl Application {
     /// Loads keys, binds the listener and starts catching up with the database in the
     /// background; the service answers (503 where it needs the database) before it is ready.
     pub async fn build(config: AuthConfig) -> anyhow::Result<Self> {
-        let tokens = Tokens::from_config(&config)?;
-        let db = Database::new(config.database_url.clone())?;
+        let tokens = Tokens::from_config(&config).map_err(|e| {
+            let var = match config.keys {
+                config::KeyConfig::Hs256 { .. } => "JWT_SECRET",
+                config::KeyConfig::EdDsa { .. } => "JWT_PRIVATE_KEY_FILE",
+            };
+            ConfigError::new(var, e.to_string())
+        })?;
+        let db = Database::new(config.database_url.clone())
+            .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string()))?;
         let hasher = Hasher::new(Hasher::default_threads())?;
         let bound = tokenauth_kit::server::bind(&config.listen)?;
         let (addr, scheme) = (bound.addr, bound.scheme());

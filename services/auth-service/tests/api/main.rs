@@ -10,4 +10,6 @@ mod availability;
 mod errors;
 mod secrets;
 mod sessions;
+mod startup;
+mod tls;
 mod tokens;
