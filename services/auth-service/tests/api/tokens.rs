@@ -23,6 +23,31 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
+async fn jwks_of(app: &TestApp) -> Value {
+    let res = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "public, max-age=300");
+    res.json().await.unwrap()
+}
+
+/// A verifier with the service's default issuer and audience.
+fn verifier_for(keys: VerificationKeys) -> Verifier {
+    tokenauth_jwt::install_crypto_provider();
+    Verifier::new(
+        keys,
+        VerifierConfig {
+            issuer: "http://127.0.0.1:8080".into(),
+            audience: vec!["resource-service".into()],
+            leeway_secs: 0,
+        },
+    )
+}
+
 async fn access_tokens_follow_the_rfc_9068_profile(b: Backend) {
     let app = spawn_app(b).await;
     let signed = app.register(&unique("pat")).await;
@@ -60,15 +85,7 @@ async fn access_tokens_follow_the_rfc_9068_profile(b: Backend) {
         jwks.keys[0].common.key_id.as_deref(),
         header["kid"].as_str()
     );
-    tokenauth_jwt::install_crypto_provider();
-    let verifier = Verifier::new(
-        VerificationKeys::from_jwks(&jwks).unwrap(),
-        VerifierConfig {
-            issuer: "http://127.0.0.1:8080".into(),
-            audience: vec!["resource-service".into()],
-            leeway_secs: 0,
-        },
-    );
+    let verifier = verifier_for(VerificationKeys::from_jwks(&jwks).unwrap());
     let verified = verifier.verify(token).unwrap();
     assert_eq!(verified.jti, claims["jti"].as_str().unwrap());
     let jwks_text = serde_json::to_string(&jwks).unwrap();
@@ -94,25 +111,9 @@ async fn hs256_mode_signs_with_the_secret_and_publishes_no_key(b: Backend) {
     let signed = app.register(&unique("quinn")).await;
     let token = signed["access_token"].as_str().unwrap();
     assert_eq!(part(token, 0)["alg"], "HS256");
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = jwks_of(&app).await;
     assert_eq!(jwks, json!({"keys": []}));
-    tokenauth_jwt::install_crypto_provider();
-    let verifier = Verifier::new(
-        VerificationKeys::hs256(HS_SECRET.as_bytes()).unwrap(),
-        VerifierConfig {
-            issuer: "http://127.0.0.1:8080".into(),
-            audience: vec!["resource-service".into()],
-            leeway_secs: 0,
-        },
-    );
+    let verifier = verifier_for(VerificationKeys::hs256(HS_SECRET.as_bytes()).unwrap());
     assert!(verifier.verify(token).is_ok());
     assert_eq!(app.get_auth("/v1/me", token).await.status(), StatusCode::OK);
 }
@@ -276,15 +277,7 @@ async fn eddsa_mode_refuses_forgeries_with_the_public_key_or_another_key(b: Back
     let kid = header["kid"].as_str().unwrap();
 
     // HS256 keyed with the published public key (the classic algorithm-confusion attack).
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = jwks_of(&app).await;
     let x = jwks["keys"][0]["x"].as_str().unwrap();
     let mut h = Header::new(Algorithm::HS256);
     h.typ = Some("at+jwt".into());
