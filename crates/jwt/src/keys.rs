@@ -19,8 +19,6 @@ use crate::{ACCESS_TOKEN_TYP, AccessClaims, Algorithm};
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
 /// The key id of the single HS256 key.
 const HS256_KID: &str = "hs256";
-const PEM_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
-const PEM_END: &str = "-----END PRIVATE KEY-----";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -62,28 +60,10 @@ impl SigningKey {
     /// Every Ed25519 key in a PEM text, in order: the first signs, the others stay published
     /// (and accepted) so tokens signed before a rotation keep verifying until they expire.
     pub fn ed25519_from_pem(pem: &str) -> Result<Vec<SigningKey>, KeyError> {
-        let mut keys = Vec::new();
-        let mut rest = pem;
-        while let Some(start) = rest.find(PEM_BEGIN) {
-            let body_start = start + PEM_BEGIN.len();
-            let end = rest[body_start..]
-                .find(PEM_END)
-                .ok_or(KeyError::InvalidEd25519)?
-                + body_start;
-            let b64: String = rest[body_start..end]
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect();
-            let der = STANDARD
-                .decode(b64.as_bytes())
-                .map_err(|_| KeyError::InvalidEd25519)?;
-            keys.push(Self::ed25519_from_pkcs8(&der)?);
-            rest = &rest[end + PEM_END.len()..];
-        }
-        if keys.is_empty() {
-            return Err(KeyError::NoKey);
-        }
-        Ok(keys)
+        pem_blocks(pem, "PRIVATE KEY")?
+            .iter()
+            .map(|der| Self::ed25519_from_pkcs8(der))
+            .collect()
     }
 
     /// A fresh Ed25519 key as PKCS#8 v1 PEM (the form `openssl genpkey -algorithm ed25519` writes).
@@ -91,13 +71,13 @@ impl SigningKey {
         let pair = Ed25519KeyPair::generate().map_err(|_| KeyError::Generate)?;
         let der = pair.to_pkcs8v1().map_err(|_| KeyError::Generate)?;
         let b64 = STANDARD.encode(der.as_ref());
-        let mut pem = String::from(PEM_BEGIN);
+        let mut pem = String::from("-----BEGIN PRIVATE KEY-----");
         pem.push('\n');
         for chunk in b64.as_bytes().chunks(64) {
             pem.push_str(&String::from_utf8_lossy(chunk));
             pem.push('\n');
         }
-        pem.push_str(PEM_END);
+        pem.push_str("-----END PRIVATE KEY-----");
         pem.push('\n');
         Ok(pem)
     }
@@ -107,24 +87,8 @@ impl SigningKey {
             .map_err(|_| KeyError::InvalidEd25519)?;
         // jsonwebtoken's signer wants PKCS#8 v1; re-encode so v2 files work too.
         let v1 = pair.to_pkcs8v1().map_err(|_| KeyError::InvalidEd25519)?;
-        let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
-        let mut jwk = Jwk {
-            common: CommonParameters {
-                public_key_use: Some(PublicKeyUse::Signature),
-                key_algorithm: Some(KeyAlgorithm::EdDSA),
-                ..Default::default()
-            },
-            algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
-                key_type: OctetKeyPairType::OctetKeyPair,
-                curve: EllipticCurve::Ed25519,
-                x,
-            }),
-        };
-        // RFC 7638 thumbprint: stable across restarts and replicas sharing the key.
-        let kid = jwk
-            .thumbprint(ThumbprintHash::SHA256)
-            .map_err(|_| KeyError::InvalidEd25519)?;
-        jwk.common.key_id = Some(kid.clone());
+        let jwk = ed25519_jwk(pair.public_key().as_ref())?;
+        let kid = jwk.common.key_id.clone().unwrap_or_default();
         let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| KeyError::InvalidEd25519)?;
         Ok(SigningKey {
             alg: Algorithm::EdDsa,
@@ -153,6 +117,21 @@ impl SigningKey {
         self.alg
     }
 
+    /// The public key as SubjectPublicKeyInfo PEM (what `JWT_PUBLIC_KEY_FILE` takes); `None`
+    /// for HS256.
+    pub fn public_pem(&self) -> Option<String> {
+        let jwk = self.public.as_ref()?;
+        let AlgorithmParameters::OctetKeyPair(params) = &jwk.algorithm else {
+            return None;
+        };
+        let mut der = ED25519_SPKI_PREFIX.to_vec();
+        der.extend(URL_SAFE_NO_PAD.decode(&params.x).ok()?);
+        Some(format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            STANDARD.encode(der)
+        ))
+    }
+
     pub fn kid(&self) -> &str {
         &self.kid
     }
@@ -165,6 +144,64 @@ impl SigningKey {
         jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|_| KeyError::Sign)
     }
 }
+
+/// The public JWK of a raw Ed25519 public key, with its RFC 7638 thumbprint as `kid`: stable
+/// across restarts and replicas sharing the key, and the same on the issuing and verifying side.
+fn ed25519_jwk(public_key: &[u8]) -> Result<Jwk, KeyError> {
+    let mut jwk = Jwk {
+        common: CommonParameters {
+            public_key_use: Some(PublicKeyUse::Signature),
+            key_algorithm: Some(KeyAlgorithm::EdDSA),
+            ..Default::default()
+        },
+        algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+            key_type: OctetKeyPairType::OctetKeyPair,
+            curve: EllipticCurve::Ed25519,
+            x: URL_SAFE_NO_PAD.encode(public_key),
+        }),
+    };
+    let kid = jwk
+        .thumbprint(ThumbprintHash::SHA256)
+        .map_err(|_| KeyError::InvalidEd25519)?;
+    jwk.common.key_id = Some(kid);
+    Ok(jwk)
+}
+
+/// The DER bodies of every `-----BEGIN {label}-----` block of a PEM text.
+fn pem_blocks(pem: &str, label: &str) -> Result<Vec<Vec<u8>>, KeyError> {
+    let (begin, end) = (
+        format!("-----BEGIN {label}-----"),
+        format!("-----END {label}-----"),
+    );
+    let mut blocks = Vec::new();
+    let mut rest = pem;
+    while let Some(start) = rest.find(&begin) {
+        let body_start = start + begin.len();
+        let stop = rest[body_start..]
+            .find(&end)
+            .ok_or(KeyError::InvalidEd25519)?
+            + body_start;
+        let b64: String = rest[body_start..stop]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        blocks.push(
+            STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|_| KeyError::InvalidEd25519)?,
+        );
+        rest = &rest[stop + end.len()..];
+    }
+    if blocks.is_empty() {
+        return Err(KeyError::NoKey);
+    }
+    Ok(blocks)
+}
+
+/// SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): this prefix, then the 32-byte key.
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 
 /// The keys a verifier accepts, by `kid`, all of one algorithm.
 #[derive(Clone)]
@@ -221,6 +258,18 @@ impl VerificationKeys {
             alg: Algorithm::EdDsa,
             by_kid,
         })
+    }
+
+    /// Every Ed25519 public key (`BEGIN PUBLIC KEY`, SubjectPublicKeyInfo) of a PEM text.
+    pub fn ed25519_from_public_pem(pem: &str) -> Result<Self, KeyError> {
+        let jwks = pem_blocks(pem, "PUBLIC KEY")?
+            .iter()
+            .map(|der| match der.strip_prefix(&ED25519_SPKI_PREFIX[..]) {
+                Some(key) if key.len() == 32 => ed25519_jwk(key),
+                _ => Err(KeyError::InvalidEd25519),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_jwks(&JwkSet { keys: jwks })
     }
 
     /// The HS256 shared secret.

@@ -128,6 +128,23 @@ mod tests {
     }
 
     #[test]
+    fn public_key_files_verify_what_the_private_keys_sign() {
+        let keys = two_keys();
+        let pem = format!(
+            "{}{}",
+            keys[0].public_pem().unwrap(),
+            keys[1].public_pem().unwrap()
+        );
+        let v = verifier(VerificationKeys::ed25519_from_public_pem(&pem).unwrap(), 0);
+        for key in &keys {
+            assert!(v.verify(&key.sign(&claims(unix_now())).unwrap()).is_ok());
+        }
+        assert!(VerificationKeys::ed25519_from_public_pem("none").is_err());
+        let rsa_like = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VuAyEA\n-----END PUBLIC KEY-----";
+        assert!(VerificationKeys::ed25519_from_public_pem(rsa_like).is_err());
+    }
+
+    #[test]
     fn kids_are_stable_thumbprints() {
         crate::install_crypto_provider();
         let pem = SigningKey::generate_ed25519_pem().unwrap();

@@ -2,6 +2,7 @@
 //! environment, tracing, request ids, problem-details errors, JSON bodies, server start and
 //! health endpoints.
 
+pub mod bearer;
 pub mod body;
 pub mod config;
 pub mod health;

@@ -8,21 +8,37 @@ use crate::models::{NewRevocation, Revocation, RevocationKind};
 use crate::schema::{revocations, users};
 use crate::sessions::revoke_all_of_user_in_tx;
 
-pub fn insert(conn: &mut DbConnection, revocation: &NewRevocation) -> Result<(), StoreError> {
+/// Records a revocation; the database assigns its sequence number.
+pub fn insert(
+    conn: &mut DbConnection,
+    revocation: &NewRevocation,
+) -> Result<Revocation, StoreError> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::BigInt;
     diesel::insert_into(revocations::table)
         .values(revocation)
         .execute(conn)?;
-    Ok(())
+    // The id this connection just inserted (RETURNING is not available across both backends).
+    let seq: i64 = match conn {
+        DbConnection::Pg(pg) => diesel::select(sql::<BigInt>("lastval()")).get_result(pg)?,
+        DbConnection::Sqlite(lite) => {
+            diesel::select(sql::<BigInt>("last_insert_rowid()")).get_result(lite)?
+        }
+    };
+    Ok(revocations::table
+        .find(seq)
+        .select(Revocation::as_select())
+        .first(conn)?)
 }
 
 /// Revokes everything a user holds: every session, and every access token issued before `now`
-/// (one user-wide entry rather than one per token).
+/// (one user-wide entry rather than one per token). Returns the revocations recorded.
 pub fn revoke_user(
     conn: &mut DbConnection,
     user_id: &str,
     now: i64,
     revocation_ttl: i64,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Revocation>, StoreError> {
     conn.transaction(|conn| {
         diesel::update(
             users::table.find(user_id).filter(
@@ -33,7 +49,7 @@ pub fn revoke_user(
         )
         .set(users::tokens_not_before.eq(now))
         .execute(conn)?;
-        insert(
+        let mut recorded = vec![insert(
             conn,
             &NewRevocation {
                 kind: RevocationKind::User.as_str().to_owned(),
@@ -42,9 +58,15 @@ pub fn revoke_user(
                 created_at: now,
                 expires_at: now + revocation_ttl,
             },
-        )?;
-        revoke_all_of_user_in_tx(conn, user_id, None, now, revocation_ttl)?;
-        Ok(())
+        )?];
+        recorded.extend(revoke_all_of_user_in_tx(
+            conn,
+            user_id,
+            None,
+            now,
+            revocation_ttl,
+        )?);
+        Ok(recorded)
     })
 }
 

@@ -6,7 +6,7 @@
 use diesel::prelude::*;
 
 use crate::db::{DbConnection, StoreError};
-use crate::models::{NewRevocation, RefreshToken, RevocationKind, Session, User};
+use crate::models::{NewRevocation, RefreshToken, Revocation, RevocationKind, Session, User};
 use crate::revocations;
 use crate::schema::{refresh_tokens, sessions, users};
 
@@ -41,7 +41,10 @@ pub enum Rotation {
     /// The token was current: it is now used and `new` replaces it.
     Rotated { session: Session, user: User },
     /// The token had been used before: the session has been revoked (reuse detection).
-    Reused { session_id: String },
+    Reused {
+        session_id: String,
+        revoked: Vec<Revocation>,
+    },
     /// Unknown, expired, or its session was already revoked.
     Invalid,
 }
@@ -84,9 +87,10 @@ pub fn rotate(
         }
         if spent == 0 {
             if token.used_at.is_some() {
-                revoke_in_tx(conn, &session.id, now, revocation_ttl)?;
+                let revoked = revoke_in_tx(conn, &session.id, now, revocation_ttl)?;
                 return Ok(Rotation::Reused {
                     session_id: session.id,
+                    revoked: revoked.into_iter().collect(),
                 });
             }
             return Ok(Rotation::Invalid);
@@ -100,14 +104,24 @@ pub fn rotate(
     })
 }
 
-/// The session a refresh token belongs to, if the token is current (unused, unexpired) and
-/// its session is live. A used token counts as reuse and revokes the session.
+/// What a presented refresh token names.
+#[derive(Debug)]
+pub enum RefreshLookup {
+    /// Current (unused, unexpired) and its session is live.
+    Live(Session),
+    /// Used before: reuse, and the session has been revoked.
+    Reused(Vec<Revocation>),
+    /// Unknown, expired, or its session is over.
+    Invalid,
+}
+
+/// The session a refresh token belongs to. A used token counts as reuse and revokes it.
 pub fn session_of_refresh_token(
     conn: &mut DbConnection,
     hash: &str,
     now: i64,
     revocation_ttl: i64,
-) -> Result<Option<Session>, StoreError> {
+) -> Result<RefreshLookup, StoreError> {
     conn.transaction(|conn| {
         let row: Option<(RefreshToken, Session)> = refresh_tokens::table
             .inner_join(sessions::table)
@@ -116,27 +130,27 @@ pub fn session_of_refresh_token(
             .first(conn)
             .optional()?;
         let Some((token, session)) = row else {
-            return Ok(None);
+            return Ok(RefreshLookup::Invalid);
         };
         if session.revoked_at.is_some() || token.expires_at <= now {
-            return Ok(None);
+            return Ok(RefreshLookup::Invalid);
         }
         if token.used_at.is_some() {
-            revoke_in_tx(conn, &session.id, now, revocation_ttl)?;
-            return Ok(None);
+            let revoked = revoke_in_tx(conn, &session.id, now, revocation_ttl)?;
+            return Ok(RefreshLookup::Reused(revoked.into_iter().collect()));
         }
-        Ok(Some(session))
+        Ok(RefreshLookup::Live(session))
     })
 }
 
 /// Revokes one session: its refresh tokens and every access token minted from it.
-/// Returns whether it was live.
+/// Returns the revocation recorded, or `None` if it was over already.
 pub fn revoke(
     conn: &mut DbConnection,
     session_id: &str,
     now: i64,
     revocation_ttl: i64,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Revocation>, StoreError> {
     conn.transaction(|conn| revoke_in_tx(conn, session_id, now, revocation_ttl))
 }
 
@@ -145,7 +159,7 @@ fn revoke_in_tx(
     session_id: &str,
     now: i64,
     revocation_ttl: i64,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Revocation>, StoreError> {
     let n = diesel::update(
         sessions::table
             .find(session_id)
@@ -153,30 +167,31 @@ fn revoke_in_tx(
     )
     .set(sessions::revoked_at.eq(now))
     .execute(conn)?;
-    if n == 1 {
-        revocations::insert(
-            conn,
-            &NewRevocation {
-                kind: RevocationKind::Session.as_str().to_owned(),
-                subject: session_id.to_owned(),
-                not_before: None,
-                created_at: now,
-                expires_at: now + revocation_ttl,
-            },
-        )?;
+    if n == 0 {
+        return Ok(None);
     }
-    Ok(n == 1)
+    let revocation = revocations::insert(
+        conn,
+        &NewRevocation {
+            kind: RevocationKind::Session.as_str().to_owned(),
+            subject: session_id.to_owned(),
+            not_before: None,
+            created_at: now,
+            expires_at: now + revocation_ttl,
+        },
+    )?;
+    Ok(Some(revocation))
 }
 
 /// Revokes every live session of a user but `keep`, each recorded as its own revocation.
-/// Returns the ids revoked.
+/// Returns the revocations recorded.
 pub fn revoke_all_of_user(
     conn: &mut DbConnection,
     user_id: &str,
     keep: Option<&str>,
     now: i64,
     revocation_ttl: i64,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<Revocation>, StoreError> {
     conn.transaction(|conn| revoke_all_of_user_in_tx(conn, user_id, keep, now, revocation_ttl))
 }
 
@@ -186,7 +201,7 @@ pub(crate) fn revoke_all_of_user_in_tx(
     keep: Option<&str>,
     now: i64,
     revocation_ttl: i64,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<Revocation>, StoreError> {
     let mut query = sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::revoked_at.is_null())
@@ -198,9 +213,7 @@ pub(crate) fn revoke_all_of_user_in_tx(
     let ids: Vec<String> = query.load(conn)?;
     let mut revoked = Vec::with_capacity(ids.len());
     for id in ids {
-        if revoke_in_tx(conn, &id, now, revocation_ttl)? {
-            revoked.push(id);
-        }
+        revoked.extend(revoke_in_tx(conn, &id, now, revocation_ttl)?);
     }
     Ok(revoked)
 }

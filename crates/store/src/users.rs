@@ -58,7 +58,7 @@ pub fn set_roles(conn: &mut DbConnection, id: &str, roles: &str) -> Result<(), S
 }
 
 /// Stores a new password hash and revokes every session of the user but `keep`, at once.
-/// Returns the revoked session ids.
+/// Returns the revocations recorded.
 pub fn change_password(
     conn: &mut DbConnection,
     id: &str,
@@ -66,7 +66,7 @@ pub fn change_password(
     keep: Option<&str>,
     now: i64,
     revocation_ttl: i64,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<crate::models::Revocation>, StoreError> {
     conn.transaction(|conn| {
         set_password_hash(conn, id, password_hash)?;
         crate::sessions::revoke_all_of_user_in_tx(conn, id, keep, now, revocation_ttl)

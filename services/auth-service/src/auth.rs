@@ -7,10 +7,10 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use tokenauth_jwt::{AccessClaims, VerifyError};
 use tokenauth_kit::Problem;
+use tokenauth_kit::bearer::bearer_token;
 use tokenauth_store::models::User;
 use tokenauth_store::{revocations, sessions, users};
 
@@ -27,31 +27,6 @@ pub struct Authenticated {
 /// `Some` when a valid token was sent, `None` when none was; a bad token is still a 401.
 #[derive(Debug)]
 pub struct MaybeAuthenticated(pub Option<Authenticated>);
-
-/// The bearer token of a request: `Ok(None)` when there is no `Authorization` header.
-pub fn bearer_token(req: &HttpRequest) -> Result<Option<&str>, Problem> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| Problem::unauthorized("invalid_token", "Malformed Authorization header"))?;
-    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(Problem::unauthorized(
-            "invalid_token",
-            "Authorization scheme must be Bearer",
-        ));
-    }
-    let token = token.trim();
-    if token.is_empty() {
-        return Err(Problem::unauthorized(
-            "invalid_token",
-            "Bearer token is empty",
-        ));
-    }
-    Ok(Some(token))
-}
 
 fn verify_error(e: VerifyError) -> Problem {
     match e {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod passwords;
+pub mod revocations;
 mod routes;
 pub mod sessions;
 pub mod state;
@@ -27,6 +28,7 @@ use tokenauth_store::Database;
 
 use crate::config::AuthConfig;
 use crate::passwords::Hasher;
+use crate::revocations::Publisher;
 use crate::state::AppState;
 use crate::tokens::Tokens;
 
@@ -59,6 +61,7 @@ impl Application {
             db,
             tokens: Arc::new(tokens),
             hasher,
+            revocations: Publisher::in_process(),
             config: Arc::new(config),
         };
         tokio::spawn(catch_up(state.clone()));
@@ -100,6 +103,11 @@ impl Application {
         &self.state
     }
 
+    /// The revocation mirror verifiers in this process share (the embedded default).
+    pub fn revocation_mirror(&self) -> Arc<tokenauth_revocation::Mirror> {
+        self.state.revocations.mirror().clone()
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
@@ -117,6 +125,9 @@ async fn catch_up(state: AppState) {
                     .await
                     .map_err(|e| anyhow::anyhow!("migration task failed: {e}"))??;
                 tracing::info!(database = ?state.db.url(), "database schema is current");
+            }
+            if !state.revocations.mirror().is_current() {
+                state.revocations.load(&state.db).await?;
             }
             if let Some(admin) = &state.config.bootstrap_admin {
                 accounts::bootstrap_admin(&state, admin)

@@ -3,7 +3,7 @@
 use tokenauth_kit::Problem;
 use tokenauth_store::models::{RefreshToken, Session, User};
 use tokenauth_store::revocations;
-use tokenauth_store::sessions::{self, Rotation};
+use tokenauth_store::sessions::{self, RefreshLookup, Rotation};
 
 use crate::error::ApiResult;
 use crate::state::{AppState, unix_now};
@@ -96,7 +96,11 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenRespon
                 .mint_access(&user_grant(&user, &session.id), now)?;
             Ok(token_response(state, access, refresh))
         }
-        Rotation::Reused { session_id } => {
+        Rotation::Reused {
+            session_id,
+            revoked,
+        } => {
+            state.revocations.publish(&revoked).await;
             tracing::warn!(%session_id, "refresh token reused: session revoked");
             Err(invalid_refresh_token().into())
         }
@@ -118,13 +122,17 @@ pub async fn logout(
     }
     if let Some(token) = refresh_token {
         let hash = hash_refresh_token(&token);
-        let session = state
+        let lookup = state
             .db
             .run(move |conn| sessions::session_of_refresh_token(conn, &hash, now, ttl))
             .await?;
-        match session {
-            Some(s) => targets.push(s.id),
-            None => return Err(invalid_refresh_token().into()),
+        match lookup {
+            RefreshLookup::Live(session) => targets.push(session.id),
+            RefreshLookup::Reused(revoked) => {
+                state.revocations.publish(&revoked).await;
+                return Err(invalid_refresh_token().into());
+            }
+            RefreshLookup::Invalid => return Err(invalid_refresh_token().into()),
         }
     }
     if targets.is_empty() {
@@ -134,15 +142,17 @@ pub async fn logout(
         )
         .into());
     }
-    state
+    let revoked = state
         .db
         .run(move |conn| {
+            let mut revoked = Vec::new();
             for sid in &targets {
-                sessions::revoke(conn, sid, now, ttl)?;
+                revoked.extend(sessions::revoke(conn, sid, now, ttl)?);
             }
-            Ok(())
+            Ok(revoked)
         })
         .await?;
+    state.revocations.publish(&revoked).await;
     Ok(())
 }
 
@@ -150,10 +160,11 @@ pub async fn logout(
 pub async fn logout_all(state: &AppState, user_id: &str) -> ApiResult<()> {
     let ttl = state.tokens.access_ttl;
     let id = user_id.to_owned();
-    state
+    let revoked = state
         .db
         .run(move |conn| revocations::revoke_user(conn, &id, unix_now(), ttl))
         .await?;
+    state.revocations.publish(&revoked).await;
     tracing::info!(%user_id, "logged out everywhere");
     Ok(())
 }

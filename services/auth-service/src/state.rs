@@ -6,6 +6,7 @@ use tokenauth_store::Database;
 
 use crate::config::AuthConfig;
 use crate::passwords::Hasher;
+use crate::revocations::Publisher;
 use crate::tokens::Tokens;
 
 #[derive(Debug, Clone)]
@@ -13,6 +14,7 @@ pub struct AppState {
     pub db: Database,
     pub tokens: Arc<Tokens>,
     pub hasher: Hasher,
+    pub revocations: Publisher,
     pub config: Arc<AuthConfig>,
 }
 

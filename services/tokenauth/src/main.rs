@@ -2,8 +2,8 @@
 //! (SQLite under ./data, a generated Ed25519 key, in-process revocation). The same environment
 //! variables as the separate services apply.
 
-use auth_service::Application;
 use auth_service::config::AuthConfig;
+use resource_service::config::ResourceConfig;
 use tokenauth_kit::config::Env;
 
 #[tokio::main]
@@ -17,10 +17,23 @@ async fn main() {
 async fn run() -> anyhow::Result<()> {
     tokenauth_kit::telemetry::init(&Env)?;
     let config = AuthConfig::from_env()?;
-    let auth = Application::build(config).await?;
+    let auth = auth_service::Application::build(config).await?;
     let url = auth.base_url();
+    // The resource-service verifies with the auth-service's published keys and shares its
+    // revocation mirror. Its own listen address: RESOURCE_BIND_ADDR (default 127.0.0.1:8081).
+    let mut resource_config = ResourceConfig::from_env()?;
+    resource_config.listen.bind_addr = std::env::var("RESOURCE_BIND_ADDR")
+        .unwrap_or_else(|_| resource_service::config::DEFAULT_BIND.to_owned());
+    if std::env::var("JWKS_URL").is_err() && std::env::var("JWT_PUBLIC_KEY_FILE").is_err() {
+        resource_config.guard.keys =
+            tokenauth_guard::KeySource::JwksUrl(format!("{url}/.well-known/jwks.json"));
+    }
+    let resource =
+        resource_service::Application::build(resource_config, auth.revocation_mirror()).await?;
+    let resource_url = resource.base_url();
     println!("tokenauth is running (embedded default: SQLite under ./data, in-process revocation)");
     println!("  auth-service      {url}");
+    println!("  resource-service  {resource_url}");
     println!();
     println!("Try it:");
     println!(
@@ -29,8 +42,8 @@ async fn run() -> anyhow::Result<()> {
     println!(
         "  TOKEN=$(curl -s {url}/v1/login -H 'content-type: application/json' -d '{{\"username\":\"alice\",\"password\":\"correct horse battery\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')"
     );
-    println!("  curl -s {url}/v1/me -H \"Authorization: Bearer $TOKEN\"");
+    println!("  curl -s {resource_url}/v1/secret -H \"Authorization: Bearer $TOKEN\"");
     println!();
-    auth.run_until_stopped().await?;
+    tokio::try_join!(auth.run_until_stopped(), resource.run_until_stopped())?;
     Ok(())
 }

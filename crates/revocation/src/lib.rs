@@ -1,0 +1,20 @@
+//! tokenauth-revocation: what has been revoked, and a fast answer to "is this token revoked?".
+//!
+//! Three kinds of revocation: one access token (`jti`), one session (`sid`: its refresh token
+//! and every access token minted from it), and every token of a user issued before an instant.
+//! The database is the source of truth and numbers every revocation (`seq`); a [`Mirror`] holds
+//! the live ones in memory so that checking a token costs no I/O.
+
+mod event;
+mod mirror;
+
+pub use event::{Event, Kind};
+pub use mirror::{Mirror, MirrorStats, TokenRef, Verdict};
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

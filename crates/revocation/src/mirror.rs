@@ -1,0 +1,295 @@
+//! The in-memory set of live revocations a verifier checks every token against.
+//!
+//! Subjects are kept as 128-bit keys (a UUID's own bits, else the first 16 bytes of its
+//! SHA-256), so a million revoked tokens cost tens of megabytes, not hundreds. The mirror also
+//! knows whether it is *current*: until a full state has been loaded, and again whenever its
+//! feed is lost, every check answers [`Verdict::Unknown`] and verifiers fail closed.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use aws_lc_rs::digest;
+
+use crate::{Event, Kind, unix_now};
+
+/// What a verifier knows of a token.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenRef<'a> {
+    pub jti: &'a str,
+    pub sid: Option<&'a str>,
+    pub sub: &'a str,
+    pub iat: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Valid,
+    Revoked,
+    /// The mirror is not known to be complete and current: refuse with 503.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MirrorStats {
+    pub tokens: usize,
+    pub sessions: usize,
+    pub users: usize,
+    pub seq: i64,
+    pub current: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    jtis: HashMap<u128, i64>,
+    sids: HashMap<u128, i64>,
+    /// user → (not_before, expires_at)
+    users: HashMap<u128, (i64, i64)>,
+    /// Highest sequence number applied.
+    seq: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct Mirror {
+    state: RwLock<State>,
+    current: AtomicBool,
+}
+
+fn key(subject: &str) -> u128 {
+    match uuid::Uuid::parse_str(subject) {
+        Ok(id) => id.as_u128(),
+        Err(_) => {
+            let d = digest::digest(&digest::SHA256, subject.as_bytes());
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&d.as_ref()[..16]);
+            u128::from_be_bytes(bytes)
+        }
+    }
+}
+
+impl State {
+    fn apply(&mut self, e: &Event) {
+        let k = key(&e.subject);
+        match e.kind {
+            Kind::Jti => {
+                let exp = self.jtis.entry(k).or_insert(e.expires_at);
+                *exp = (*exp).max(e.expires_at);
+            }
+            Kind::Sid => {
+                let exp = self.sids.entry(k).or_insert(e.expires_at);
+                *exp = (*exp).max(e.expires_at);
+            }
+            Kind::User => {
+                let nb = e.not_before.unwrap_or(i64::MAX);
+                let entry = self.users.entry(k).or_insert((nb, e.expires_at));
+                entry.0 = entry.0.max(nb);
+                entry.1 = entry.1.max(e.expires_at);
+            }
+        }
+        self.seq = self.seq.max(e.seq);
+    }
+
+    fn prune(&mut self, now: i64) {
+        self.jtis.retain(|_, exp| *exp > now);
+        self.sids.retain(|_, exp| *exp > now);
+        self.users.retain(|_, (_, exp)| *exp > now);
+    }
+}
+
+impl Mirror {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the token is revoked. Cheap: a read lock and up to three hash look-ups.
+    pub fn check(&self, token: &TokenRef<'_>) -> Verdict {
+        if !self.current.load(Ordering::Acquire) {
+            return Verdict::Unknown;
+        }
+        let state = match self.state.read() {
+            Ok(s) => s,
+            Err(_) => return Verdict::Unknown,
+        };
+        if state.jtis.contains_key(&key(token.jti)) {
+            return Verdict::Revoked;
+        }
+        if let Some(sid) = token.sid
+            && state.sids.contains_key(&key(sid))
+        {
+            return Verdict::Revoked;
+        }
+        if let Some((not_before, _)) = state.users.get(&key(token.sub))
+            && token.iat < *not_before
+        {
+            return Verdict::Revoked;
+        }
+        Verdict::Valid
+    }
+
+    /// Applies one event. Returns false when it shows a gap in the sequence (an event before it
+    /// was missed): the caller should reload the full state.
+    pub fn apply(&self, event: &Event) -> bool {
+        let Ok(mut state) = self.state.write() else {
+            return false;
+        };
+        let contiguous = state.seq == 0 || event.seq <= state.seq + 1;
+        state.apply(event);
+        contiguous
+    }
+
+    /// Replaces everything with a full state and marks the mirror current.
+    pub fn replace(&self, events: &[Event], seq: i64) {
+        let mut fresh = State::default();
+        for e in events {
+            fresh.apply(e);
+        }
+        fresh.seq = fresh.seq.max(seq);
+        fresh.prune(unix_now());
+        if let Ok(mut state) = self.state.write() {
+            *state = fresh;
+        }
+        self.current.store(true, Ordering::Release);
+    }
+
+    /// The feed was lost (or the state is known incomplete): refuse until the next `replace`.
+    pub fn mark_stale(&self) {
+        self.current.store(false, Ordering::Release);
+    }
+
+    pub fn mark_current(&self) {
+        self.current.store(true, Ordering::Release);
+    }
+
+    pub fn is_current(&self) -> bool {
+        self.current.load(Ordering::Acquire)
+    }
+
+    pub fn seq(&self) -> i64 {
+        self.state.read().map(|s| s.seq).unwrap_or(0)
+    }
+
+    /// Drops entries whose tokens have all expired.
+    pub fn prune(&self) {
+        if let Ok(mut state) = self.state.write() {
+            state.prune(unix_now());
+        }
+    }
+
+    pub fn stats(&self) -> MirrorStats {
+        let current = self.is_current();
+        self.state
+            .read()
+            .map(|s| MirrorStats {
+                tokens: s.jtis.len(),
+                sessions: s.sids.len(),
+                users: s.users.len(),
+                seq: s.seq,
+                current,
+            })
+            .unwrap_or(MirrorStats {
+                tokens: 0,
+                sessions: 0,
+                users: 0,
+                seq: 0,
+                current: false,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: i64, kind: Kind, subject: &str, not_before: Option<i64>) -> Event {
+        Event {
+            seq,
+            kind,
+            subject: subject.to_owned(),
+            not_before,
+            expires_at: unix_now() + 600,
+        }
+    }
+
+    fn token<'a>(jti: &'a str, sid: Option<&'a str>, sub: &'a str, iat: i64) -> TokenRef<'a> {
+        TokenRef { jti, sid, sub, iat }
+    }
+
+    #[test]
+    fn unknown_until_a_full_state_is_loaded_and_again_when_stale() {
+        let m = Mirror::new();
+        let t = token("j", None, "u", 1);
+        assert_eq!(m.check(&t), Verdict::Unknown);
+        m.replace(&[], 0);
+        assert_eq!(m.check(&t), Verdict::Valid);
+        m.mark_stale();
+        assert_eq!(m.check(&t), Verdict::Unknown);
+    }
+
+    #[test]
+    fn each_kind_revokes_what_it_covers() {
+        let m = Mirror::new();
+        let now = unix_now();
+        let jti = uuid::Uuid::new_v4().to_string();
+        m.replace(
+            &[
+                event(1, Kind::Jti, &jti, None),
+                event(2, Kind::Sid, "session-1", None),
+                event(3, Kind::User, "user-1", Some(now)),
+            ],
+            3,
+        );
+        assert_eq!(m.check(&token(&jti, None, "x", now)), Verdict::Revoked);
+        assert_eq!(
+            m.check(&token("other", Some("session-1"), "x", now)),
+            Verdict::Revoked
+        );
+        assert_eq!(
+            m.check(&token("other", Some("session-2"), "x", now)),
+            Verdict::Valid
+        );
+        assert_eq!(
+            m.check(&token("other", None, "user-1", now - 1)),
+            Verdict::Revoked
+        );
+        // Issued at or after the instant: a new login after "log out everywhere".
+        assert_eq!(
+            m.check(&token("other", None, "user-1", now)),
+            Verdict::Valid
+        );
+        assert_eq!(
+            m.check(&token("other", None, "user-2", now - 1)),
+            Verdict::Valid
+        );
+    }
+
+    #[test]
+    fn gaps_are_reported_and_late_events_still_apply() {
+        let m = Mirror::new();
+        m.replace(&[], 5);
+        assert!(m.apply(&event(6, Kind::Jti, "a", None)));
+        assert!(!m.apply(&event(8, Kind::Jti, "c", None)), "7 was missed");
+        assert!(
+            m.apply(&event(7, Kind::Jti, "b", None)),
+            "late but not a gap"
+        );
+        assert_eq!(m.seq(), 8);
+        assert_eq!(m.check(&token("b", None, "u", 0)), Verdict::Revoked);
+    }
+
+    #[test]
+    fn expired_entries_are_dropped() {
+        let m = Mirror::new();
+        let mut old = event(1, Kind::Jti, "old", None);
+        old.expires_at = unix_now() - 1;
+        m.replace(&[old, event(2, Kind::Jti, "new", None)], 2);
+        assert_eq!(m.stats().tokens, 1);
+    }
+
+    #[test]
+    fn a_later_user_revocation_moves_not_before_forward_only() {
+        let m = Mirror::new();
+        m.replace(&[event(1, Kind::User, "u", Some(100))], 1);
+        m.apply(&event(2, Kind::User, "u", Some(50)));
+        assert_eq!(m.check(&token("j", None, "u", 99)), Verdict::Revoked);
+    }
+}

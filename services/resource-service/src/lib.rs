@@ -1,0 +1,96 @@
+//! tokenauth's resource-service: a protected API built only on tokenauth-guard and
+//! tokenauth-revocation. It never talks to PostgreSQL: tokens are verified with published keys
+//! and checked against an in-memory revocation mirror.
+
+pub mod config;
+pub mod links;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use secrecy::ExposeSecret;
+use tokenauth_guard::{Guard, KeyStore};
+use tokenauth_kit::config::ConfigError;
+use tokenauth_kit::{body, problem, request_id};
+use tokenauth_revocation::Mirror;
+
+use crate::config::ResourceConfig;
+use crate::links::LinkSigner;
+use crate::routes::{Files, Started};
+
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    scheme: &'static str,
+    guard: web::Data<Guard>,
+}
+
+impl Application {
+    /// Builds the service around a revocation mirror that something else keeps current: the
+    /// auth-service in the same process, or the Redis feed.
+    pub async fn build(config: ResourceConfig, mirror: Arc<Mirror>) -> anyhow::Result<Self> {
+        let keys = Arc::new(KeyStore::new(&config.guard)?);
+        keys.spawn_fetch();
+        let guard = web::Data::new(Guard::new(keys, mirror));
+
+        let dir = std::fs::create_dir_all(&config.files_dir)
+            .and_then(|()| config.files_dir.canonicalize())
+            .map_err(|e| {
+                ConfigError::new("FILES_DIR", format!("{}: {e}", config.files_dir.display()))
+            })?;
+        let signer = match &config.link_secret {
+            Some(secret) => LinkSigner::new(secret.expose_secret().as_bytes()),
+            None => LinkSigner::random()?,
+        };
+        let files = web::Data::new(Files { dir, signer });
+        let started = web::Data::new(Started(Instant::now()));
+        let bound = tokenauth_kit::server::bind(&config.listen)?;
+        let (addr, scheme) = (bound.addr, bound.scheme());
+
+        let app_guard = guard.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_guard.clone())
+                .app_data(files.clone())
+                .app_data(started.clone())
+                .app_data(body::json_config())
+                .app_data(body::query_config())
+                .app_data(body::path_config())
+                .configure(routes::configure)
+                .default_service(web::to(problem::not_found))
+                .wrap(from_fn(request_id::middleware))
+        })
+        .shutdown_timeout(10);
+        if let Some(n) = config.workers {
+            server = server.workers(n);
+        }
+        let server = tokenauth_kit::listen!(server, bound)?.run();
+        Ok(Application {
+            server,
+            addr,
+            scheme,
+            guard,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

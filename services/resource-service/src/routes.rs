@@ -1,0 +1,193 @@
+//! The protected example API: each endpoint shows one way a service uses tokens.
+
+use std::path::{Path, PathBuf};
+
+use std::time::Instant;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokenauth_guard::{Authenticated, Guard, MaybeAuthenticated, RequireRole, Role};
+use tokenauth_kit::Problem;
+use tokenauth_kit::problem::method_not_allowed;
+use tokenauth_revocation::unix_now;
+
+use crate::links::{LinkSigner, MAX_LINK_SECS};
+
+pub struct Admin;
+
+impl Role for Admin {
+    const NAME: &'static str = "admin";
+}
+
+#[derive(Debug)]
+pub struct Files {
+    /// Canonical path of `FILES_DIR`.
+    pub dir: PathBuf,
+    pub signer: LinkSigner,
+}
+
+#[derive(Debug)]
+pub struct Started(pub Instant);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let get = |path: &'static str, route: actix_web::Route| {
+        web::resource(path)
+            .route(route)
+            .default_service(method_not_allowed("GET"))
+    };
+    cfg.service(get("/v1/secret", web::get().to(secret)))
+        .service(get("/v1/whoami", web::get().to(whoami)))
+        .service(get("/v1/greeting", web::get().to(greeting)))
+        .service(get("/v1/admin/stats", web::get().to(admin_stats)))
+        .service(get("/v1/files/{name}", web::get().to(file)))
+        .service(
+            web::resource("/v1/files/{name}/link")
+                .route(web::post().to(file_link))
+                .default_service(method_not_allowed("POST")),
+        )
+        .service(get(
+            "/healthz",
+            web::get().to(tokenauth_kit::health::healthz),
+        ))
+        .service(get("/readyz", web::get().to(readyz)));
+}
+
+async fn secret(_: Authenticated) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"answer": 42}))
+}
+
+fn rfc3339(unix: i64) -> Option<String> {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+}
+
+async fn whoami(Authenticated(claims): Authenticated) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "sub": claims.sub,
+        "username": claims.preferred_username,
+        "roles": claims.roles,
+        "scope": claims.scope,
+        "client_id": claims.client_id,
+        "session_id": claims.sid,
+        "expires_at": rfc3339(claims.exp),
+    }))
+}
+
+async fn greeting(MaybeAuthenticated(claims): MaybeAuthenticated) -> HttpResponse {
+    let name = claims.and_then(|c| c.preferred_username.clone().or_else(|| Some(c.sub.clone())));
+    HttpResponse::Ok().json(json!({"logged_in_as": name}))
+}
+
+async fn admin_stats(
+    _: RequireRole<Admin>,
+    guard: web::Data<Guard>,
+    started: web::Data<Started>,
+) -> HttpResponse {
+    let m = guard.mirror().stats();
+    HttpResponse::Ok().json(json!({
+        "uptime_secs": started.0.elapsed().as_secs(),
+        "verified_tokens_cached": guard.cached_tokens(),
+        "revocations": {
+            "tokens": m.tokens,
+            "sessions": m.sessions,
+            "users": m.users,
+            "seq": m.seq,
+            "current": m.current,
+        },
+    }))
+}
+
+async fn readyz(guard: web::Data<Guard>) -> HttpResponse {
+    tokenauth_kit::health::readiness(&[
+        ("keys", guard.keys().is_ready()),
+        ("revocations", guard.mirror().is_current()),
+    ])
+}
+
+/// A file name is one plain path segment: no separators, no `..`, nothing hidden.
+fn resolve(dir: &Path, name: &str) -> Option<PathBuf> {
+    let plain = !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0', ':']);
+    if !plain {
+        return None;
+    }
+    let path = dir.join(name).canonicalize().ok()?;
+    (path.starts_with(dir) && path.is_file()).then_some(path)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LinkQuery {
+    expires: Option<i64>,
+    sig: Option<String>,
+}
+
+async fn file(
+    req: HttpRequest,
+    name: web::Path<String>,
+    query: web::Query<LinkQuery>,
+    files: web::Data<Files>,
+    guard: web::Data<Guard>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let name = name.into_inner();
+    match (&query.expires, &query.sig) {
+        (Some(expires), Some(sig)) => {
+            if !files.signer.verify(&name, *expires, sig, unix_now()) {
+                return Err(Problem::unauthorized(
+                    "invalid_token",
+                    "The link is invalid or has expired",
+                )
+                .into());
+            }
+        }
+        (None, None) => {
+            let token = tokenauth_kit::bearer::bearer_token(&req)?.ok_or_else(|| {
+                Problem::unauthorized(
+                    "missing_token",
+                    "An access token or a signed link is required",
+                )
+            })?;
+            guard.authenticate(token).await?;
+        }
+        _ => return Err(Problem::unauthorized("invalid_token", "The link is incomplete").into()),
+    }
+    let path = resolve(&files.dir, &name).ok_or_else(Problem::not_found)?;
+    let file = web::block(move || actix_files::NamedFile::open(path))
+        .await
+        .map_err(Problem::internal)?
+        .map_err(|_| Problem::not_found())?;
+    Ok(file.into_response(&req))
+}
+
+async fn file_link(
+    req: HttpRequest,
+    _: Authenticated,
+    name: web::Path<String>,
+    files: web::Data<Files>,
+) -> Result<HttpResponse, Problem> {
+    let name = name.into_inner();
+    resolve(&files.dir, &name).ok_or_else(Problem::not_found)?;
+    let expires = unix_now() + MAX_LINK_SECS;
+    let sig = files.signer.sign(&name, expires);
+    let info = req.connection_info();
+    let encoded: String = name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let url = format!(
+        "{}://{}/v1/files/{encoded}?expires={expires}&sig={sig}",
+        info.scheme(),
+        info.host()
+    );
+    Ok(HttpResponse::Ok().json(json!({"url": url, "expires_at": rfc3339(expires)})))
+}

@@ -1,0 +1,229 @@
+//! Every endpoint of the resource-service, and its refusals.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, Stack, access, assert_problem};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_whoami_and_greeting() {
+    let stack = Stack::start().await;
+    let user = stack.user().await;
+    let token = access(&user);
+
+    let res = stack.get("/v1/secret", Some(&token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().contains_key("x-request-id"));
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"answer": 42}));
+    assert_problem(stack.get("/v1/secret", None).await, 401, "missing_token").await;
+    assert_problem(
+        stack.get("/v1/secret", Some("nope")).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+
+    let who: Value = stack
+        .get("/v1/whoami", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(who["sub"], user["user"]["id"]);
+    assert_eq!(who["username"], user["user"]["username"]);
+    assert_eq!(who["roles"], json!(["user"]));
+    assert_eq!(who["scope"], "api");
+    assert_eq!(who["client_id"], "tokenauth");
+    assert!(who["session_id"].is_string());
+    assert!(who["expires_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(who.as_object().unwrap().len(), 7);
+
+    let anon: Value = stack.get("/v1/greeting", None).await.json().await.unwrap();
+    assert_eq!(anon, json!({"logged_in_as": null}));
+    let named: Value = stack
+        .get("/v1/greeting", Some(&token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(named["logged_in_as"], user["user"]["username"]);
+    assert_problem(
+        stack.get("/v1/greeting", Some("bad.token.here")).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+
+    assert_problem(stack.get("/v1/nothing", None).await, 404, "not_found").await;
+    let res = stack
+        .client
+        .post(format!("{}/v1/secret", stack.resource))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "GET");
+    assert_problem(res, 405, "method_not_allowed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_stats_needs_the_admin_role() {
+    let stack = Stack::start_with(&[
+        ("BOOTSTRAP_ADMIN_USERNAME", "chief".into()),
+        ("BOOTSTRAP_ADMIN_PASSWORD", PASSWORD.into()),
+    ])
+    .await;
+    let user = stack.user().await;
+    assert_problem(
+        stack.get("/v1/admin/stats", Some(&access(&user))).await,
+        403,
+        "insufficient_role",
+    )
+    .await;
+    let mut admin = None;
+    for _ in 0..100 {
+        let res = stack
+            .client
+            .post(format!("{}/v1/login", stack.auth))
+            .json(&json!({"username": "chief", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == StatusCode::OK {
+            admin = Some(res.json::<Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let admin = admin.expect("bootstrap admin can log in");
+    let res = stack.get("/v1/admin/stats", Some(&access(&admin))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let stats: Value = res.json().await.unwrap();
+    assert_eq!(stats["revocations"]["current"], true);
+    assert!(stats["uptime_secs"].is_u64());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_served_with_their_type_and_never_outside_the_directory() {
+    let stack = Stack::start().await;
+    let token = access(&stack.user().await);
+    std::fs::write(stack.files_dir.join("notes.txt"), "plain text").unwrap();
+    std::fs::write(stack.files_dir.join("data.json"), "{\"a\":1}").unwrap();
+    std::fs::write(stack.files_dir.join(".hidden"), "hidden").unwrap();
+    let outside = stack.files_dir.parent().unwrap().join("outside.txt");
+    std::fs::write(&outside, "outside").unwrap();
+    std::os::unix::fs::symlink(&outside, stack.files_dir.join("link.txt")).unwrap();
+
+    let res = stack.get("/v1/files/notes.txt", Some(&token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(res.text().await.unwrap(), "plain text");
+    let res = stack.get("/v1/files/data.json", Some(&token)).await;
+    assert_eq!(res.headers()["content-type"], "application/json");
+
+    assert_problem(
+        stack.get("/v1/files/notes.txt", None).await,
+        401,
+        "missing_token",
+    )
+    .await;
+    for path in [
+        "/v1/files/..%2Foutside.txt",
+        "/v1/files/%2E%2E",
+        "/v1/files/..",
+        "/v1/files/%2Fetc%2Fpasswd",
+        "/v1/files/.hidden",
+        "/v1/files/link.txt",
+        "/v1/files/missing.txt",
+        "/v1/files/notes.txt%00.png",
+        "/v1/files/..%5Coutside.txt",
+    ] {
+        let res = stack.get(path, Some(&token)).await;
+        assert_problem(res, 404, "not_found").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_links_work_without_a_header_and_refuse_tampering() {
+    let stack = Stack::start().await;
+    let token = access(&stack.user().await);
+    std::fs::write(stack.files_dir.join("report.txt"), "the report").unwrap();
+    std::fs::write(stack.files_dir.join("other.txt"), "other").unwrap();
+
+    let res = stack
+        .client
+        .post(format!("{}/v1/files/report.txt/link", stack.resource))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let link: Value = res.json().await.unwrap();
+    let url = link["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&stack.resource));
+    let expires_at = time::OffsetDateTime::parse(
+        link["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let left = expires_at - time::OffsetDateTime::now_utc();
+    assert!(left <= time::Duration::minutes(5) && left > time::Duration::minutes(4));
+
+    let res = stack.client.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap(), "the report");
+
+    let (base, query) = url.split_once('?').unwrap();
+    let params: Vec<(&str, &str)> = query
+        .split('&')
+        .map(|kv| kv.split_once('=').unwrap())
+        .collect();
+    let expires: i64 = params
+        .iter()
+        .find(|(k, _)| *k == "expires")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let sig = params.iter().find(|(k, _)| *k == "sig").unwrap().1;
+    let mut flipped = sig.to_owned();
+    let last = flipped.pop().unwrap();
+    flipped.push(if last == 'A' { 'B' } else { 'A' });
+    for bad in [
+        format!("{base}?expires={expires}&sig={flipped}"),
+        format!("{base}?expires={}&sig={sig}", expires + 60),
+        format!("{base}?expires={}&sig={sig}", expires - 1),
+        base.replace("report.txt", "other.txt") + &format!("?expires={expires}&sig={sig}"),
+        format!("{base}?expires={expires}"),
+        format!("{base}?sig={sig}"),
+        format!("{base}?expires=soon&sig={sig}"),
+    ] {
+        let res = stack.client.get(&bad).send().await.unwrap();
+        assert!(
+            res.status().is_client_error(),
+            "{bad} answered {}",
+            res.status()
+        );
+        assert_ne!(res.status(), StatusCode::OK);
+    }
+    // A link needs a token to be made, and only for a file that exists.
+    let res = stack
+        .client
+        .post(format!("{}/v1/files/report.txt/link", stack.resource))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 401, "missing_token").await;
+    let res = stack
+        .client
+        .post(format!("{}/v1/files/..%2Fauth.db/link", stack.resource))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 404, "not_found").await;
+}

@@ -1,0 +1,209 @@
+//! Key sources: a JWKS URL that is down at start, a public key file, the HS256 secret.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use tokenauth_jwt::SigningKey;
+use tokenauth_revocation::Mirror;
+
+use crate::helpers::{PASSWORD, access, assert_problem, start_auth, start_resource, temp_dir};
+
+async fn register(client: &reqwest::Client, auth: &str) -> serde_json::Value {
+    let name = format!("k{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let res = client
+        .post(format!("{auth}/v1/register"))
+        .json(&json!({"username": name, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json().await.unwrap()
+}
+
+fn current_mirror() -> std::sync::Arc<Mirror> {
+    let mirror = std::sync::Arc::new(Mirror::new());
+    mirror.replace(&[], 0);
+    mirror
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_down_at_start_is_retried_and_nothing_is_accepted_meanwhile() {
+    let dir = temp_dir();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let auth_url = format!("http://127.0.0.1:{port}");
+    let resource = start_resource(
+        &[
+            ("JWKS_URL", format!("{auth_url}/.well-known/jwks.json")),
+            ("FILES_DIR", dir.join("files").display().to_string()),
+        ],
+        current_mirror(),
+    )
+    .await;
+    let base = resource.base_url();
+    tokio::spawn(resource.run_until_stopped());
+    let client = reqwest::Client::new();
+
+    // A token signed by some key, while the JWKS cannot be had: 503, never 200.
+    let key =
+        &SigningKey::ed25519_from_pem(&SigningKey::generate_ed25519_pem().unwrap()).unwrap()[0];
+    let now = tokenauth_revocation::unix_now();
+    let forged = key
+        .sign(&tokenauth_jwt::AccessClaims {
+            iss: "http://127.0.0.1:8080".into(),
+            sub: "x".into(),
+            aud: vec!["resource-service".into()],
+            exp: now + 60,
+            iat: now,
+            nbf: now,
+            jti: "j".into(),
+            client_id: "c".into(),
+            scope: String::new(),
+            roles: vec![],
+            sid: None,
+            preferred_username: None,
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let res = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let res = client
+        .get(format!("{base}/v1/secret"))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 503, "unavailable").await;
+
+    // The auth-service comes up on that port: the resource-service loads its keys by itself.
+    let auth = start_auth(&dir, &[("BIND_ADDR", format!("127.0.0.1:{port}"))]).await;
+    tokio::spawn(auth.run_until_stopped());
+    let mut ready = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == StatusCode::OK
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        ready,
+        "resource-service loaded the JWKS once it was reachable"
+    );
+    let user = register(&client, &auth_url).await;
+    let res = client
+        .get(format!("{base}/v1/secret"))
+        .bearer_auth(access(&user))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // The forged token is now checked against the real keys: refused.
+    let res = client
+        .get(format!("{base}/v1/secret"))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 401, "invalid_token").await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_key_file_verifies_the_auth_service_tokens() {
+    let dir = temp_dir();
+    let pem = SigningKey::generate_ed25519_pem().unwrap();
+    let key_file = dir.join("signing.pem");
+    std::fs::write(&key_file, &pem).unwrap();
+    let public_file = dir.join("public.pem");
+    let keys = SigningKey::ed25519_from_pem(&pem).unwrap();
+    std::fs::write(&public_file, keys[0].public_pem().unwrap()).unwrap();
+
+    let auth = start_auth(
+        &dir,
+        &[("JWT_PRIVATE_KEY_FILE", key_file.display().to_string())],
+    )
+    .await;
+    let auth_url = auth.base_url();
+    let mirror = auth.revocation_mirror();
+    tokio::spawn(auth.run_until_stopped());
+    let resource = start_resource(
+        &[
+            ("JWT_PUBLIC_KEY_FILE", public_file.display().to_string()),
+            ("JWKS_URL", "http://127.0.0.1:1/never-used".into()),
+            ("FILES_DIR", dir.join("files").display().to_string()),
+        ],
+        mirror,
+    )
+    .await;
+    let base = resource.base_url();
+    tokio::spawn(resource.run_until_stopped());
+    let client = reqwest::Client::new();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let user = register(&client, &auth_url).await;
+    let res = client
+        .get(format!("{base}/v1/secret"))
+        .bearer_auth(access(&user))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hs256_services_share_the_secret_and_refuse_eddsa_tokens() {
+    let dir = temp_dir();
+    let secret = "a-shared-secret-for-both-services-0123456789";
+    let hs = [
+        ("JWT_ALGORITHM", "HS256".to_owned()),
+        ("JWT_SECRET", secret.to_owned()),
+    ];
+    let auth = start_auth(&dir, &hs).await;
+    let auth_url = auth.base_url();
+    let mirror = auth.revocation_mirror();
+    tokio::spawn(auth.run_until_stopped());
+    let mut vars = hs.to_vec();
+    vars.push(("FILES_DIR", dir.join("files").display().to_string()));
+    let resource = start_resource(&vars, mirror).await;
+    let base = resource.base_url();
+    tokio::spawn(resource.run_until_stopped());
+    let client = reqwest::Client::new();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let user = register(&client, &auth_url).await;
+    let res = client
+        .get(format!("{base}/v1/secret"))
+        .bearer_auth(access(&user))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // An EdDSA token is the wrong algorithm here, whatever its signature.
+    let dir2 = temp_dir();
+    let eddsa = start_auth(&dir2, &[]).await;
+    let eddsa_url = eddsa.base_url();
+    tokio::spawn(eddsa.run_until_stopped());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let other = register(&client, &eddsa_url).await;
+    let res = client
+        .get(format!("{base}/v1/secret"))
+        .bearer_auth(access(&other))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 401, "invalid_token").await;
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(dir2);
+}
