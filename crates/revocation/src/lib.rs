@@ -6,7 +6,9 @@
 //! the live ones in memory so that checking a token costs no I/O.
 
 mod event;
+pub mod feed;
 mod mirror;
+pub mod redis_store;
 
 pub use event::{Event, Kind};
 pub use mirror::{Mirror, MirrorStats, TokenRef, Verdict};

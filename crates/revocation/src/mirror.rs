@@ -139,6 +139,12 @@ impl Mirror {
 
     /// Replaces everything with a full state and marks the mirror current.
     pub fn replace(&self, events: &[Event], seq: i64) {
+        self.load(events, seq);
+        self.current.store(true, Ordering::Release);
+    }
+
+    /// Replaces everything with a full state, leaving the current/stale mark as it is.
+    pub fn load(&self, events: &[Event], seq: i64) {
         let mut fresh = State::default();
         for e in events {
             fresh.apply(e);
@@ -148,7 +154,6 @@ impl Mirror {
         if let Ok(mut state) = self.state.write() {
             *state = fresh;
         }
-        self.current.store(true, Ordering::Release);
     }
 
     /// The feed was lost (or the state is known incomplete): refuse until the next `replace`.

@@ -89,3 +89,32 @@ pub fn live(conn: &mut DbConnection, now: i64) -> Result<Vec<Revocation>, StoreE
         .select(Revocation::as_select())
         .load(conn)?)
 }
+
+/// Entries after `seq`, and every entry recorded at or after `recent` (to catch a revocation
+/// whose number was taken before a later one but committed after it), in sequence order.
+pub fn since(
+    conn: &mut DbConnection,
+    seq: i64,
+    recent: i64,
+    now: i64,
+) -> Result<Vec<Revocation>, StoreError> {
+    Ok(revocations::table
+        .filter(
+            revocations::seq
+                .gt(seq)
+                .or(revocations::created_at.ge(recent)),
+        )
+        .filter(revocations::expires_at.gt(now))
+        .order(revocations::seq.asc())
+        .select(Revocation::as_select())
+        .load(conn)?)
+}
+
+/// The highest sequence number recorded (0 when none).
+pub fn max_seq(conn: &mut DbConnection) -> Result<i64, StoreError> {
+    use diesel::dsl::max;
+    Ok(revocations::table
+        .select(max(revocations::seq))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0))
+}

@@ -124,7 +124,7 @@ pub async fn change_password(
             users::change_password(conn, &id, &hash, keep_session.as_deref(), unix_now(), ttl)
         })
         .await?;
-    state.revocations.publish(&revoked).await;
+    state.revocations.publish(&revoked).await?;
     tracing::info!(user_id = %user.id, revoked_sessions = revoked.len(), "password changed");
     Ok(())
 }

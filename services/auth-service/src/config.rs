@@ -1,7 +1,8 @@
 //! The auth-service's configuration, read once from the environment:
 //! `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE`, `DATABASE_URL`, `JWT_ALGORITHM`, `JWT_SECRET`,
 //! `JWT_PRIVATE_KEY_FILE`, `TOKEN_ISSUER`, `TOKEN_AUDIENCE`, `ACCESS_TOKEN_TTL_SECS`,
-//! `REFRESH_TOKEN_TTL_SECS`, `BOOTSTRAP_ADMIN_USERNAME`, `BOOTSTRAP_ADMIN_PASSWORD`.
+//! `REFRESH_TOKEN_TTL_SECS`, `BOOTSTRAP_ADMIN_USERNAME`, `BOOTSTRAP_ADMIN_PASSWORD`, `REDIS_URL`,
+//! `REDIS_KEY_PREFIX`.
 
 use std::path::PathBuf;
 
@@ -45,6 +46,10 @@ pub struct AuthConfig {
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
     pub bootstrap_admin: Option<BootstrapAdmin>,
+    /// The shared revocation store; unset: in-process (single-process only).
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel (`REDIS_KEY_PREFIX`).
+    pub redis_prefix: String,
     /// HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
 }
@@ -127,8 +132,24 @@ impl AuthConfig {
             }
         };
 
+        let redis_url = config::string(src, "REDIS_URL");
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ConfigError::new(
+                "REDIS_URL",
+                "must start with redis:// or rediss://",
+            ));
+        }
+
         Ok(AuthConfig {
             listen,
+            redis_url,
+            redis_prefix: config::string_or(
+                src,
+                "REDIS_KEY_PREFIX",
+                tokenauth_revocation::redis_store::DEFAULT_PREFIX,
+            ),
             database_url,
             data_dir,
             keys,

@@ -5,6 +5,7 @@ use tokenauth_kit::Problem;
 use tokenauth_store::StoreError;
 
 use crate::passwords::HashError;
+use crate::revocations::NotPublished;
 use crate::tokens::TokenError;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +18,8 @@ pub enum ApiError {
     Hash(#[from] HashError),
     #[error(transparent)]
     Token(#[from] TokenError),
+    #[error(transparent)]
+    NotPublished(#[from] NotPublished),
 }
 
 impl ApiError {
@@ -28,6 +31,7 @@ impl ApiError {
             ApiError::Store(e) => Problem::internal(e),
             ApiError::Hash(e) => Problem::internal(e),
             ApiError::Token(e) => Problem::internal(e),
+            ApiError::NotPublished(e) => Problem::unavailable(e),
         }
     }
 }
@@ -36,7 +40,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> actix_web::http::StatusCode {
         match self {
             ApiError::Problem(p) => p.status(),
-            ApiError::Store(StoreError::Unavailable(_)) => {
+            ApiError::Store(StoreError::Unavailable(_)) | ApiError::NotPublished(_) => {
                 actix_web::http::StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Store(StoreError::NotFound) => actix_web::http::StatusCode::NOT_FOUND,

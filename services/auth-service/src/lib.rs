@@ -57,11 +57,17 @@ impl Application {
         let bound = tokenauth_kit::server::bind(&config.listen)?;
         let (addr, scheme) = (bound.addr, bound.scheme());
         let workers = config.workers;
+        let revocations = match &config.redis_url {
+            Some(url) => Publisher::redis(url, &config.redis_prefix)
+                .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?,
+            None => Publisher::in_process(),
+        };
+        revocations.spawn_sync(db.clone());
         let state = AppState {
             db,
             tokens: Arc::new(tokens),
             hasher,
-            revocations: Publisher::in_process(),
+            revocations,
             config: Arc::new(config),
         };
         tokio::spawn(catch_up(state.clone()));
@@ -103,9 +109,15 @@ impl Application {
         &self.state
     }
 
-    /// The revocation mirror verifiers in this process share (the embedded default).
-    pub fn revocation_mirror(&self) -> Arc<tokenauth_revocation::Mirror> {
-        self.state.revocations.mirror().clone()
+    /// The revocation mirror verifiers in this process share (embedded default only; with
+    /// `REDIS_URL` verifiers follow Redis).
+    pub fn revocation_mirror(&self) -> Option<Arc<tokenauth_revocation::Mirror>> {
+        self.state.revocations.mirror().cloned()
+    }
+
+    /// Stops the server from elsewhere (graceful shutdown).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -126,8 +138,8 @@ async fn catch_up(state: AppState) {
                     .map_err(|e| anyhow::anyhow!("migration task failed: {e}"))??;
                 tracing::info!(database = ?state.db.url(), "database schema is current");
             }
-            if !state.revocations.mirror().is_current() {
-                state.revocations.load(&state.db).await?;
+            if state.revocations.mirror().is_some_and(|m| !m.is_current()) {
+                state.revocations.load_in_process(&state.db).await?;
             }
             if let Some(admin) = &state.config.bootstrap_admin {
                 accounts::bootstrap_admin(&state, admin)

@@ -1,18 +1,34 @@
 //! Spreading revocations. The database records each one first (with its sequence number);
-//! then it goes to the revocation store every verifier reads: here the in-process mirror that
-//! services in this same process share (the embedded default).
+//! then it goes to the store every verifier reads:
+//! - embedded default: an in-process mirror that services in this same process share;
+//! - `REDIS_URL`: the shared Redis store. A background loop keeps Redis equal to the database:
+//!   it re-seeds a Redis that lost its state, rewrites anything a failed write left out, and
+//!   announces each reconciliation so verifiers know their state is complete.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokenauth_revocation::redis_store::{self, StoreError as RedisError};
 use tokenauth_revocation::{Event, Kind, Mirror, unix_now};
 use tokenauth_store::models::Revocation;
 use tokenauth_store::{Database, StoreError, revocations};
+
+/// How often the database is reconciled into Redis (and verifiers told so).
+pub const SYNC_EVERY: Duration = Duration::from_millis(500);
+/// Entries this recent are rewritten on every reconciliation, whatever their number.
+const LOOKBACK_SECS: i64 = 10;
 
 #[derive(Debug, Clone)]
 pub enum Publisher {
     /// Verifiers in this process read this mirror directly.
     InProcess(Arc<Mirror>),
+    /// Verifiers everywhere mirror Redis.
+    Redis(Arc<redis_store::Publisher>),
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("the revocation is recorded but not yet in the shared store: {0}")]
+pub struct NotPublished(#[from] RedisError);
 
 pub fn event_of(row: &Revocation) -> Option<Event> {
     Some(Event {
@@ -29,33 +45,125 @@ impl Publisher {
         Publisher::InProcess(Arc::new(Mirror::new()))
     }
 
-    /// The mirror verifiers in this process check against.
-    pub fn mirror(&self) -> &Arc<Mirror> {
+    pub fn redis(url: &str, prefix: &str) -> Result<Self, RedisError> {
+        Ok(Publisher::Redis(Arc::new(redis_store::Publisher::new(
+            url, prefix,
+        )?)))
+    }
+
+    /// The in-process mirror (embedded default only).
+    pub fn mirror(&self) -> Option<&Arc<Mirror>> {
         match self {
-            Publisher::InProcess(mirror) => mirror,
+            Publisher::InProcess(mirror) => Some(mirror),
+            Publisher::Redis(_) => None,
         }
     }
 
-    /// Hands revocations already committed to the database to every verifier.
-    pub async fn publish(&self, rows: &[Revocation]) {
+    /// Whether verifiers can be told of revocations now.
+    pub async fn is_ready(&self) -> bool {
+        match self {
+            Publisher::InProcess(mirror) => mirror.is_current(),
+            Publisher::Redis(store) => matches!(store.status().await, Ok((true, _))),
+        }
+    }
+
+    /// Hands revocations already committed to the database to every verifier. On failure they
+    /// stay recorded and the sync loop delivers them once Redis is back.
+    pub async fn publish(&self, rows: &[Revocation]) -> Result<(), NotPublished> {
+        let events: Vec<Event> = rows.iter().filter_map(event_of).collect();
         match self {
             Publisher::InProcess(mirror) => {
-                for event in rows.iter().filter_map(event_of) {
-                    mirror.apply(&event);
+                for event in &events {
+                    mirror.apply(event);
                 }
+                Ok(())
+            }
+            Publisher::Redis(store) => {
+                store.write(&events).await?;
+                Ok(())
             }
         }
     }
 
-    /// Loads every live revocation from the database: the full state verifiers start from.
-    pub async fn load(&self, db: &Database) -> Result<(), StoreError> {
+    /// Loads every live revocation from the database into the in-process mirror.
+    pub async fn load_in_process(&self, db: &Database) -> Result<(), StoreError> {
+        let Publisher::InProcess(mirror) = self else {
+            return Ok(());
+        };
         let rows = db.run(|conn| revocations::live(conn, unix_now())).await?;
         let events: Vec<Event> = rows.iter().filter_map(event_of).collect();
         let seq = events.iter().map(|e| e.seq).max().unwrap_or(0);
-        match self {
-            Publisher::InProcess(mirror) => mirror.replace(&events, seq),
-        }
+        mirror.replace(&events, seq);
         tracing::info!(live = events.len(), seq, "revocation state loaded");
         Ok(())
     }
+
+    /// Keeps Redis equal to the database for the life of the process.
+    pub fn spawn_sync(&self, db: Database) {
+        let Publisher::Redis(store) = self else {
+            return;
+        };
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut last_error = String::new();
+            let mut tick = tokio::time::interval(SYNC_EVERY);
+            loop {
+                tick.tick().await;
+                if !db.is_migrated() {
+                    continue;
+                }
+                match reconcile(&store, &db).await {
+                    Ok(()) => last_error.clear(),
+                    Err(e) => {
+                        let text = e.to_string();
+                        if text != last_error {
+                            tracing::warn!(error = %text, "cannot reconcile revocations into Redis yet");
+                            last_error = text;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SyncError {
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+    #[error(transparent)]
+    Database(#[from] StoreError),
+}
+
+/// One reconciliation: seed an empty Redis, or rewrite what it may lack; then announce.
+async fn reconcile(store: &redis_store::Publisher, db: &Database) -> Result<(), SyncError> {
+    let (ready, redis_seq) = store.status().await?;
+    let now = unix_now();
+    let announced = if ready {
+        let rows = db
+            .run(move |conn| revocations::since(conn, redis_seq, now - LOOKBACK_SECS, now))
+            .await?;
+        let events: Vec<Event> = rows.iter().filter_map(event_of).collect();
+        store.write(&events).await?;
+        events
+            .iter()
+            .map(|e| e.seq)
+            .max()
+            .unwrap_or(0)
+            .max(redis_seq)
+    } else {
+        let (rows, seq) = db
+            .run(move |conn| Ok((revocations::live(conn, now)?, revocations::max_seq(conn)?)))
+            .await?;
+        let events: Vec<Event> = rows.iter().filter_map(event_of).collect();
+        store.seed(&events, seq).await?;
+        tracing::info!(
+            live = events.len(),
+            seq,
+            "seeded Redis with the revocation state"
+        );
+        seq
+    };
+    store.announce_sync(announced).await?;
+    Ok(())
 }

@@ -100,7 +100,9 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenRespon
             session_id,
             revoked,
         } => {
-            state.revocations.publish(&revoked).await;
+            if let Err(e) = state.revocations.publish(&revoked).await {
+                tracing::warn!(error = %e, "reuse revocation will reach verifiers on the next sync");
+            }
             tracing::warn!(%session_id, "refresh token reused: session revoked");
             Err(invalid_refresh_token().into())
         }
@@ -129,7 +131,9 @@ pub async fn logout(
         match lookup {
             RefreshLookup::Live(session) => targets.push(session.id),
             RefreshLookup::Reused(revoked) => {
-                state.revocations.publish(&revoked).await;
+                if let Err(e) = state.revocations.publish(&revoked).await {
+                    tracing::warn!(error = %e, "reuse revocation will reach verifiers on the next sync");
+                }
                 return Err(invalid_refresh_token().into());
             }
             RefreshLookup::Invalid => return Err(invalid_refresh_token().into()),
@@ -152,7 +156,7 @@ pub async fn logout(
             Ok(revoked)
         })
         .await?;
-    state.revocations.publish(&revoked).await;
+    state.revocations.publish(&revoked).await?;
     Ok(())
 }
 
@@ -164,7 +168,7 @@ pub async fn logout_all(state: &AppState, user_id: &str) -> ApiResult<()> {
         .db
         .run(move |conn| revocations::revoke_user(conn, &id, unix_now(), ttl))
         .await?;
-    state.revocations.publish(&revoked).await;
+    state.revocations.publish(&revoked).await?;
     tracing::info!(%user_id, "logged out everywhere");
     Ok(())
 }

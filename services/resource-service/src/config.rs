@@ -1,5 +1,5 @@
 //! The resource-service's configuration: `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE`,
-//! `FILES_DIR`, `FILES_LINK_SECRET`, `REDIS_URL`, and the verifier's variables (see
+//! `FILES_DIR`, `FILES_LINK_SECRET`, `REDIS_URL`, `REDIS_KEY_PREFIX`, and the verifier's variables (see
 //! tokenauth-guard: `JWT_ALGORITHM`, `JWT_SECRET`, `JWKS_URL`, `JWT_PUBLIC_KEY_FILE`,
 //! `TOKEN_ISSUER`, `TOKEN_AUDIENCE`).
 
@@ -22,6 +22,8 @@ pub struct ResourceConfig {
     /// another. Unset: a random secret per process.
     pub link_secret: Option<SecretString>,
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel (`REDIS_KEY_PREFIX`).
+    pub redis_prefix: String,
     pub workers: Option<usize>,
 }
 
@@ -55,6 +57,11 @@ impl ResourceConfig {
             files_dir: PathBuf::from(config::string_or(src, "FILES_DIR", "./data/files")),
             link_secret,
             redis_url,
+            redis_prefix: config::string_or(
+                src,
+                "REDIS_KEY_PREFIX",
+                tokenauth_revocation::redis_store::DEFAULT_PREFIX,
+            ),
             workers: None,
         })
     }

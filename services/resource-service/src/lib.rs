@@ -31,9 +31,28 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds the service around a revocation mirror that something else keeps current: the
-    /// auth-service in the same process, or the Redis feed.
-    pub async fn build(config: ResourceConfig, mirror: Arc<Mirror>) -> anyhow::Result<Self> {
+    /// Builds the service. `in_process` is the auth-service's mirror when both run in one
+    /// process; otherwise the mirror follows Redis (`REDIS_URL`), which is then required.
+    pub async fn build(
+        config: ResourceConfig,
+        in_process: Option<Arc<Mirror>>,
+    ) -> anyhow::Result<Self> {
+        let mirror = match (in_process, &config.redis_url) {
+            (Some(mirror), _) => mirror,
+            (None, Some(url)) => {
+                let mirror = Arc::new(Mirror::new());
+                tokenauth_revocation::feed::spawn(url, &config.redis_prefix, mirror.clone())
+                    .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?;
+                mirror
+            }
+            (None, None) => {
+                return Err(ConfigError::new(
+                    "REDIS_URL",
+                    "is required: a resource-service on its own learns of revocations from Redis",
+                )
+                .into());
+            }
+        };
         let keys = Arc::new(KeyStore::new(&config.guard)?);
         keys.spawn_fetch();
         let guard = web::Data::new(Guard::new(keys, mirror));
@@ -88,6 +107,11 @@ impl Application {
 
     pub fn guard(&self) -> &Guard {
         &self.guard
+    }
+
+    /// Stops the server from elsewhere (graceful shutdown).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -20,7 +20,7 @@ async fn run() -> anyhow::Result<()> {
     let auth = auth_service::Application::build(config).await?;
     let url = auth.base_url();
     // The resource-service verifies with the auth-service's published keys and shares its
-    // revocation mirror. Its own listen address: RESOURCE_BIND_ADDR (default 127.0.0.1:8081).
+    // revocation mirror (or, with REDIS_URL, follows Redis like any other replica). Its own listen address: RESOURCE_BIND_ADDR (default 127.0.0.1:8081).
     let mut resource_config = ResourceConfig::from_env()?;
     resource_config.listen.bind_addr = std::env::var("RESOURCE_BIND_ADDR")
         .unwrap_or_else(|_| resource_service::config::DEFAULT_BIND.to_owned());
@@ -31,7 +31,12 @@ async fn run() -> anyhow::Result<()> {
     let resource =
         resource_service::Application::build(resource_config, auth.revocation_mirror()).await?;
     let resource_url = resource.base_url();
-    println!("tokenauth is running (embedded default: SQLite under ./data, in-process revocation)");
+    let mode = if std::env::var("REDIS_URL").is_ok() {
+        "revocations through Redis"
+    } else {
+        "in-process revocation"
+    };
+    println!("tokenauth is running ({mode}; default database: SQLite under ./data)");
     println!("  auth-service      {url}");
     println!("  resource-service  {resource_url}");
     println!();

@@ -1,4 +1,5 @@
-//! `GET /readyz`: the schema is migrated and the database answers.
+//! `GET /readyz`: the schema is migrated, the database answers, and (with `REDIS_URL`) Redis
+//! answers and holds the full revocation state.
 
 use actix_web::{HttpResponse, web};
 
@@ -7,5 +8,10 @@ use crate::state::AppState;
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let migrated = state.db.is_migrated();
     let reachable = migrated && state.db.ping_async().await.is_ok();
-    tokenauth_kit::health::readiness(&[("database", reachable), ("migrations", migrated)])
+    let revocations = state.revocations.is_ready().await;
+    tokenauth_kit::health::readiness(&[
+        ("database", reachable),
+        ("migrations", migrated),
+        ("revocations", revocations),
+    ])
 }

@@ -60,7 +60,7 @@ pub async fn start_auth(
 
 pub async fn start_resource(
     vars: &[(&str, String)],
-    mirror: Arc<Mirror>,
+    mirror: Option<Arc<Mirror>>,
 ) -> resource_service::Application {
     let mut all = env(&[("BIND_ADDR", "127.0.0.1:0".into())]);
     all.extend(env(vars));
@@ -81,7 +81,7 @@ impl Stack {
         let dir = temp_dir();
         let auth = start_auth(&dir, extra).await;
         let auth_url = auth.base_url();
-        let mirror = auth.revocation_mirror();
+        let mirror = auth.revocation_mirror().unwrap();
         tokio::spawn(auth.run_until_stopped());
         let files_dir = dir.join("files");
         let mut vars = vec![
@@ -89,7 +89,7 @@ impl Stack {
             ("FILES_DIR", files_dir.display().to_string()),
         ];
         vars.extend(extra.iter().cloned());
-        let resource = start_resource(&vars, mirror.clone()).await;
+        let resource = start_resource(&vars, Some(mirror.clone())).await;
         let resource_url = resource.base_url();
         tokio::spawn(resource.run_until_stopped());
         let stack = Stack {
@@ -158,4 +158,193 @@ pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> 
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], code, "{body}");
     body
+}
+
+/// A throw-away `redis-server` the test can kill, pause and restart empty.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<std::process::Child>,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = RedisServer {
+            port,
+            child: None,
+            dir: temp_dir(),
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/test installs it)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start");
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again on the same port, empty.
+    pub fn restart_empty(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let status = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.resume();
+        }
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An auth-service and two resource-service replicas sharing one Redis.
+pub struct RedisStack {
+    pub auth: String,
+    pub replicas: Vec<String>,
+    pub client: reqwest::Client,
+    pub auth_handle: actix_web::dev::ServerHandle,
+    dir: PathBuf,
+}
+
+impl Drop for RedisStack {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl RedisStack {
+    pub async fn start(redis: &RedisServer) -> RedisStack {
+        let dir = temp_dir();
+        let prefix = format!("t{}:", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let shared = [("REDIS_URL", redis.url()), ("REDIS_KEY_PREFIX", prefix)];
+        let auth = start_auth(&dir, &shared).await;
+        let auth_url = auth.base_url();
+        let auth_handle = auth.handle();
+        tokio::spawn(auth.run_until_stopped());
+        let mut replicas = Vec::new();
+        for _ in 0..2 {
+            let mut vars = shared.to_vec();
+            vars.push(("JWKS_URL", format!("{auth_url}/.well-known/jwks.json")));
+            vars.push(("FILES_DIR", dir.join("files").display().to_string()));
+            let replica = start_resource(&vars, None).await;
+            replicas.push(replica.base_url());
+            tokio::spawn(replica.run_until_stopped());
+        }
+        let stack = RedisStack {
+            auth: auth_url,
+            replicas,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+            auth_handle,
+            dir,
+        };
+        stack.wait_all_ready(Duration::from_secs(10)).await;
+        stack
+    }
+
+    pub async fn wait_all_ready(&self, limit: Duration) {
+        let started = std::time::Instant::now();
+        for base in std::iter::once(&self.auth).chain(self.replicas.iter()) {
+            loop {
+                if let Ok(res) = self.client.get(format!("{base}/readyz")).send().await
+                    && res.status() == StatusCode::OK
+                {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < limit,
+                    "{base} not ready within {limit:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+    }
+
+    pub async fn user(&self) -> Value {
+        let name = format!("r{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let res = self
+            .client
+            .post(format!("{}/v1/register", self.auth))
+            .json(&json!({"username": name, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json().await.unwrap()
+    }
+
+    /// `GET /v1/secret` on one replica: the status only.
+    pub async fn secret(&self, replica: usize, token: &str) -> u16 {
+        self.client
+            .get(format!("{}/v1/secret", self.replicas[replica]))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    pub async fn logout(&self, token: &str) -> u16 {
+        self.client
+            .post(format!("{}/v1/logout", self.auth))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
 }

@@ -41,7 +41,7 @@ async fn jwks_down_at_start_is_retried_and_nothing_is_accepted_meanwhile() {
             ("JWKS_URL", format!("{auth_url}/.well-known/jwks.json")),
             ("FILES_DIR", dir.join("files").display().to_string()),
         ],
-        current_mirror(),
+        Some(current_mirror()),
     )
     .await;
     let base = resource.base_url();
@@ -136,7 +136,7 @@ async fn a_public_key_file_verifies_the_auth_service_tokens() {
     )
     .await;
     let auth_url = auth.base_url();
-    let mirror = auth.revocation_mirror();
+    let mirror = auth.revocation_mirror().unwrap();
     tokio::spawn(auth.run_until_stopped());
     let resource = start_resource(
         &[
@@ -144,7 +144,7 @@ async fn a_public_key_file_verifies_the_auth_service_tokens() {
             ("JWKS_URL", "http://127.0.0.1:1/never-used".into()),
             ("FILES_DIR", dir.join("files").display().to_string()),
         ],
-        mirror,
+        Some(mirror),
     )
     .await;
     let base = resource.base_url();
@@ -172,11 +172,11 @@ async fn hs256_services_share_the_secret_and_refuse_eddsa_tokens() {
     ];
     let auth = start_auth(&dir, &hs).await;
     let auth_url = auth.base_url();
-    let mirror = auth.revocation_mirror();
+    let mirror = auth.revocation_mirror().unwrap();
     tokio::spawn(auth.run_until_stopped());
     let mut vars = hs.to_vec();
     vars.push(("FILES_DIR", dir.join("files").display().to_string()));
-    let resource = start_resource(&vars, mirror).await;
+    let resource = start_resource(&vars, Some(mirror)).await;
     let base = resource.base_url();
     tokio::spawn(resource.run_until_stopped());
     let client = reqwest::Client::new();

@@ -7,4 +7,5 @@ mod helpers;
 
 mod endpoints;
 mod keys;
+mod redis;
 mod revocation;

@@ -1,0 +1,321 @@
+//! The shared revocation store in Redis, written by the auth-service and mirrored by every
+//! verifier. The layout is in this crate's README so services in other languages can read it.
+//!
+//! Keys (`P` is the prefix, `tokenauth:` by default):
+//! - `P rev:jti`, `P rev:sid`: sorted sets, member = the `jti` / `sid`, score = when every token
+//!   it covers has expired (Unix seconds). `P rev:user`: member = `"<sub> <not_before>"`.
+//!   Members are trimmed once their score has passed, and each set expires with its last member.
+//! - `P rev:seq`: the highest revocation sequence number written.
+//! - `P rev:ready`: present only while Redis holds the full state (Redis restarted empty has
+//!   none); the auth-service re-seeds from the database whenever it is missing.
+//! - channel `P revocations`: JSON messages `{"type":"revoked","event":{...}}`,
+//!   `{"type":"sync","seq":N}` (the auth-service has reconciled the database into Redis up to N),
+//!   `{"type":"reset"}` (re-seeded: reload).
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Client, Script};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::{Event, Kind, unix_now};
+
+/// Every Redis call gives up after this long: a hung Redis is an outage, not a hang.
+pub const REDIS_TIMEOUT: Duration = Duration::from_millis(1000);
+pub const DEFAULT_PREFIX: &str = "tokenauth:";
+/// Members written per command when seeding.
+const SEED_CHUNK: usize = 5_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis did not answer within {REDIS_TIMEOUT:?}")]
+    Timeout,
+    #[error("malformed revocation state in redis: {0}")]
+    Malformed(String),
+}
+
+/// Key names under a prefix.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Keys {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub fn set(&self, kind: Kind) -> String {
+        format!("{}rev:{}", self.prefix, kind.as_str())
+    }
+
+    pub fn seq(&self) -> String {
+        format!("{}rev:seq", self.prefix)
+    }
+
+    pub fn ready(&self) -> String {
+        format!("{}rev:ready", self.prefix)
+    }
+
+    pub fn channel(&self) -> String {
+        format!("{}revocations", self.prefix)
+    }
+}
+
+/// A message on the revocations channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Message {
+    Revoked { event: Event },
+    Sync { seq: i64 },
+    Reset,
+}
+
+/// The sorted-set member of an event.
+pub fn member_of(event: &Event) -> String {
+    match event.kind {
+        Kind::User => format!("{} {}", event.subject, event.not_before.unwrap_or(i64::MAX)),
+        Kind::Jti | Kind::Sid => event.subject.clone(),
+    }
+}
+
+/// The event a sorted-set member stands for (sequence numbers are not kept per member).
+pub fn event_of_member(kind: Kind, member: &str, expires_at: i64) -> Result<Event, StoreError> {
+    let (subject, not_before) = match kind {
+        Kind::User => {
+            let (sub, nb) = member
+                .rsplit_once(' ')
+                .ok_or_else(|| StoreError::Malformed(format!("user member {member:?}")))?;
+            let nb = nb
+                .parse()
+                .map_err(|_| StoreError::Malformed(format!("user member {member:?}")))?;
+            (sub.to_owned(), Some(nb))
+        }
+        Kind::Jti | Kind::Sid => (member.to_owned(), None),
+    };
+    Ok(Event {
+        seq: 0,
+        kind,
+        subject,
+        not_before,
+        expires_at,
+    })
+}
+
+async fn timed<T>(
+    fut: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(REDIS_TIMEOUT, fut).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(StoreError::Timeout),
+    }
+}
+
+/// Adds one event, raises the set's expiry, trims what has expired, raises `seq`, publishes.
+/// Returns 1 if the ready marker is present, 0 if Redis does not hold the full state.
+const WRITE_SCRIPT: &str = r"
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+local exp = tonumber(ARGV[2])
+if redis.call('EXPIRETIME', KEYS[1]) < exp then redis.call('EXPIREAT', KEYS[1], exp) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[6])
+local seq = tonumber(ARGV[3])
+if seq > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], seq) end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return redis.call('EXISTS', KEYS[3])
+";
+
+/// The auth-service's side: writes revocations, seeds an empty Redis, announces syncs.
+pub struct Publisher {
+    client: Client,
+    conn: Mutex<Option<ConnectionManager>>,
+    keys: Keys,
+    script: Script,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Publisher {
+    /// Does not connect yet: the service starts while Redis is down.
+    pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        Ok(Publisher {
+            client: Client::open(url)?,
+            conn: Mutex::new(None),
+            keys: Keys::new(prefix),
+            script: Script::new(WRITE_SCRIPT),
+        })
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// A connection, made on first use (and after a failed first attempt).
+    pub async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            return Ok(conn.clone());
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(1);
+        let conn = timed(self.client.get_connection_manager_with_config(config)).await?;
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Writes events already committed to the database. Returns whether Redis holds the full
+    /// state (false: it must be seeded).
+    pub async fn write(&self, events: &[Event]) -> Result<bool, StoreError> {
+        let mut conn = self.connection().await?;
+        let mut ready = true;
+        let now = unix_now();
+        for event in events {
+            let payload = serde_json::to_string(&Message::Revoked {
+                event: event.clone(),
+            })
+            .map_err(|e| StoreError::Malformed(e.to_string()))?;
+            let mut invocation = self.script.prepare_invoke();
+            invocation
+                .key(self.keys.set(event.kind))
+                .key(self.keys.seq())
+                .key(self.keys.ready())
+                .arg(member_of(event))
+                .arg(event.expires_at)
+                .arg(event.seq)
+                .arg(self.keys.channel())
+                .arg(payload)
+                .arg(now);
+            let present: i64 = timed(invocation.invoke_async(&mut conn)).await?;
+            ready &= present == 1;
+        }
+        Ok(ready)
+    }
+
+    /// Whether Redis holds the full state, and the highest sequence number it has.
+    pub async fn status(&self) -> Result<(bool, i64), StoreError> {
+        let mut conn = self.connection().await?;
+        let (ready, seq): (bool, Option<i64>) = timed(
+            redis::pipe()
+                .exists(self.keys.ready())
+                .get(self.keys.seq())
+                .query_async(&mut conn),
+        )
+        .await?;
+        Ok((ready, seq.unwrap_or(0)))
+    }
+
+    /// Loads a full state (every live revocation) and marks Redis as holding it. Idempotent:
+    /// replicas may seed at once, and writes may go on meanwhile.
+    pub async fn seed(&self, events: &[Event], seq: i64) -> Result<(), StoreError> {
+        let mut conn = self.connection().await?;
+        let now = unix_now();
+        for kind in [Kind::Jti, Kind::Sid, Kind::User] {
+            let key = self.keys.set(kind);
+            let of_kind: Vec<&Event> = events.iter().filter(|e| e.kind == kind).collect();
+            for chunk in of_kind.chunks(SEED_CHUNK) {
+                let items: Vec<(i64, String)> =
+                    chunk.iter().map(|e| (e.expires_at, member_of(e))).collect();
+                let max = chunk.iter().map(|e| e.expires_at).max().unwrap_or(now);
+                let _: () = timed(
+                    redis::pipe()
+                        .cmd("ZADD")
+                        .arg(&key)
+                        .arg("GT")
+                        .arg(&items)
+                        .ignore()
+                        .cmd("EXPIREAT")
+                        .arg(&key)
+                        .arg(max)
+                        .arg("GT")
+                        .ignore()
+                        .cmd("EXPIREAT")
+                        .arg(&key)
+                        .arg(max)
+                        .arg("NX")
+                        .ignore()
+                        .query_async(&mut conn),
+                )
+                .await?;
+            }
+        }
+        let script = Script::new(
+            r"
+            if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then
+                redis.call('SET', KEYS[1], ARGV[1])
+            end
+            redis.call('SET', KEYS[2], ARGV[1])
+            redis.call('PUBLISH', ARGV[2], ARGV[3])
+            return 1",
+        );
+        let reset = serde_json::to_string(&Message::Reset).unwrap_or_default();
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.keys.seq())
+            .key(self.keys.ready())
+            .arg(seq)
+            .arg(self.keys.channel())
+            .arg(reset);
+        let _: i64 = timed(invocation.invoke_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    /// Announces that Redis holds every revocation up to `seq`.
+    pub async fn announce_sync(&self, seq: i64) -> Result<(), StoreError> {
+        let mut conn = self.connection().await?;
+        let payload = serde_json::to_string(&Message::Sync { seq })
+            .map_err(|e| StoreError::Malformed(e.to_string()))?;
+        let _: i64 = timed(conn.publish(self.keys.channel(), payload)).await?;
+        Ok(())
+    }
+}
+
+/// A full state read from Redis in one transaction.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub ready: bool,
+    pub seq: i64,
+    pub events: Vec<Event>,
+}
+
+/// Reads the full state (`MULTI` … `EXEC`, so it is one consistent cut).
+pub async fn snapshot<C: redis::aio::ConnectionLike + Send>(
+    conn: &mut C,
+    keys: &Keys,
+) -> Result<Snapshot, StoreError> {
+    let now = unix_now();
+    type Members = Vec<(String, i64)>;
+    let (ready, seq, jtis, sids, users): (bool, Option<i64>, Members, Members, Members) = timed(
+        redis::pipe()
+            .atomic()
+            .exists(keys.ready())
+            .get(keys.seq())
+            .zrangebyscore_withscores(keys.set(Kind::Jti), format!("({now}"), "+inf")
+            .zrangebyscore_withscores(keys.set(Kind::Sid), format!("({now}"), "+inf")
+            .zrangebyscore_withscores(keys.set(Kind::User), format!("({now}"), "+inf")
+            .query_async(conn),
+    )
+    .await?;
+    let mut events = Vec::with_capacity(jtis.len() + sids.len() + users.len());
+    for (kind, members) in [(Kind::Jti, jtis), (Kind::Sid, sids), (Kind::User, users)] {
+        for (member, expires_at) in members {
+            events.push(event_of_member(kind, &member, expires_at)?);
+        }
+    }
+    Ok(Snapshot {
+        ready,
+        seq: seq.unwrap_or(0),
+        events,
+    })
+}
