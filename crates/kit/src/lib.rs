@@ -4,6 +4,7 @@
 
 pub mod bearer;
 pub mod body;
+pub mod client_ip;
 pub mod config;
 pub mod health;
 pub mod problem;

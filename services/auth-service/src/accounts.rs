@@ -6,8 +6,11 @@ use tokenauth_store::models::User;
 use tokenauth_store::users;
 
 use crate::config::BootstrapAdmin;
+use std::net::IpAddr;
+
 use crate::domain::{Password, Username};
 use crate::error::ApiResult;
+use crate::ratelimit::{Attempt, keys_for};
 use crate::sessions::start_session;
 use crate::state::{AppState, unix_now};
 use crate::views::{SignedIn, UserView};
@@ -63,36 +66,59 @@ pub async fn register(
     })
 }
 
-/// Checks credentials in constant work: an unknown name costs one argon2id run like a known
-/// one. A disabled account is reported only after the right password.
-pub async fn check_credentials(
+/// The user whose password this is, or `None`, in constant work: an unknown name costs one
+/// argon2id run like a known one.
+async fn verify_password(
     state: &AppState,
-    username: &str,
+    username: Option<&Username>,
     password: Password,
-) -> ApiResult<User> {
-    let user = match Username::parse(username) {
-        Ok(name) => {
+) -> ApiResult<Option<User>> {
+    let user = match username {
+        Some(name) => {
             let key = name.key();
             state
                 .db
                 .run(move |conn| users::find_by_username_key(conn, &key))
                 .await?
         }
-        Err(_) => None,
+        None => None,
     };
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    if !state.hasher.verify(password, hash).await? {
+    Ok(if state.hasher.verify(password, hash).await? {
+        user
+    } else {
+        None
+    })
+}
+
+/// Logs in, within the failed-login limits of the client IP and the username. A disabled
+/// account is reported only after the right password.
+pub async fn login(
+    state: &AppState,
+    username: &str,
+    password: Password,
+    client_ip: Option<IpAddr>,
+) -> ApiResult<SignedIn> {
+    let name = Username::parse(username).ok();
+    // Names that break the username rules are limited like any other (by their lower case).
+    let limit_key = name
+        .as_ref()
+        .map_or_else(|| username.to_lowercase(), Username::key);
+    let slot = match state
+        .limiter
+        .attempt(keys_for(client_ip, &limit_key))
+        .await?
+    {
+        Attempt::Allowed(slot) => slot,
+        Attempt::Limited(retry_after) => return Err(Problem::rate_limited(retry_after).into()),
+    };
+    let Some(user) = verify_password(state, name.as_ref(), password).await? else {
         return Err(invalid_credentials().into());
-    }
-    let user = user.ok_or_else(invalid_credentials)?;
+    };
+    state.limiter.succeeded(slot).await?;
     if user.disabled {
         return Err(Problem::forbidden("account_disabled", "Account is disabled").into());
     }
-    Ok(user)
-}
-
-pub async fn login(state: &AppState, username: &str, password: Password) -> ApiResult<SignedIn> {
-    let user = check_credentials(state, username, password).await?;
     let tokens = start_session(state, &user).await?;
     Ok(SignedIn {
         tokens,

@@ -5,6 +5,7 @@ use tokenauth_kit::Problem;
 use tokenauth_store::StoreError;
 
 use crate::passwords::HashError;
+use crate::ratelimit::LimitError;
 use crate::revocations::NotPublished;
 use crate::tokens::TokenError;
 
@@ -20,6 +21,8 @@ pub enum ApiError {
     Token(#[from] TokenError),
     #[error(transparent)]
     NotPublished(#[from] NotPublished),
+    #[error(transparent)]
+    Limiter(#[from] LimitError),
 }
 
 impl ApiError {
@@ -32,6 +35,7 @@ impl ApiError {
             ApiError::Hash(e) => Problem::internal(e),
             ApiError::Token(e) => Problem::internal(e),
             ApiError::NotPublished(e) => Problem::unavailable(e),
+            ApiError::Limiter(e) => Problem::unavailable(e),
         }
     }
 }
@@ -40,9 +44,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> actix_web::http::StatusCode {
         match self {
             ApiError::Problem(p) => p.status(),
-            ApiError::Store(StoreError::Unavailable(_)) | ApiError::NotPublished(_) => {
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Store(StoreError::Unavailable(_))
+            | ApiError::NotPublished(_)
+            | ApiError::Limiter(_) => actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(StoreError::NotFound) => actix_web::http::StatusCode::NOT_FOUND,
             _ => actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod passwords;
+pub mod ratelimit;
 pub mod revocations;
 mod routes;
 pub mod sessions;
@@ -28,6 +29,7 @@ use tokenauth_store::Database;
 
 use crate::config::AuthConfig;
 use crate::passwords::Hasher;
+use crate::ratelimit::LoginLimiter;
 use crate::revocations::Publisher;
 use crate::state::AppState;
 use crate::tokens::Tokens;
@@ -63,11 +65,20 @@ impl Application {
             None => Publisher::in_process(),
         };
         revocations.spawn_sync(db.clone());
+        let limiter = LoginLimiter::new(
+            config.login_rate_limit,
+            config
+                .redis_url
+                .as_deref()
+                .map(|url| (url, config.redis_prefix.as_str())),
+        )
+        .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?;
         let state = AppState {
             db,
             tokens: Arc::new(tokens),
             hasher,
             revocations,
+            limiter: Arc::new(limiter),
             config: Arc::new(config),
         };
         tokio::spawn(catch_up(state.clone()));

@@ -6,6 +6,7 @@ use tokenauth_store::Database;
 
 use crate::config::AuthConfig;
 use crate::passwords::Hasher;
+use crate::ratelimit::LoginLimiter;
 use crate::revocations::Publisher;
 use crate::tokens::Tokens;
 
@@ -15,6 +16,7 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     pub hasher: Hasher,
     pub revocations: Publisher,
+    pub limiter: Arc<LoginLimiter>,
     pub config: Arc<AuthConfig>,
 }
 

@@ -1,6 +1,6 @@
 //! `POST /v1/register`, `POST /v1/login`, `GET /v1/me`, `PUT /v1/me/password`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use tokenauth_kit::body::{Fields, JsonObject};
 
@@ -30,7 +30,11 @@ pub async fn register(state: web::Data<AppState>, body: JsonObject) -> ApiResult
     Ok(HttpResponse::Created().json(signed_in))
 }
 
-pub async fn login(state: web::Data<AppState>, body: JsonObject) -> ApiResult<HttpResponse> {
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: JsonObject,
+) -> ApiResult<HttpResponse> {
     let mut fields = Fields::new(body.0);
     let username = fields.required_str("username");
     let password = fields.required_str("password").and_then(|p| {
@@ -39,7 +43,8 @@ pub async fn login(state: web::Data<AppState>, body: JsonObject) -> ApiResult<Ht
             .ok()
     });
     let (username, password) = fields.finish_with(username.zip(password))?;
-    let signed_in = accounts::login(&state, &username, password).await?;
+    let client_ip = state.config.trusted_proxies.client_ip(&req);
+    let signed_in = accounts::login(&state, &username, password, client_ip).await?;
     Ok(HttpResponse::Ok().json(signed_in))
 }
 

@@ -150,6 +150,15 @@ impl Spawn {
         self
     }
 
+    /// Starts without waiting for `/readyz`, then waits for the schema only.
+    pub async fn start_unready(mut self) -> TestApp {
+        self.wait_ready = false;
+        let app = self.start().await;
+        let db = app.store().await;
+        drop(db);
+        app
+    }
+
     pub async fn start(self) -> TestApp {
         init_logs();
         let data_dir = fresh_data_dir();

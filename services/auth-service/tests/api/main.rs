@@ -8,6 +8,7 @@ mod helpers;
 mod accounts;
 mod availability;
 mod errors;
+mod ratelimit;
 mod secrets;
 mod sessions;
 mod startup;

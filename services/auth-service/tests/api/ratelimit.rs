@@ -1,0 +1,174 @@
+//! Failed-login limits per client IP and per username, shared across replicas through Redis.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Backend, PASSWORD, Spawn, TestApp, assert_problem, spawn_app, unique};
+
+fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+async fn login_from(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+    xff: Option<&str>,
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .post(app.url("/v1/login"))
+        .json(&json!({"username": username, "password": password}));
+    if let Some(v) = xff {
+        req = req.header("x-forwarded-for", v);
+    }
+    req.send().await.unwrap()
+}
+
+async fn assert_limited(res: reqwest::Response) {
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    assert_problem(res, 429, "rate_limited").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_failures_then_even_the_right_password_waits() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let name = unique("lim");
+    app.register(&name).await;
+    for _ in 0..5 {
+        assert_problem(
+            app.login(&name, "wrong password!").await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    assert_limited(app.login(&name, PASSWORD).await).await;
+    // Successes do not count: another user from elsewhere is unaffected by the username window,
+    // but this client IP has used its budget too.
+    let other = unique("oth");
+    app.register(&other).await;
+    assert_limited(app.login(&other, PASSWORD).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_usernames_are_limited_exactly_like_known_ones() {
+    let app = Spawn::new(Backend::Sqlite)
+        .env("TRUSTED_PROXIES", "127.0.0.1")
+        .start()
+        .await;
+    let known = unique("known");
+    app.register(&known).await;
+    let unknown = unique("ghost");
+    // Spread over client IPs so only the username window fills.
+    for (i, name) in [&known, &unknown].iter().enumerate() {
+        for j in 0..5 {
+            let ip = format!("10.{i}.0.{j}");
+            let res = login_from(&app, name, "wrong password!", Some(&ip)).await;
+            assert_problem(res, 401, "invalid_credentials").await;
+        }
+        let res = login_from(&app, name, PASSWORD, Some(&format!("10.{i}.1.1"))).await;
+        assert_limited(res).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_is_ignored_unless_the_proxy_is_trusted() {
+    // Not trusted: every attempt counts against the TCP peer, whatever the header says.
+    let app = spawn_app(Backend::Sqlite).await;
+    for i in 0..5 {
+        let res = login_from(
+            &app,
+            &unique("x"),
+            "wrong password!",
+            Some(&format!("1.2.3.{i}")),
+        )
+        .await;
+        assert_problem(res, 401, "invalid_credentials").await;
+    }
+    assert_limited(login_from(&app, &unique("x"), "wrong password!", Some("9.9.9.9")).await).await;
+
+    // Trusted: each forwarded client has its own window.
+    let app = Spawn::new(Backend::Sqlite)
+        .env("TRUSTED_PROXIES", "127.0.0.0/8")
+        .start()
+        .await;
+    for i in 0..12 {
+        let res = login_from(
+            &app,
+            &unique("y"),
+            "wrong password!",
+            Some(&format!("1.2.3.{i}")),
+        )
+        .await;
+        assert_problem(res, 401, "invalid_credentials").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_disables_the_limit() {
+    let app = Spawn::new(Backend::Sqlite)
+        .env("LOGIN_RATE_LIMIT_PER_MINUTE", "0")
+        .start()
+        .await;
+    let name = unique("free");
+    app.register(&name).await;
+    for _ in 0..8 {
+        assert_problem(
+            app.login(&name, "wrong password!").await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    assert_eq!(app.login(&name, PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_the_limit_through_redis() {
+    let prefix = format!("{}:", unique("rl"));
+    let start = || {
+        Spawn::new(Backend::Sqlite)
+            .env("REDIS_URL", &redis_url())
+            .env("REDIS_KEY_PREFIX", &prefix)
+            .env("LOGIN_RATE_LIMIT_PER_MINUTE", "3")
+            .start()
+    };
+    let (a, b) = (start().await, start().await);
+    let name = unique("shared");
+    for app in [&a, &b, &a] {
+        assert_problem(
+            app.login(&name, "wrong password!").await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    assert_limited(b.login(&name, PASSWORD).await).await;
+    assert_limited(a.login(&name, PASSWORD).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_fails_closed_when_the_limit_store_is_down() {
+    // Nothing listens on port 1: the limiter cannot answer, so neither can login.
+    let app = Spawn::new(Backend::Sqlite)
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .start_unready()
+        .await;
+    let name = unique("closed");
+    let res = app
+        .post(
+            "/v1/register",
+            &json!({"username": name, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let started = std::time::Instant::now();
+    assert_problem(app.login(&name, PASSWORD).await, 503, "unavailable").await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
