@@ -17,4 +17,4 @@ pub use config::{GuardConfig, KeySource};
 pub use error::GuardError;
 pub use extract::{Authenticated, MaybeAuthenticated, RequireRole, RequireScope, Role, Scope};
 pub use guard::Guard;
-pub use keys::KeyStore;
+pub use keys::{KeyStore, REFETCH_INTERVAL};

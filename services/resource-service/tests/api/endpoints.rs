@@ -227,3 +227,96 @@ async fn signed_links_work_without_a_header_and_refuse_tampering() {
         .unwrap();
     assert_problem(res, 404, "not_found").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_malformed_and_oversized_tokens_are_invalid_token() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+    let stack = Stack::start().await;
+    let token = access(&stack.user().await);
+    let parts: Vec<&str> = token.split('.').collect();
+    let header: Value = serde_json::from_slice(&B64.decode(parts[0]).unwrap()).unwrap();
+    let mut claims: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
+    let kid = header["kid"].as_str().unwrap().to_owned();
+    let jwks: Value = stack
+        .client
+        .get(format!("{}/.well-known/jwks.json", stack.auth))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let x = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
+
+    let mut hs = Header::new(Algorithm::HS256);
+    hs.typ = Some("at+jwt".into());
+    hs.kid = Some(kid.clone());
+    let with_public_key =
+        jsonwebtoken::encode(&hs, &claims, &EncodingKey::from_secret(x.as_bytes())).unwrap();
+    let with_public_key_raw = jsonwebtoken::encode(
+        &hs,
+        &claims,
+        &EncodingKey::from_secret(&B64.decode(&x).unwrap()),
+    )
+    .unwrap();
+    let other = tokenauth_jwt::SigningKey::ed25519_from_pem(
+        &tokenauth_jwt::SigningKey::generate_ed25519_pem().unwrap(),
+    )
+    .unwrap();
+    let other_signed = other[0]
+        .sign(&serde_json::from_value(claims.clone()).unwrap())
+        .unwrap();
+    let other_sig = other_signed.rsplit('.').next().unwrap();
+    let none = format!(
+        "{}.{}.",
+        B64.encode(format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{kid}"}}"#)),
+        parts[1]
+    );
+    claims["roles"] = json!(["admin"]);
+    let changed_payload = format!(
+        "{}.{}.{}",
+        parts[0],
+        B64.encode(serde_json::to_vec(&claims).unwrap()),
+        parts[2]
+    );
+    let jwt_typ = format!(
+        "{}.{}.{}",
+        B64.encode(format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{kid}"}}"#)),
+        parts[1],
+        parts[2]
+    );
+    let cases = [
+        (none, "alg none"),
+        (with_public_key, "HS256 keyed with the public key"),
+        (with_public_key_raw, "HS256 keyed with the raw public key"),
+        (
+            format!("{}.{}.{other_sig}", parts[0], parts[1]),
+            "another key's signature",
+        ),
+        (changed_payload, "changed payload"),
+        (format!("{}.{}.", parts[0], parts[1]), "stripped signature"),
+        (format!("{}.{}", parts[0], parts[1]), "two parts"),
+        (token[..token.len() - 10].to_owned(), "truncated"),
+        (
+            format!("{}.{}.{}", parts[0], "@@@", parts[2]),
+            "wrongly encoded",
+        ),
+        (jwt_typ, "typ JWT"),
+        (format!("{token}{}", "A".repeat(9000)), "oversized"),
+        ("\u{00e9}t\u{00e9}".to_owned(), "not ASCII"),
+    ];
+    for (bad, why) in cases {
+        let res = stack.get("/v1/secret", Some(&bad)).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{why}");
+        let body = assert_problem(res, 401, "invalid_token").await;
+        assert!(body["detail"].is_string(), "{why}");
+    }
+    // The real token still works: nothing above poisoned the cache.
+    assert_eq!(
+        stack.get("/v1/secret", Some(&token)).await.status(),
+        StatusCode::OK
+    );
+}

@@ -250,6 +250,7 @@ impl Drop for RedisServer {
 /// An auth-service and two resource-service replicas sharing one Redis.
 pub struct RedisStack {
     pub auth: String,
+    shared: Vec<(&'static str, String)>,
     pub replicas: Vec<String>,
     pub client: reqwest::Client,
     pub auth_handle: actix_web::dev::ServerHandle,
@@ -282,6 +283,7 @@ impl RedisStack {
         }
         let stack = RedisStack {
             auth: auth_url,
+            shared: shared.to_vec(),
             replicas,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -292,6 +294,22 @@ impl RedisStack {
         };
         stack.wait_all_ready(Duration::from_secs(10)).await;
         stack
+    }
+
+    /// Another auth-service replica on the same database, signing key and Redis.
+    pub async fn second_auth(&self) -> String {
+        let second = start_auth(&self.dir, &self.shared).await;
+        let url = second.base_url();
+        tokio::spawn(second.run_until_stopped());
+        for _ in 0..200 {
+            if let Ok(res) = self.client.get(format!("{url}/readyz")).send().await
+                && res.status() == StatusCode::OK
+            {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("second auth-service not ready");
     }
 
     pub async fn wait_all_ready(&self, limit: Duration) {

@@ -207,3 +207,126 @@ async fn hs256_services_share_the_secret_and_refuse_eddsa_tokens() {
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_dir_all(dir2);
 }
+
+fn claims_now(sub: &str) -> tokenauth_jwt::AccessClaims {
+    let now = tokenauth_revocation::unix_now();
+    tokenauth_jwt::AccessClaims {
+        iss: "http://127.0.0.1:8080".into(),
+        sub: sub.into(),
+        aud: vec!["resource-service".into()],
+        exp: now + 300,
+        iat: now,
+        nbf: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        client_id: "svc".into(),
+        scope: String::new(),
+        roles: vec![],
+        sid: None,
+        preferred_username: None,
+    }
+}
+
+/// A JWKS endpoint whose content the test changes, counting fetches.
+async fn jwks_server(
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> String {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let server = HttpServer::new(move || {
+        let (body, hits) = (body.clone(), hits.clone());
+        App::new().route(
+            "/jwks.json",
+            web::get().to(move || {
+                let (body, hits) = (body.clone(), hits.clone());
+                async move {
+                    hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let text = body.lock().unwrap().clone();
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(text)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let addr = server.addrs()[0];
+    tokio::spawn(server.run());
+    format!("http://{addr}/jwks.json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_kid_refetches_the_jwks_at_most_once_every_few_seconds() {
+    use std::sync::atomic::Ordering;
+    tokenauth_jwt::install_crypto_provider();
+    let gen_key = || {
+        SigningKey::ed25519_from_pem(&SigningKey::generate_ed25519_pem().unwrap())
+            .unwrap()
+            .remove(0)
+    };
+    let (a, b, c) = (gen_key(), gen_key(), gen_key());
+    let jwks_of = |keys: &[&SigningKey]| {
+        let jwks: Vec<serde_json::Value> = keys
+            .iter()
+            .map(|k| {
+                serde_json::to_value(&tokenauth_jwt::public_jwks(std::slice::from_ref(*k)).keys[0])
+                    .unwrap()
+            })
+            .collect();
+        serde_json::json!({ "keys": jwks }).to_string()
+    };
+    let body = std::sync::Arc::new(std::sync::Mutex::new(jwks_of(&[&a])));
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let url = jwks_server(body.clone(), hits.clone()).await;
+    let dir = temp_dir();
+    let resource = start_resource(
+        &[
+            ("JWKS_URL", url),
+            ("FILES_DIR", dir.join("files").display().to_string()),
+        ],
+        Some(current_mirror()),
+    )
+    .await;
+    let base = resource.base_url();
+    tokio::spawn(resource.run_until_stopped());
+    let client = reqwest::Client::new();
+    let get = |token: String| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            client
+                .get(format!("{base}/v1/secret"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for _ in 0..100 {
+        if hits.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(get(a.sign(&claims_now("x")).unwrap()).await, 200);
+    let fetched = hits.load(Ordering::SeqCst);
+
+    // B is published (a rotation), but the keys were fetched moments ago: no refetch yet.
+    *body.lock().unwrap() = jwks_of(&[&b, &a]);
+    assert_eq!(get(b.sign(&claims_now("x")).unwrap()).await, 401);
+    assert_eq!(hits.load(Ordering::SeqCst), fetched);
+    // After the interval, the next unknown kid refetches and B's tokens verify.
+    tokio::time::sleep(tokenauth_guard::REFETCH_INTERVAL).await;
+    assert_eq!(get(b.sign(&claims_now("x")).unwrap()).await, 200);
+    assert_eq!(hits.load(Ordering::SeqCst), fetched + 1);
+    assert_eq!(get(a.sign(&claims_now("x")).unwrap()).await, 200);
+    // A burst of tokens under a kid nobody published does not hammer the JWKS.
+    for _ in 0..10 {
+        assert_eq!(get(c.sign(&claims_now("x")).unwrap()).await, 401);
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), fetched + 1);
+    let _ = std::fs::remove_dir_all(dir);
+}

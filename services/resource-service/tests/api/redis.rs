@@ -161,3 +161,34 @@ async fn replicas_keep_verifying_while_the_auth_service_is_down() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_auth_service_replicas_share_revocations() {
+    let redis = RedisServer::start();
+    let stack = RedisStack::start(&redis).await;
+    // A second auth-service on the same database, keys and Redis.
+    let second = stack.second_auth().await;
+    let token = access(&stack.user().await);
+    assert_eq!(stack.secret(0, &token).await, 200);
+    let res = stack
+        .client
+        .post(format!("{second}/v1/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    within(Duration::from_secs(1), "both replicas refuse", || async {
+        stack.secret(0, &token).await == 401 && stack.secret(1, &token).await == 401
+    })
+    .await;
+    // The first auth-service refuses it too (it reads the same database).
+    let res = stack
+        .client
+        .get(format!("{}/v1/me", stack.auth))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
