@@ -1,13 +1,29 @@
 //! tokenauth benchmarks. Each prints its figures and a ratio against a baseline measured in the
 //! same run, so results carry over between machines. Run through `bench/run`.
 //!
-//! `login`: login throughput of the release auth-service against the time of one argon2id hash
-//! with the same parameters, and `/healthz` latency while logins flood the service.
+//! - `login`: login throughput vs. the time of one argon2id hash, `/healthz` during the flood.
+//! - `verify`: token verification at the resource-service (warm and cold), its memory, and
+//!   revocation propagation to two replicas.
+//! - `mirror`: loading a mirror of 1,000,000 revocations from Redis.
+//! - `peer`: the resource-service against the Flask service the project's tutorials teach.
 
+mod bare;
 mod login;
+mod mirror;
+mod peer;
+mod procs;
 mod stats;
+mod verify;
+mod wrk;
 
 use anyhow::{Context, bail};
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?)
+}
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -16,19 +32,41 @@ fn main() -> anyhow::Result<()> {
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1).cloned())
     };
-    match args.first().map(String::as_str) {
+    let seconds: u64 = flag("--seconds").map_or(Ok(15), |s| s.parse())?;
+    let redis_url = flag("--redis-url").unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
+    let pass = match args.first().map(String::as_str) {
         Some("login") => {
             let service = flag("--service").context("--service PATH of the auth-service binary")?;
-            let seconds: u64 = flag("--seconds").map_or(Ok(15), |s| s.parse())?;
             let database_url = flag("--database-url");
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()?
-                .block_on(login::run(&service, seconds, database_url))
+            runtime()?.block_on(login::run(&service, seconds, database_url))?;
+            true
         }
-        _ => {
-            bail!("usage: tokenauth-bench login --service PATH [--seconds N] [--database-url URL]")
+        Some("verify") => runtime()?.block_on(verify::run(seconds, &redis_url))?,
+        Some("mirror") => runtime()?.block_on(mirror::run(&redis_url))?,
+        Some("peer") => {
+            let peer_dir = flag("--peer-dir").context("--peer-dir PATH of peer-flask")?;
+            let python = flag("--python").context("--python PATH of the peer's venv python")?;
+            let database_url = flag("--database-url").context("--database-url for the peer")?;
+            runtime()?.block_on(peer::run(
+                seconds,
+                &redis_url,
+                &peer_dir,
+                &python,
+                &database_url,
+            ))?
         }
+        Some("bare-server") => {
+            let port: u16 = flag("--port").context("--port")?.parse()?;
+            let key = flag("--public-key-file").context("--public-key-file")?;
+            bare::serve(port, &key)?;
+            true
+        }
+        _ => bail!(
+            "usage: tokenauth-bench login|verify|mirror|peer [--seconds N] [--redis-url URL] …"
+        ),
+    };
+    if !pass {
+        bail!("below target");
     }
+    Ok(())
 }

@@ -1,12 +1,13 @@
 //! The extractors. A handler argument of one of these types is what protects the handler.
 
-use std::future::Future;
+use std::future::{Future, Ready, ready};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::Either;
 use tokenauth_jwt::AccessClaims;
 use tokenauth_kit::Problem;
 use tokenauth_kit::bearer::bearer_token;
@@ -15,6 +16,8 @@ use crate::error::GuardError;
 use crate::guard::Guard;
 
 type Boxed<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
+/// A token seen before is answered without allocating a future.
+type Fast<T> = Either<Ready<Result<T, actix_web::Error>>, Boxed<T>>;
 
 /// A verified, unrevoked access token.
 #[derive(Debug, Clone)]
@@ -48,41 +51,54 @@ fn guard_of(req: &HttpRequest) -> Result<web::Data<Guard>, actix_web::Error> {
         .ok_or_else(|| Problem::internal("tokenauth-guard: no Guard in the app data").into())
 }
 
-/// The token, if one was sent, and the guard.
-fn token_of(req: &HttpRequest) -> Result<(web::Data<Guard>, Option<String>), actix_web::Error> {
-    let guard = guard_of(req)?;
-    let token = bearer_token(req)?.map(str::to_owned);
-    Ok((guard, token))
+/// Verifies the request's token, if it has one.
+fn authenticate(req: &HttpRequest) -> Fast<Option<Arc<AccessClaims>>> {
+    let (guard, token) = match (guard_of(req), bearer_token(req)) {
+        (Ok(guard), Ok(token)) => (guard, token),
+        (Err(e), _) => return Either::Left(ready(Err(e))),
+        (_, Err(problem)) => return Either::Left(ready(Err(problem.into()))),
+    };
+    let Some(token) = token else {
+        return Either::Left(ready(Ok(None)));
+    };
+    if let Some(answer) = guard.authenticate_cached(token) {
+        return Either::Left(ready(answer.map(Some).map_err(Into::into)));
+    }
+    let token = token.to_owned();
+    Either::Right(Box::pin(async move {
+        Ok(Some(guard.authenticate(&token).await?))
+    }))
 }
 
 impl FromRequest for MaybeAuthenticated {
     type Error = actix_web::Error;
-    type Future = Boxed<Self>;
+    type Future = Either<Ready<Result<Self, actix_web::Error>>, Boxed<Self>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let found = token_of(req);
-        Box::pin(async move {
-            let (guard, token) = found?;
-            match token {
-                None => Ok(MaybeAuthenticated(None)),
-                Some(token) => Ok(MaybeAuthenticated(Some(guard.authenticate(&token).await?))),
+        match authenticate(req) {
+            Either::Left(done) => Either::Left(ready(done.into_inner().map(MaybeAuthenticated))),
+            Either::Right(fut) => {
+                Either::Right(Box::pin(async move { Ok(MaybeAuthenticated(fut.await?)) }))
             }
-        })
+        }
     }
+}
+
+fn required(claims: Option<Arc<AccessClaims>>) -> Result<Authenticated, actix_web::Error> {
+    claims
+        .map(Authenticated)
+        .ok_or_else(|| GuardError::Missing.into())
 }
 
 impl FromRequest for Authenticated {
     type Error = actix_web::Error;
-    type Future = Boxed<Self>;
+    type Future = Either<Ready<Result<Self, actix_web::Error>>, Boxed<Self>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let fut = MaybeAuthenticated::from_request(req, payload);
-        Box::pin(async move {
-            match fut.await?.0 {
-                Some(claims) => Ok(Authenticated(claims)),
-                None => Err(GuardError::Missing.into()),
-            }
-        })
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        match authenticate(req) {
+            Either::Left(done) => Either::Left(ready(done.into_inner().and_then(required))),
+            Either::Right(fut) => Either::Right(Box::pin(async move { required(fut.await?) })),
+        }
     }
 }
 

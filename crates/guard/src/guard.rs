@@ -55,19 +55,28 @@ impl Guard {
         self.keys.is_ready() && self.mirror.is_current()
     }
 
-    pub async fn authenticate(&self, token: &str) -> Result<Arc<AccessClaims>, GuardError> {
+    /// The answer for a token seen before, without waiting: `None` when it must be verified.
+    pub fn authenticate_cached(
+        &self,
+        token: &str,
+    ) -> Option<Result<Arc<AccessClaims>, GuardError>> {
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(GuardError::Invalid("Token is too large"));
+            return Some(Err(GuardError::Invalid("Token is too large")));
         }
-        let now = unix_now();
-        let claims = match self.cache.get(token, now) {
-            Some(claims) => claims,
-            None => {
-                let claims = Arc::new(self.verify(token).await?);
-                self.cache.insert(token, claims.clone(), now);
-                claims
-            }
-        };
+        let claims = self.cache.get(token, unix_now())?;
+        Some(self.check_revocation(claims))
+    }
+
+    pub async fn authenticate(&self, token: &str) -> Result<Arc<AccessClaims>, GuardError> {
+        if let Some(answer) = self.authenticate_cached(token) {
+            return answer;
+        }
+        let claims = Arc::new(self.verify(token).await?);
+        self.cache.insert(token, claims.clone(), unix_now());
+        self.check_revocation(claims)
+    }
+
+    fn check_revocation(&self, claims: Arc<AccessClaims>) -> Result<Arc<AccessClaims>, GuardError> {
         let token_ref = TokenRef {
             jti: &claims.jti,
             sid: claims.sid.as_deref(),

@@ -13,8 +13,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use redis::Client;
 
-use crate::Mirror;
-use crate::redis_store::{Keys, Message, REDIS_TIMEOUT, StoreError, snapshot};
+use crate::redis_store::{Keys, Message, REDIS_TIMEOUT, StoreError, snapshot, snapshot_connection};
+use crate::{Mirror, StateBuilder};
 
 const PING_EVERY: Duration = Duration::from_millis(500);
 const RETRY_AFTER: Duration = Duration::from_millis(250);
@@ -46,12 +46,13 @@ async fn reload(
     keys: &Keys,
     mirror: &Mirror,
 ) -> Result<bool, StoreError> {
-    let snap = snapshot(conn, keys).await?;
-    if !snap.ready {
+    let mut builder = StateBuilder::default();
+    let (ready, seq) = snapshot(conn, keys, &mut builder).await?;
+    if !ready {
         mirror.mark_stale();
         return Ok(false);
     }
-    mirror.load(&snap.events, snap.seq);
+    mirror.install(builder, seq);
     Ok(true)
 }
 
@@ -64,9 +65,7 @@ async fn follow(client: &Client, keys: &Keys, mirror: &Mirror) -> Result<(), Sto
     tokio::time::timeout(REDIS_TIMEOUT, sink.subscribe(keys.channel()))
         .await
         .map_err(|_| StoreError::Timeout)??;
-    let mut conn = tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection())
-        .await
-        .map_err(|_| StoreError::Timeout)??;
+    let mut conn = snapshot_connection(client).await?;
     let mut loaded = reload(&mut conn, keys, mirror).await?;
     let mut synced = false;
     let mut ping = tokio::time::interval(PING_EVERY);

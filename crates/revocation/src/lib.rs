@@ -11,7 +11,7 @@ mod mirror;
 pub mod redis_store;
 
 pub use event::{Event, Kind};
-pub use mirror::{Mirror, MirrorStats, TokenRef, Verdict};
+pub use mirror::{Mirror, MirrorStats, StateBuilder, TokenRef, Verdict};
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> i64 {

@@ -39,14 +39,26 @@ pub struct MirrorStats {
     pub current: bool,
 }
 
+type Map<V> = HashMap<u128, V, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 struct State {
-    jtis: HashMap<u128, i64>,
-    sids: HashMap<u128, i64>,
+    jtis: Map<i64>,
+    sids: Map<i64>,
     /// user → (not_before, expires_at)
-    users: HashMap<u128, (i64, i64)>,
+    users: Map<(i64, i64)>,
     /// Highest sequence number applied.
     seq: i64,
+}
+
+/// A full state being read, before it replaces a mirror's.
+#[derive(Debug, Default)]
+pub struct StateBuilder(State);
+
+impl StateBuilder {
+    pub fn add(&mut self, event: &Event) {
+        self.0.apply(event);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -149,6 +161,17 @@ impl Mirror {
         for e in events {
             fresh.apply(e);
         }
+        fresh.seq = fresh.seq.max(seq);
+        fresh.prune(unix_now());
+        if let Ok(mut state) = self.state.write() {
+            *state = fresh;
+        }
+    }
+
+    /// Replaces everything with a state built piece by piece (a paged snapshot), leaving the
+    /// current/stale mark as it is.
+    pub fn install(&self, builder: StateBuilder, seq: i64) {
+        let mut fresh = builder.0;
         fresh.seq = fresh.seq.max(seq);
         fresh.prune(unix_now());
         if let Ok(mut state) = self.state.write() {

@@ -19,10 +19,13 @@ use redis::{AsyncCommands, Client, Script};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use crate::{Event, Kind, unix_now};
+use crate::{Event, Kind, StateBuilder, unix_now};
 
 /// Every Redis call gives up after this long: a hung Redis is an outage, not a hang.
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Reading the full state may take longer with a million entries; the mirror is stale (and
+/// verifiers refuse) meanwhile, so a hung Redis still fails closed.
+pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_PREFIX: &str = "tokenauth:";
 /// Members written per command when seeding.
 const SEED_CHUNK: usize = 5_000;
@@ -281,41 +284,82 @@ impl Publisher {
     }
 }
 
-/// A full state read from Redis in one transaction.
-#[derive(Debug)]
-pub struct Snapshot {
-    pub ready: bool,
-    pub seq: i64,
-    pub events: Vec<Event>,
+/// A connection for [`snapshot`]: its responses may take up to [`SNAPSHOT_TIMEOUT`].
+pub async fn snapshot_connection(
+    client: &Client,
+) -> Result<redis::aio::MultiplexedConnection, StoreError> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(REDIS_TIMEOUT))
+        .set_response_timeout(Some(SNAPSHOT_TIMEOUT));
+    timed(client.get_multiplexed_async_connection_with_config(&config)).await
 }
 
-/// Reads the full state (`MULTI` … `EXEC`, so it is one consistent cut).
+async fn until<T>(
+    deadline: tokio::time::Instant,
+    fut: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout_at(deadline, fut).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(StoreError::Timeout),
+    }
+}
+
+/// Members read per page of a snapshot.
+const PAGE: isize = 20_000;
+
+/// Reads the full state into `builder`, page by page so a million entries never sit in memory
+/// twice. Returns whether Redis holds the full state, and its sequence number.
+///
+/// Pages go from the highest score down: trimming removes the lowest scores, so it never shifts
+/// a page still to be read, and an entry added meanwhile at most shifts one already read (read
+/// twice, harmlessly). Whatever changes during the read is also published on the channel, to
+/// which the caller subscribed before calling this.
 pub async fn snapshot<C: redis::aio::ConnectionLike + Send>(
     conn: &mut C,
     keys: &Keys,
-) -> Result<Snapshot, StoreError> {
-    let now = unix_now();
-    type Members = Vec<(String, i64)>;
-    let (ready, seq, jtis, sids, users): (bool, Option<i64>, Members, Members, Members) = timed(
+    builder: &mut StateBuilder,
+) -> Result<(bool, i64), StoreError> {
+    let deadline = tokio::time::Instant::now() + SNAPSHOT_TIMEOUT;
+    let (ready, seq): (bool, Option<i64>) = until(
+        deadline,
         redis::pipe()
             .atomic()
             .exists(keys.ready())
             .get(keys.seq())
-            .zrangebyscore_withscores(keys.set(Kind::Jti), format!("({now}"), "+inf")
-            .zrangebyscore_withscores(keys.set(Kind::Sid), format!("({now}"), "+inf")
-            .zrangebyscore_withscores(keys.set(Kind::User), format!("({now}"), "+inf")
             .query_async(conn),
     )
     .await?;
-    let mut events = Vec::with_capacity(jtis.len() + sids.len() + users.len());
-    for (kind, members) in [(Kind::Jti, jtis), (Kind::Sid, sids), (Kind::User, users)] {
-        for (member, expires_at) in members {
-            events.push(event_of_member(kind, &member, expires_at)?);
+    if !ready {
+        return Ok((false, 0));
+    }
+    let now = unix_now();
+    for kind in [Kind::Jti, Kind::Sid, Kind::User] {
+        let mut offset: isize = 0;
+        loop {
+            // By rank (O(log n) to reach a page), highest score first.
+            let page: Vec<(String, i64)> = until(
+                deadline,
+                redis::cmd("ZREVRANGE")
+                    .arg(keys.set(kind))
+                    .arg(offset)
+                    .arg(offset + PAGE - 1)
+                    .arg("WITHSCORES")
+                    .query_async(conn),
+            )
+            .await?;
+            let mut reached_expired = false;
+            for (member, expires_at) in &page {
+                if *expires_at <= now {
+                    reached_expired = true;
+                    break;
+                }
+                builder.add(&event_of_member(kind, member, *expires_at)?);
+            }
+            if reached_expired || (page.len() as isize) < PAGE {
+                break;
+            }
+            offset += PAGE;
         }
     }
-    Ok(Snapshot {
-        ready,
-        seq: seq.unwrap_or(0),
-        events,
-    })
+    Ok((true, seq.unwrap_or(0)))
 }

@@ -1,0 +1,153 @@
+//! The resource-service against the Flask service the project's origin tutorials teach
+//! (`../shared/peer-flask`: flask-jwt-extended, a blocklist query and a user query per request,
+//! gunicorn with 2 workers), measured in the same run with the same wrk load.
+//! Targets: ≥ 100× its protected-endpoint throughput, at a lower p99.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use crate::procs::{self, Proc, free_port, wait_ready};
+use crate::stats::ms;
+use crate::verify;
+use crate::wrk;
+
+pub async fn run(
+    seconds: u64,
+    redis_url: &str,
+    peer_dir: &str,
+    python: &str,
+    database_url: &str,
+) -> anyhow::Result<bool> {
+    // The peer, set up as its README says.
+    let status = Command::new(python)
+        .args(["-c", "from app import db; db.create_all()"])
+        .current_dir(peer_dir)
+        .env("DATABASE_URL", database_url)
+        .status()
+        .context("creating the peer's tables")?;
+    if !status.success() {
+        bail!("the peer's db.create_all() failed");
+    }
+    let port = free_port()?;
+    let gunicorn = std::path::Path::new(python)
+        .parent()
+        .context("venv bin directory")?
+        .join("gunicorn");
+    let child = Command::new(&gunicorn)
+        .args(["-w", "2", "-b", &format!("127.0.0.1:{port}"), "app:app"])
+        .current_dir(peer_dir)
+        .env("DATABASE_URL", database_url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", gunicorn.display()))?;
+    let peer = Proc {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    wait_ready(&client, &peer.base, "/healthz").await?;
+    let name = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let password = "benchmark password 1";
+    let res = client
+        .post(format!("{}/v1/register", peer.base))
+        .json(&json!({"username": name, "password": password}))
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        bail!("peer register answered {}", res.status());
+    }
+    let body: serde_json::Value = client
+        .post(format!("{}/v1/login", peer.base))
+        .json(&json!({"username": name, "password": password}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let peer_token = body["access_token"]
+        .as_str()
+        .context("peer access token")?
+        .to_owned();
+
+    // tokenauth: the resource-service with a live Redis revocation mirror.
+    let dir = procs::temp_dir("peer")?;
+    let setup = verify::start(&dir, redis_url, 1).await?;
+    setup.register(&name).await?;
+    let token = setup.login(&name).await?;
+    let ours = wrk::run(
+        &format!("{}/v1/secret", setup.replicas[0].base),
+        seconds,
+        Some(&format!("Authorization: Bearer {token}")),
+        None,
+    )?;
+    drop(setup);
+    let theirs = wrk::run(
+        &format!("{}/v1/secret", peer.base),
+        seconds,
+        Some(&format!("Authorization: Bearer {peer_token}")),
+        None,
+    )?;
+    let peer_rss: u64 = peer_rss_kib(peer.child.id());
+    drop(peer);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let ratio = ours.rps / theirs.rps;
+    println!(
+        "tokenauth vs. the tutorials' Flask service (wrk -t2 -c32, {seconds} s each, GET /v1/secret)"
+    );
+    println!(
+        "  peer-flask (gunicorn, 2 workers, PostgreSQL): {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  (non-2xx {}; ~{:.0} MiB resident)",
+        theirs.rps,
+        ms(theirs.p50),
+        ms(theirs.p99),
+        theirs.non_2xx,
+        peer_rss as f64 / 1024.0
+    );
+    println!(
+        "  tokenauth resource-service:                {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  (non-2xx {})",
+        ours.rps,
+        ms(ours.p50),
+        ms(ours.p99),
+        ours.non_2xx
+    );
+    println!("  throughput ratio: {ratio:.0}x  (target >= 100x, at a lower p99)");
+    let pass = ratio >= 100.0 && ours.p99 < theirs.p99 && ours.non_2xx == 0 && theirs.non_2xx == 0;
+    println!("  result: {}", if pass { "PASS" } else { "FAIL" });
+    Ok(pass)
+}
+
+/// Resident memory of gunicorn's master and its workers.
+fn peer_rss_kib(master: u32) -> u64 {
+    let rss = |pid: &str| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+            })
+            .unwrap_or(0)
+    };
+    let mut total = rss(&master.to_string());
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            let parent = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .and_then(|r| r.split_whitespace().nth(1).map(str::to_owned))
+                });
+            if parent.as_deref() == Some(&master.to_string()) {
+                total += rss(&pid);
+            }
+        }
+    }
+    total
+}

@@ -1,0 +1,98 @@
+//! Running wrk (2 threads, 32 connections, as every figure in the README) and reading its
+//! throughput and latency percentiles.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+#[derive(Debug, Clone, Copy)]
+pub struct WrkResult {
+    pub rps: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub non_2xx: u64,
+    pub requests: u64,
+}
+
+fn parse_duration(text: &str) -> Option<Duration> {
+    let (num, unit) = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map(|i| text.split_at(i))?;
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "us" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(secs))
+}
+
+/// `wrk -t2 -c32 -d{secs}s --latency` with optional header and Lua script.
+pub fn run(
+    url: &str,
+    seconds: u64,
+    header: Option<&str>,
+    script: Option<&str>,
+) -> anyhow::Result<WrkResult> {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t2",
+        "-c32",
+        &format!("-d{seconds}s"),
+        "--latency",
+        "--timeout",
+        "5s",
+    ]);
+    if let Some(h) = header {
+        cmd.args(["-H", h]);
+    }
+    if let Some(s) = script {
+        cmd.args(["-s", s]);
+    }
+    cmd.arg(url);
+    let out = cmd
+        .output()
+        .context("running wrk (bench/run installs it)")?;
+    if !out.status.success() {
+        bail!("wrk failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut result = WrkResult {
+        rps: 0.0,
+        p50: Duration::ZERO,
+        p99: Duration::ZERO,
+        non_2xx: 0,
+        requests: 0,
+    };
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", n] => result.rps = n.parse().unwrap_or(0.0),
+            ["50%", d] => result.p50 = parse_duration(d).unwrap_or_default(),
+            ["99%", d] => result.p99 = parse_duration(d).unwrap_or_default(),
+            ["Non-2xx", "or", "3xx", "responses:", n] => result.non_2xx = n.parse().unwrap_or(0),
+            [n, "requests", "in", ..] => result.requests = n.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    if result.rps == 0.0 {
+        bail!("could not read wrk's output:\n{text}");
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_every_unit() {
+        assert_eq!(parse_duration("250.00us"), Some(Duration::from_micros(250)));
+        assert_eq!(parse_duration("1.50ms"), Some(Duration::from_micros(1500)));
+        assert_eq!(parse_duration("2.00s"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("x"), None);
+    }
+}
