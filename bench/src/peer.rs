@@ -79,19 +79,21 @@ pub async fn run(
     let setup = verify::start(&dir, redis_url, 1).await?;
     setup.register(&name).await?;
     let token = setup.login(&name).await?;
-    let ours = wrk::run(
-        &format!("{}/v1/secret", setup.replicas[0].base),
-        seconds,
-        Some(&format!("Authorization: Bearer {token}")),
-        None,
+    let (our_url, our_header) = (
+        format!("{}/v1/secret", setup.replicas[0].base),
+        format!("Authorization: Bearer {token}"),
+    );
+    let (their_url, their_header) = (
+        format!("{}/v1/secret", peer.base),
+        format!("Authorization: Bearer {peer_token}"),
+    );
+    let round = seconds.div_ceil(3).max(2);
+    let (ours, theirs) = wrk::alternate(
+        &|| wrk::run(&our_url, round, Some(&our_header), None),
+        &|| wrk::run(&their_url, round, Some(&their_header), None),
+        3,
     )?;
     drop(setup);
-    let theirs = wrk::run(
-        &format!("{}/v1/secret", peer.base),
-        seconds,
-        Some(&format!("Authorization: Bearer {peer_token}")),
-        None,
-    )?;
     let peer_rss: u64 = peer_rss_kib(peer.child.id());
     drop(peer);
     let _ = std::fs::remove_dir_all(&dir);

@@ -84,6 +84,30 @@ pub fn run(
     Ok(result)
 }
 
+/// Runs `a` and `b` alternately, `rounds` times each after a short warm-up of both, and returns
+/// the median run of each: a noisy neighbour then weighs on both alike.
+pub fn alternate(
+    a: &dyn Fn() -> anyhow::Result<WrkResult>,
+    b: &dyn Fn() -> anyhow::Result<WrkResult>,
+    rounds: usize,
+) -> anyhow::Result<(WrkResult, WrkResult)> {
+    let mut runs_a = Vec::new();
+    let mut runs_b = Vec::new();
+    for _ in 0..rounds {
+        runs_a.push(a()?);
+        runs_b.push(b()?);
+    }
+    let median = |mut runs: Vec<WrkResult>| {
+        runs.sort_by(|x, y| x.rps.total_cmp(&y.rps));
+        let mid = runs[runs.len() / 2];
+        WrkResult {
+            non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
+            ..mid
+        }
+    };
+    Ok((median(runs_a), median(runs_b)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,9 +45,8 @@ pub struct RequireRole<R: Role>(pub Arc<AccessClaims>, PhantomData<R>);
 #[derive(Debug, Clone)]
 pub struct RequireScope<S: Scope>(pub Arc<AccessClaims>, PhantomData<S>);
 
-fn guard_of(req: &HttpRequest) -> Result<web::Data<Guard>, actix_web::Error> {
+fn guard_of(req: &HttpRequest) -> Result<&web::Data<Guard>, actix_web::Error> {
     req.app_data::<web::Data<Guard>>()
-        .cloned()
         .ok_or_else(|| Problem::internal("tokenauth-guard: no Guard in the app data").into())
 }
 
@@ -64,7 +63,8 @@ fn authenticate(req: &HttpRequest) -> Fast<Option<Arc<AccessClaims>>> {
     if let Some(answer) = guard.authenticate_cached(token) {
         return Either::Left(ready(answer.map(Some).map_err(Into::into)));
     }
-    let token = token.to_owned();
+    // Only a token not seen before needs the guard beyond this call.
+    let (guard, token) = (guard.clone(), token.to_owned());
     Either::Right(Box::pin(async move {
         Ok(Some(guard.authenticate(&token).await?))
     }))

@@ -63,8 +63,19 @@ impl Guard {
         if token.len() > MAX_TOKEN_BYTES {
             return Some(Err(GuardError::Invalid("Token is too large")));
         }
-        let claims = self.cache.get(token, unix_now())?;
-        Some(self.check_revocation(claims))
+        // Read the generation before checking: a change during the check makes the next
+        // request check again.
+        let generation = self.mirror.generation();
+        self.cache.with(token, unix_now(), |entry| {
+            if entry.checked == generation && self.mirror.is_current() {
+                return Ok(entry.claims.clone());
+            }
+            let answer = self.check_revocation(entry.claims.clone());
+            if answer.is_ok() {
+                entry.checked = generation;
+            }
+            answer
+        })
     }
 
     pub async fn authenticate(&self, token: &str) -> Result<Arc<AccessClaims>, GuardError> {

@@ -44,10 +44,12 @@ pub async fn middleware(
         .get(&HEADER)
         .and_then(sane)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let started = Instant::now();
-    let method = req.method().clone();
-    // The path only: a query string may carry a credential (a signed link).
-    let path = req.path().to_owned();
+    // The request line is logged at INFO (5xx at WARN); skip its cost when neither is on.
+    let logged = tracing::enabled!(tracing::Level::WARN);
+    let line = logged.then(|| {
+        // The path only: a query string may carry a credential (a signed link).
+        (Instant::now(), req.method().clone(), req.path().to_owned())
+    });
     // Inner services turn handler errors into responses; an `Err` here is actix's own failure
     // and is rendered by actix.
     let mut res = REQUEST_ID
@@ -67,12 +69,14 @@ pub async fn middleware(
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, value);
     }
-    let status = res.status().as_u16();
-    let millis = started.elapsed().as_secs_f64() * 1000.0;
-    if status >= 500 {
-        tracing::warn!(request_id = %id, %method, %path, status, millis, "request");
-    } else {
-        tracing::info!(request_id = %id, %method, %path, status, millis, "request");
+    if let Some((started, method, path)) = line {
+        let status = res.status().as_u16();
+        let millis = started.elapsed().as_secs_f64() * 1000.0;
+        if status >= 500 {
+            tracing::warn!(request_id = %id, %method, %path, status, millis, "request");
+        } else {
+            tracing::info!(request_id = %id, %method, %path, status, millis, "request");
+        }
     }
     Ok(res)
 }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use aws_lc_rs::digest;
 
@@ -65,6 +65,9 @@ impl StateBuilder {
 pub struct Mirror {
     state: RwLock<State>,
     current: AtomicBool,
+    /// Bumped on every change, so a verifier may reuse a "not revoked" answer for as long as
+    /// the generation it was given under stays the same.
+    generation: AtomicU64,
 }
 
 fn key(subject: &str) -> u128 {
@@ -146,13 +149,14 @@ impl Mirror {
         };
         let contiguous = state.seq == 0 || event.seq <= state.seq + 1;
         state.apply(event);
+        self.bump();
         contiguous
     }
 
     /// Replaces everything with a full state and marks the mirror current.
     pub fn replace(&self, events: &[Event], seq: i64) {
         self.load(events, seq);
-        self.current.store(true, Ordering::Release);
+        self.mark_current();
     }
 
     /// Replaces everything with a full state, leaving the current/stale mark as it is.
@@ -166,6 +170,7 @@ impl Mirror {
         if let Ok(mut state) = self.state.write() {
             *state = fresh;
         }
+        self.bump();
     }
 
     /// Replaces everything with a state built piece by piece (a paged snapshot), leaving the
@@ -177,15 +182,27 @@ impl Mirror {
         if let Ok(mut state) = self.state.write() {
             *state = fresh;
         }
+        self.bump();
     }
 
     /// The feed was lost (or the state is known incomplete): refuse until the next `replace`.
     pub fn mark_stale(&self) {
         self.current.store(false, Ordering::Release);
+        self.bump();
     }
 
     pub fn mark_current(&self) {
         self.current.store(true, Ordering::Release);
+        self.bump();
+    }
+
+    /// Changes whenever what [`Mirror::check`] would answer may have changed.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn is_current(&self) -> bool {
@@ -302,6 +319,20 @@ mod tests {
         );
         assert_eq!(m.seq(), 8);
         assert_eq!(m.check(&token("b", None, "u", 0)), Verdict::Revoked);
+    }
+
+    #[test]
+    fn every_change_moves_the_generation() {
+        let m = Mirror::new();
+        let g0 = m.generation();
+        m.replace(&[], 0);
+        let g1 = m.generation();
+        assert!(g1 > g0);
+        m.apply(&event(1, Kind::Jti, "a", None));
+        let g2 = m.generation();
+        assert!(g2 > g1);
+        m.mark_stale();
+        assert!(m.generation() > g2);
     }
 
     #[test]
