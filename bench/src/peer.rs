@@ -100,7 +100,7 @@ pub async fn run(
 
     let ratio = ours.rps / theirs.rps;
     println!(
-        "tokenauth vs. the tutorials' Flask service (wrk -t2 -c32, {seconds} s each, GET /v1/secret)"
+        "tokenauth vs. the tutorials' Flask service (GET /v1/secret, wrk -t2 -c32, median of 3 alternating {round} s runs each)"
     );
     println!(
         "  peer-flask (gunicorn, 2 workers, PostgreSQL): {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  (non-2xx {}; ~{:.0} MiB resident)",

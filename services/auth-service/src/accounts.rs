@@ -104,18 +104,14 @@ pub async fn login(
     let limit_key = name
         .as_ref()
         .map_or_else(|| username.to_lowercase(), Username::key);
-    let slot = match state
-        .limiter
-        .attempt(keys_for(client_ip, &limit_key))
-        .await?
-    {
-        Attempt::Allowed(slot) => slot,
-        Attempt::Limited(retry_after) => return Err(Problem::rate_limited(retry_after).into()),
-    };
+    let windows = keys_for(client_ip, &limit_key);
+    if let Attempt::Limited(retry_after) = state.limiter.check(&windows).await? {
+        return Err(Problem::rate_limited(retry_after).into());
+    }
     let Some(user) = verify_password(state, name.as_ref(), password).await? else {
+        state.limiter.failed(&windows).await?;
         return Err(invalid_credentials().into());
     };
-    state.limiter.succeeded(slot).await?;
     if user.disabled {
         return Err(Problem::forbidden("account_disabled", "Account is disabled").into());
     }

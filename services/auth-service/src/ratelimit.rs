@@ -3,9 +3,10 @@
 //! known ones. With `REDIS_URL` the windows live in Redis, shared by every replica; otherwise in
 //! this process.
 //!
-//! An attempt takes a slot before the password is checked and gives it back only if the
-//! password was right, so concurrent guesses cannot slip past the limit. Once limited, even the
-//! right password is refused until the window allows again.
+//! A login first asks whether its windows are full (then 429, even for the right password), and
+//! records a failure only when the password was wrong: successes never count, so many users
+//! behind one address can log in at once. Guesses already in flight when a window fills still
+//! finish (at most one per concurrent request).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -27,22 +28,15 @@ pub enum LimitError {
 }
 
 /// The outcome of asking for an attempt.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Attempt {
-    /// Go ahead; call [`LoginLimiter::succeeded`] with it if the password was right.
-    Allowed(Slot),
+    Allowed,
     /// Limited: retry after this many seconds.
     Limited(u64),
 }
 
-#[derive(Debug)]
-pub struct Slot {
-    keys: Vec<String>,
-    member: String,
-}
-
-/// Takes a slot in every window unless one is full; returns 0, or ms until a slot frees.
-const ACQUIRE: &str = r"
+/// 0 when no window is full, else ms until the fullest one frees a place.
+const CHECK: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
@@ -57,10 +51,16 @@ for _, key in ipairs(KEYS) do
     if w > wait then wait = w end
   end
 end
-if wait > 0 then return wait end
+return wait
+";
+
+/// Records one failure in every window.
+const RECORD: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 for _, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[3])
-  redis.call('PEXPIRE', key, window)
+  redis.call('ZADD', key, now, ARGV[2])
+  redis.call('PEXPIRE', key, tonumber(ARGV[1]))
 end
 return 0
 ";
@@ -69,7 +69,7 @@ pub enum LoginLimiter {
     Disabled,
     InProcess {
         limit: usize,
-        windows: Mutex<HashMap<String, Vec<(i64, String)>>>,
+        windows: Mutex<HashMap<String, Vec<i64>>>,
     },
     Redis(Box<RedisLimiter>),
 }
@@ -79,7 +79,8 @@ pub struct RedisLimiter {
     client: Client,
     conn: tokio::sync::Mutex<Option<ConnectionManager>>,
     prefix: String,
-    acquire: Script,
+    check: Script,
+    record: Script,
 }
 
 impl std::fmt::Debug for LoginLimiter {
@@ -130,86 +131,80 @@ impl LoginLimiter {
                 client: Client::open(url)?,
                 conn: tokio::sync::Mutex::new(None),
                 prefix: prefix.to_owned(),
-                acquire: Script::new(ACQUIRE),
+                check: Script::new(CHECK),
+                record: Script::new(RECORD),
             })),
         })
     }
 
-    pub async fn attempt(&self, keys: Vec<String>) -> Result<Attempt, LimitError> {
-        let member = uuid::Uuid::new_v4().to_string();
+    /// Whether a login may go ahead for these windows.
+    pub async fn check(&self, keys: &[String]) -> Result<Attempt, LimitError> {
         match self {
-            LoginLimiter::Disabled => Ok(Attempt::Allowed(Slot {
-                keys: vec![],
-                member,
-            })),
+            LoginLimiter::Disabled => Ok(Attempt::Allowed),
             LoginLimiter::InProcess { limit, windows } => {
                 let now = now_ms();
                 let mut windows = windows.lock().unwrap_or_else(|e| e.into_inner());
                 let mut wait = 0;
-                for key in &keys {
-                    let entries = windows.entry(key.clone()).or_default();
-                    entries.retain(|(t, _)| *t > now - WINDOW_MS);
+                for key in keys {
+                    let Some(entries) = windows.get_mut(key) else {
+                        continue;
+                    };
+                    entries.retain(|t| *t > now - WINDOW_MS);
                     if entries.len() >= *limit {
-                        entries.sort_by_key(|(t, _)| *t);
-                        let freeing = entries[entries.len() - limit].0;
-                        wait = wait.max(freeing + WINDOW_MS - now);
+                        entries.sort_unstable();
+                        wait = wait.max(entries[entries.len() - limit] + WINDOW_MS - now);
                     }
                 }
-                if wait > 0 {
-                    return Ok(Attempt::Limited(secs_ceil(wait)));
-                }
-                for key in &keys {
-                    windows
-                        .entry(key.clone())
-                        .or_default()
-                        .push((now, member.clone()));
-                }
-                // Keep the map from growing without bound.
-                if windows.len() > 100_000 {
-                    windows.retain(|_, e| e.iter().any(|(t, _)| *t > now - WINDOW_MS));
-                }
-                Ok(Attempt::Allowed(Slot { keys, member }))
+                Ok(if wait > 0 {
+                    Attempt::Limited(secs_ceil(wait))
+                } else {
+                    Attempt::Allowed
+                })
             }
             LoginLimiter::Redis(redis) => {
-                let keys: Vec<String> = keys
-                    .into_iter()
-                    .map(|k| format!("{}{k}", redis.prefix))
-                    .collect();
                 let mut conn = redis.connection().await?;
-                let mut invocation = redis.acquire.prepare_invoke();
-                for key in &keys {
-                    invocation.key(key);
+                let mut invocation = redis.check.prepare_invoke();
+                for key in keys {
+                    invocation.key(format!("{}{key}", redis.prefix));
                 }
-                invocation.arg(WINDOW_MS).arg(redis.limit).arg(&member);
+                invocation.arg(WINDOW_MS).arg(redis.limit);
                 let wait: i64 = timed(invocation.invoke_async(&mut conn)).await?;
-                if wait > 0 {
-                    return Ok(Attempt::Limited(secs_ceil(wait)));
-                }
-                Ok(Attempt::Allowed(Slot { keys, member }))
+                Ok(if wait > 0 {
+                    Attempt::Limited(secs_ceil(wait))
+                } else {
+                    Attempt::Allowed
+                })
             }
         }
     }
 
-    /// The password was right: the attempt does not count as a failure.
-    pub async fn succeeded(&self, slot: Slot) -> Result<(), LimitError> {
+    /// The password was wrong: one failure in every window.
+    pub async fn failed(&self, keys: &[String]) -> Result<(), LimitError> {
         match self {
             LoginLimiter::Disabled => Ok(()),
             LoginLimiter::InProcess { windows, .. } => {
+                let now = now_ms();
                 let mut windows = windows.lock().unwrap_or_else(|e| e.into_inner());
-                for key in &slot.keys {
-                    if let Some(entries) = windows.get_mut(key) {
-                        entries.retain(|(_, m)| *m != slot.member);
-                    }
+                for key in keys {
+                    windows.entry(key.clone()).or_default().push(now);
+                }
+                // Keep the map from growing without bound.
+                if windows.len() > 100_000 {
+                    windows.retain(|_, e| e.iter().any(|t| *t > now - WINDOW_MS));
                 }
                 Ok(())
             }
             LoginLimiter::Redis(redis) => {
                 let mut conn = redis.connection().await?;
-                let mut pipe = redis::pipe();
-                for key in &slot.keys {
-                    pipe.zrem(key, &slot.member).ignore();
+                let mut invocation = redis.record.prepare_invoke();
+                for key in keys {
+                    invocation.key(format!("{}{key}", redis.prefix));
                 }
-                timed(pipe.query_async::<()>(&mut conn)).await
+                invocation
+                    .arg(WINDOW_MS)
+                    .arg(uuid::Uuid::new_v4().to_string());
+                timed(invocation.invoke_async::<i64>(&mut conn)).await?;
+                Ok(())
             }
         }
     }
@@ -250,40 +245,33 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn in_process_windows_limit_failures_and_forgive_successes() {
+    async fn in_process_windows_count_failures_only() {
         let limiter = LoginLimiter::new(2, None).unwrap();
-        let keys = || keys_for(None, "alice");
-        for _ in 0..2 {
-            let Attempt::Allowed(_) = limiter.attempt(keys()).await.unwrap() else {
-                panic!("allowed")
-            };
+        let alice = keys_for(None, "alice");
+        // Checks alone (successful logins) never fill a window.
+        for _ in 0..10 {
+            assert_eq!(limiter.check(&alice).await.unwrap(), Attempt::Allowed);
         }
-        let Attempt::Limited(wait) = limiter.attempt(keys()).await.unwrap() else {
-            panic!("limited")
+        limiter.failed(&alice).await.unwrap();
+        assert_eq!(limiter.check(&alice).await.unwrap(), Attempt::Allowed);
+        limiter.failed(&alice).await.unwrap();
+        let Attempt::Limited(wait) = limiter.check(&alice).await.unwrap() else {
+            panic!("limited after two failures")
         };
         assert!((1..=60).contains(&wait));
-        // Another user is not limited; a success gives its slot back.
-        let other = || keys_for(None, "bob");
-        let Attempt::Allowed(slot) = limiter.attempt(other()).await.unwrap() else {
-            panic!()
-        };
-        limiter.succeeded(slot).await.unwrap();
-        let Attempt::Allowed(_) = limiter.attempt(other()).await.unwrap() else {
-            panic!()
-        };
-        let Attempt::Allowed(_) = limiter.attempt(other()).await.unwrap() else {
-            panic!("the success did not count")
-        };
+        assert_eq!(
+            limiter.check(&keys_for(None, "bob")).await.unwrap(),
+            Attempt::Allowed
+        );
     }
 
     #[tokio::test]
     async fn zero_disables() {
         let limiter = LoginLimiter::new(0, None).unwrap();
+        let keys = keys_for(None, "x");
         for _ in 0..20 {
-            assert!(matches!(
-                limiter.attempt(keys_for(None, "x")).await.unwrap(),
-                Attempt::Allowed(_)
-            ));
+            limiter.failed(&keys).await.unwrap();
         }
+        assert_eq!(limiter.check(&keys).await.unwrap(), Attempt::Allowed);
     }
 }

@@ -172,3 +172,18 @@ async fn login_fails_closed_when_the_limit_store_is_down() {
     assert_problem(app.login(&name, PASSWORD).await, 503, "unavailable").await;
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_users_behind_one_address_can_log_in_at_once() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let name = unique("crowd");
+    app.register(&name).await;
+    let logins = futures_util::future::join_all((0..12).map(|_| app.login(&name, PASSWORD))).await;
+    for res in logins {
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "successes never count against the limit"
+        );
+    }
+}
