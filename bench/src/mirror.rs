@@ -11,14 +11,7 @@ use tokenauth_revocation::{Event, Kind, Mirror, StateBuilder, unix_now};
 const COUNT: usize = 1_000_000;
 
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
+    crate::procs::rss_kib("self").unwrap_or(0)
 }
 
 pub async fn run(redis_url: &str) -> anyhow::Result<bool> {

@@ -125,16 +125,7 @@ pub async fn run(
 
 /// Resident memory of gunicorn's master and its workers.
 fn peer_rss_kib(master: u32) -> u64 {
-    let rss = |pid: &str| -> u64 {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-            })
-            .unwrap_or(0)
-    };
+    let rss = |pid: &str| crate::procs::rss_kib(pid).unwrap_or(0);
     let mut total = rss(&master.to_string());
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {

@@ -20,17 +20,22 @@ impl Drop for Proc {
 }
 
 impl Proc {
-    /// Resident memory in KiB, from /proc.
+    /// Resident memory in KiB.
     pub fn rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
+        rss_kib(&self.child.id().to_string())
     }
+}
+
+/// Resident memory of a process (`"self"` for this one) in KiB, from /proc.
+pub fn rss_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 pub fn free_port() -> anyhow::Result<u16> {

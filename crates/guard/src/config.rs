@@ -30,18 +30,12 @@ impl GuardConfig {
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         let algorithm: Algorithm = config::parsed_or(src, "JWT_ALGORITHM", Algorithm::EdDsa)?;
         let keys = match algorithm {
-            Algorithm::Hs256 => {
-                let secret = config::string(src, "JWT_SECRET").ok_or_else(|| {
-                    ConfigError::new("JWT_SECRET", "is required when JWT_ALGORITHM=HS256")
-                })?;
-                if secret.len() < MIN_HS256_SECRET_BYTES {
-                    return Err(ConfigError::new(
-                        "JWT_SECRET",
-                        format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"),
-                    ));
-                }
-                KeySource::Secret(SecretString::from(secret))
-            }
+            Algorithm::Hs256 => KeySource::Secret(SecretString::from(config::required_min_len(
+                src,
+                "JWT_SECRET",
+                MIN_HS256_SECRET_BYTES,
+                "when JWT_ALGORITHM=HS256",
+            )?)),
             Algorithm::EdDsa => match config::string(src, "JWT_PUBLIC_KEY_FILE") {
                 Some(path) => KeySource::PublicKeyFile(PathBuf::from(path)),
                 None => {

@@ -102,19 +102,36 @@ impl FromRequest for Authenticated {
     }
 }
 
+/// An authenticated token that must also pass `allowed`, else `refused` (403).
+fn authorized<T: 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    allowed: fn(&AccessClaims) -> bool,
+    refused: GuardError,
+    wrap: fn(Arc<AccessClaims>) -> T,
+) -> Boxed<T> {
+    let fut = Authenticated::from_request(req, payload);
+    Box::pin(async move {
+        let Authenticated(claims) = fut.await?;
+        if !allowed(&claims) {
+            return Err(refused.into());
+        }
+        Ok(wrap(claims))
+    })
+}
+
 impl<R: Role + 'static> FromRequest for RequireRole<R> {
     type Error = actix_web::Error;
     type Future = Boxed<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let fut = Authenticated::from_request(req, payload);
-        Box::pin(async move {
-            let Authenticated(claims) = fut.await?;
-            if !claims.has_role(R::NAME) {
-                return Err(GuardError::InsufficientRole(R::NAME).into());
-            }
-            Ok(RequireRole(claims, PhantomData))
-        })
+        authorized(
+            req,
+            payload,
+            |c| c.has_role(R::NAME),
+            GuardError::InsufficientRole(R::NAME),
+            |c| RequireRole(c, PhantomData),
+        )
     }
 }
 
@@ -123,13 +140,12 @@ impl<S: Scope + 'static> FromRequest for RequireScope<S> {
     type Future = Boxed<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let fut = Authenticated::from_request(req, payload);
-        Box::pin(async move {
-            let Authenticated(claims) = fut.await?;
-            if !claims.has_scope(S::NAME) {
-                return Err(GuardError::InsufficientScope(S::NAME).into());
-            }
-            Ok(RequireScope(claims, PhantomData))
-        })
+        authorized(
+            req,
+            payload,
+            |c| c.has_scope(S::NAME),
+            GuardError::InsufficientScope(S::NAME),
+            |c| RequireScope(c, PhantomData),
+        )
     }
 }

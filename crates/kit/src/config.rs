@@ -72,6 +72,35 @@ where
     }
 }
 
+/// A value that must be set and at least `min_bytes` long (a secret); `why` says when it is
+/// required, for the error line.
+pub fn required_min_len(
+    src: &dyn Source,
+    var: &'static str,
+    min_bytes: usize,
+    why: &str,
+) -> Result<String, ConfigError> {
+    let value =
+        string(src, var).ok_or_else(|| ConfigError::new(var, format!("is required {why}")))?;
+    if value.len() < min_bytes {
+        return Err(ConfigError::new(
+            var,
+            format!("must be at least {min_bytes} bytes"),
+        ));
+    }
+    Ok(value)
+}
+
+/// `REDIS_URL`, if set: `redis://…` or `rediss://…`.
+pub fn redis_url(src: &dyn Source) -> Result<Option<String>, ConfigError> {
+    match string(src, "REDIS_URL") {
+        Some(url) if !(url.starts_with("redis://") || url.starts_with("rediss://")) => Err(
+            ConfigError::new("REDIS_URL", "must start with redis:// or rediss://"),
+        ),
+        other => Ok(other),
+    }
+}
+
 /// Comma-separated values, trimmed, empty items dropped.
 pub fn list(src: &dyn Source, var: &'static str) -> Vec<String> {
     string(src, var)

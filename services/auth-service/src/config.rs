@@ -75,20 +75,14 @@ impl AuthConfig {
             Algorithm::EdDsa => KeyConfig::EdDsa {
                 private_key_file: config::string(src, "JWT_PRIVATE_KEY_FILE").map(PathBuf::from),
             },
-            Algorithm::Hs256 => {
-                let secret = config::string(src, "JWT_SECRET").ok_or_else(|| {
-                    ConfigError::new("JWT_SECRET", "is required when JWT_ALGORITHM=HS256")
-                })?;
-                if secret.len() < MIN_HS256_SECRET_BYTES {
-                    return Err(ConfigError::new(
-                        "JWT_SECRET",
-                        format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"),
-                    ));
-                }
-                KeyConfig::Hs256 {
-                    secret: SecretString::from(secret),
-                }
-            }
+            Algorithm::Hs256 => KeyConfig::Hs256 {
+                secret: SecretString::from(config::required_min_len(
+                    src,
+                    "JWT_SECRET",
+                    MIN_HS256_SECRET_BYTES,
+                    "when JWT_ALGORITHM=HS256",
+                )?),
+            },
         };
 
         let issuer = config::string_or(src, "TOKEN_ISSUER", "http://127.0.0.1:8080");
