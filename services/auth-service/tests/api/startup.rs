@@ -59,17 +59,16 @@ fn invalid_configuration_stops_with_one_line_naming_the_variable() {
         (vec![("LOG_FORMAT", "xml")], "LOG_FORMAT"),
     ];
     for (env, var) in cases {
-        let out = Command::new(env!("CARGO_BIN_EXE_auth-service"))
-            .env_clear()
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_auth-service"));
+        cmd.env_clear()
             .env("BIND_ADDR", "127.0.0.1:0")
             .env(
                 "DATABASE_URL",
                 format!("sqlite://{}/db.sqlite", dir.display()),
             )
             .envs(env.iter().copied())
-            .current_dir(&dir)
-            .output()
-            .unwrap();
+            .current_dir(&dir);
+        let out = output_within(&mut cmd, std::time::Duration::from_secs(20));
         assert!(!out.status.success(), "{env:?} should stop the service");
         let stderr = String::from_utf8_lossy(&out.stderr);
         let lines: Vec<&str> = stderr.lines().collect();
@@ -80,4 +79,24 @@ fn invalid_configuration_stops_with_one_line_naming_the_variable() {
         );
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Runs a command that should exit by itself; a process still running after `limit` is killed
+/// and the test fails, rather than hanging the suite.
+fn output_within(cmd: &mut Command, limit: std::time::Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the service did not stop within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }

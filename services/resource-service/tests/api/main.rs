@@ -9,3 +9,4 @@ mod endpoints;
 mod keys;
 mod redis;
 mod revocation;
+mod startup;
