@@ -49,7 +49,13 @@ struct State {
     users: Map<(i64, i64)>,
     /// Highest sequence number applied.
     seq: i64,
+    /// Events applied since the last pruning.
+    since_prune: u32,
 }
+
+/// Expired entries are dropped after this many applied events (and on every full load), so a
+/// long-running mirror stays as small as what is still in force.
+const PRUNE_EVERY: u32 = 4096;
 
 /// A full state being read, before it replaces a mirror's.
 #[derive(Debug, Default)]
@@ -105,6 +111,7 @@ impl State {
     }
 
     fn prune(&mut self, now: i64) {
+        self.since_prune = 0;
         self.jtis.retain(|_, exp| *exp > now);
         self.sids.retain(|_, exp| *exp > now);
         self.users.retain(|_, (_, exp)| *exp > now);
@@ -149,6 +156,10 @@ impl Mirror {
         };
         let contiguous = state.seq == 0 || event.seq <= state.seq + 1;
         state.apply(event);
+        state.since_prune += 1;
+        if state.since_prune >= PRUNE_EVERY {
+            state.prune(unix_now());
+        }
         self.bump();
         contiguous
     }
@@ -211,13 +222,6 @@ impl Mirror {
 
     pub fn seq(&self) -> i64 {
         self.state.read().map(|s| s.seq).unwrap_or(0)
-    }
-
-    /// Drops entries whose tokens have all expired.
-    pub fn prune(&self) {
-        if let Ok(mut state) = self.state.write() {
-            state.prune(unix_now());
-        }
     }
 
     pub fn stats(&self) -> MirrorStats {
@@ -342,6 +346,18 @@ mod tests {
         old.expires_at = unix_now() - 1;
         m.replace(&[old, event(2, Kind::Jti, "new", None)], 2);
         assert_eq!(m.stats().tokens, 1);
+    }
+
+    #[test]
+    fn a_long_running_mirror_drops_what_has_expired() {
+        let m = Mirror::new();
+        m.replace(&[], 0);
+        for i in 0..PRUNE_EVERY as i64 {
+            let mut e = event(i + 1, Kind::Jti, &format!("old{i}"), None);
+            e.expires_at = unix_now() - 1;
+            m.apply(&e);
+        }
+        assert_eq!(m.stats().tokens, 0, "pruned after {PRUNE_EVERY} events");
     }
 
     #[test]

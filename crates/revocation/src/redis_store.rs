@@ -363,3 +363,54 @@ pub async fn snapshot<C: redis::aio::ConnectionLike + Send>(
     }
     Ok((true, seq.unwrap_or(0)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_round_trip_for_every_kind() {
+        for (kind, not_before) in [
+            (Kind::Jti, None),
+            (Kind::Sid, None),
+            (Kind::User, Some(123)),
+        ] {
+            let event = Event {
+                seq: 0,
+                kind,
+                subject: "01a2-subject with space".into(),
+                not_before,
+                expires_at: 999,
+            };
+            let back = event_of_member(kind, &member_of(&event), 999).unwrap();
+            assert_eq!(back, event);
+        }
+        assert!(event_of_member(Kind::User, "no-instant", 1).is_err());
+        assert!(event_of_member(Kind::User, "sub notanumber", 1).is_err());
+    }
+
+    #[test]
+    fn messages_have_the_documented_shape() {
+        let sync = serde_json::to_value(Message::Sync { seq: 7 }).unwrap();
+        assert_eq!(sync, serde_json::json!({"type": "sync", "seq": 7}));
+        let reset = serde_json::to_value(Message::Reset).unwrap();
+        assert_eq!(reset, serde_json::json!({"type": "reset"}));
+        let revoked = serde_json::to_value(Message::Revoked {
+            event: Event {
+                seq: 3,
+                kind: Kind::Sid,
+                subject: "s".into(),
+                not_before: None,
+                expires_at: 9,
+            },
+        })
+        .unwrap();
+        assert_eq!(
+            revoked,
+            serde_json::json!({"type": "revoked", "event": {"seq": 3, "kind": "sid", "subject": "s", "expires_at": 9}})
+        );
+        let keys = Keys::new("tokenauth:");
+        assert_eq!(keys.set(Kind::Jti), "tokenauth:rev:jti");
+        assert_eq!(keys.channel(), "tokenauth:revocations");
+    }
+}

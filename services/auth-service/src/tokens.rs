@@ -119,10 +119,6 @@ impl Tokens {
         &self.jwks
     }
 
-    pub fn active_key(&self) -> Option<&SigningKey> {
-        self.keys.first()
-    }
-
     /// Signs an access token for `grant`, issued at `now`.
     pub fn mint_access(
         &self,
