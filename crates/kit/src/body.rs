@@ -16,6 +16,14 @@ use crate::Problem;
 /// Default body limit.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// Every extractor configuration at once: `App::new().configure(body::configure)`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(json_config())
+        .app_data(form_config())
+        .app_data(query_config())
+        .app_data(path_config());
+}
+
 /// `app_data` for JSON extraction with the body limit and problem-details errors.
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()

@@ -87,10 +87,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
-                .app_data(body::json_config())
-                .app_data(body::form_config())
-                .app_data(body::query_config())
-                .app_data(body::path_config())
+                .configure(body::configure)
                 .configure(routes::configure)
                 .default_service(web::to(problem::not_found))
                 .wrap(from_fn(request_id::middleware))
