@@ -270,7 +270,7 @@ impl Database {
         .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
     }
 
-    /// Like [`Database::run`] for blocking callers that are off the async workers already.
+    /// [`Database::ping`] from async code, on the blocking pool (works before migrations too).
     pub async fn ping_async(&self) -> Result<(), StoreError> {
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.ping())

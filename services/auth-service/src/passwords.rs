@@ -38,7 +38,7 @@ pub struct Hasher {
 impl std::fmt::Debug for Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hasher")
-            .field("threads", &self.permits.available_permits())
+            .field("free_permits", &self.permits.available_permits())
             .finish_non_exhaustive()
     }
 }
