@@ -6,6 +6,7 @@ pub mod bearer;
 pub mod body;
 pub mod client_ip;
 pub mod config;
+pub mod cors;
 pub mod health;
 pub mod problem;
 pub mod request_id;

@@ -2,7 +2,7 @@
 //! `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE`, `DATABASE_URL`, `JWT_ALGORITHM`, `JWT_SECRET`,
 //! `JWT_PRIVATE_KEY_FILE`, `TOKEN_ISSUER`, `TOKEN_AUDIENCE`, `ACCESS_TOKEN_TTL_SECS`,
 //! `REFRESH_TOKEN_TTL_SECS`, `BOOTSTRAP_ADMIN_USERNAME`, `BOOTSTRAP_ADMIN_PASSWORD`, `REDIS_URL`,
-//! `REDIS_KEY_PREFIX`, `LOGIN_RATE_LIMIT_PER_MINUTE`, `TRUSTED_PROXIES`.
+//! `REDIS_KEY_PREFIX`, `LOGIN_RATE_LIMIT_PER_MINUTE`, `TRUSTED_PROXIES`, `CORS_ALLOWED_ORIGINS`.
 
 use std::path::PathBuf;
 
@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokenauth_jwt::{Algorithm, MIN_HS256_SECRET_BYTES};
 use tokenauth_kit::client_ip::TrustedProxies;
 use tokenauth_kit::config::{self, ConfigError, Source};
+use tokenauth_kit::cors::CorsConfig;
 use tokenauth_kit::server::ListenConfig;
 use tokenauth_store::DatabaseUrl;
 
@@ -50,6 +51,7 @@ pub struct AuthConfig {
     /// Failed logins allowed per client IP and per username in any 60 s (0: no limit).
     pub login_rate_limit: u32,
     pub trusted_proxies: TrustedProxies,
+    pub cors: CorsConfig,
     /// The shared revocation store; unset: in-process (single-process only).
     pub redis_url: Option<String>,
     /// Prefix of every Redis key and channel (`REDIS_KEY_PREFIX`).
@@ -143,6 +145,7 @@ impl AuthConfig {
         Ok(AuthConfig {
             login_rate_limit: config::parsed_or(src, "LOGIN_RATE_LIMIT_PER_MINUTE", 5)?,
             trusted_proxies: TrustedProxies::from_source(src)?,
+            cors: CorsConfig::from_source(src)?,
             listen,
             redis_url,
             redis_prefix: config::string_or(

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use tokenauth_kit::config::ConfigError;
 use tokenauth_kit::{body, problem, request_id};
@@ -84,12 +84,14 @@ impl Application {
         tokio::spawn(catch_up(state.clone()));
 
         let data = web::Data::new(state.clone());
+        let cors = state.config.cors.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .configure(body::configure)
                 .configure(routes::configure)
                 .default_service(web::to(problem::not_found))
+                .wrap(Condition::new(cors.is_enabled(), cors.middleware()))
                 .wrap(from_fn(request_id::middleware))
         })
         .shutdown_timeout(10);

@@ -1,5 +1,5 @@
 //! The resource-service's configuration: `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE`,
-//! `FILES_DIR`, `FILES_LINK_SECRET`, `REDIS_URL`, `REDIS_KEY_PREFIX`, and the verifier's variables (see
+//! `FILES_DIR`, `FILES_LINK_SECRET`, `REDIS_URL`, `REDIS_KEY_PREFIX`, `CORS_ALLOWED_ORIGINS`, and the verifier's variables (see
 //! tokenauth-guard: `JWT_ALGORITHM`, `JWT_SECRET`, `JWKS_URL`, `JWT_PUBLIC_KEY_FILE`,
 //! `TOKEN_ISSUER`, `TOKEN_AUDIENCE`).
 
@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use tokenauth_guard::GuardConfig;
 use tokenauth_kit::config::{self, ConfigError, Source};
+use tokenauth_kit::cors::CorsConfig;
 use tokenauth_kit::server::ListenConfig;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8081";
@@ -22,6 +23,7 @@ pub struct ResourceConfig {
     /// another. Unset: a random secret per process.
     pub link_secret: Option<SecretString>,
     pub redis_url: Option<String>,
+    pub cors: CorsConfig,
     /// Prefix of every Redis key and channel (`REDIS_KEY_PREFIX`).
     pub redis_prefix: String,
     pub workers: Option<usize>,
@@ -57,6 +59,7 @@ impl ResourceConfig {
             files_dir: PathBuf::from(config::string_or(src, "FILES_DIR", "./data/files")),
             link_secret,
             redis_url,
+            cors: CorsConfig::from_source(src)?,
             redis_prefix: config::string_or(
                 src,
                 "REDIS_KEY_PREFIX",

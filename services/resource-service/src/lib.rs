@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use secrecy::ExposeSecret;
 use tokenauth_guard::{Guard, KeyStore};
@@ -72,6 +72,7 @@ impl Application {
         let (addr, scheme) = (bound.addr, bound.scheme());
 
         let app_guard = guard.clone();
+        let cors = config.cors.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_guard.clone())
@@ -80,6 +81,7 @@ impl Application {
                 .configure(body::configure)
                 .configure(routes::configure)
                 .default_service(web::to(problem::not_found))
+                .wrap(Condition::new(cors.is_enabled(), cors.middleware()))
                 .wrap(from_fn(request_id::middleware))
         })
         .shutdown_timeout(10);

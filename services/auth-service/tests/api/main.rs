@@ -7,6 +7,7 @@ mod helpers;
 
 mod accounts;
 mod availability;
+mod cors;
 mod errors;
 mod ratelimit;
 mod secrets;
