@@ -40,7 +40,9 @@ ensure_postgres() {
     sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
   fi
   say "starting PostgreSQL $version"
-  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  # A cluster the package already started only needs to re-read pg_hba.conf.
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start \
+    || pg_ctlcluster --skip-systemctl-redirect "$version" main reload || true
   wait_port "$PGHOST" "$PGPORT" || die "PostgreSQL did not come up on $PGHOST:$PGPORT"
 }
 
