@@ -70,6 +70,18 @@ pub async fn start(dir: &Path, redis_url: &str, replicas: usize) -> anyhow::Resu
 }
 
 impl Setup {
+    /// The status of `GET /v1/secret` on one replica with `token`.
+    pub async fn secret_status(&self, replica: &Proc, token: &str) -> anyhow::Result<u16> {
+        Ok(self
+            .client
+            .get(format!("{}/v1/secret", replica.base))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .status()
+            .as_u16())
+    }
+
     pub async fn login(&self, username: &str) -> anyhow::Result<String> {
         let res = self
             .client
@@ -232,14 +244,8 @@ pub async fn run(seconds: u64, redis_url: &str) -> anyhow::Result<bool> {
     for _ in 0..200 {
         let token = setup.login(&user).await?;
         for replica in &setup.replicas {
-            let status = setup
-                .client
-                .get(format!("{}/v1/secret", replica.base))
-                .bearer_auth(&token)
-                .send()
-                .await?
-                .status();
-            if status.as_u16() != 200 {
+            let status = setup.secret_status(replica, &token).await?;
+            if status != 200 {
                 bail!("fresh token refused: {status}");
             }
         }
@@ -257,14 +263,7 @@ pub async fn run(seconds: u64, redis_url: &str) -> anyhow::Result<bool> {
         while !pending.is_empty() {
             let mut still = Vec::new();
             for replica in pending {
-                let status = setup
-                    .client
-                    .get(format!("{}/v1/secret", replica.base))
-                    .bearer_auth(&token)
-                    .send()
-                    .await?
-                    .status();
-                if status.as_u16() != 401 {
+                if setup.secret_status(replica, &token).await? != 401 {
                     still.push(replica);
                 }
             }

@@ -55,7 +55,9 @@ impl Application {
         })?;
         let db = Database::new(config.database_url.clone())
             .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string()))?;
-        let hasher = Hasher::new(Hasher::default_threads())?;
+        // Hashing the dummy password takes an argon2id run: not on an async worker.
+        let hasher =
+            tokio::task::spawn_blocking(|| Hasher::new(Hasher::default_threads())).await??;
         let bound = tokenauth_kit::server::bind(&config.listen)?;
         let (addr, scheme) = (bound.addr, bound.scheme());
         let workers = config.workers;
@@ -113,10 +115,6 @@ impl Application {
 
     pub fn base_url(&self) -> String {
         format!("{}://{}", self.scheme, self.addr)
-    }
-
-    pub fn state(&self) -> &AppState {
-        &self.state
     }
 
     /// The revocation mirror verifiers in this process share (embedded default only; with

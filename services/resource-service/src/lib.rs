@@ -27,7 +27,6 @@ pub struct Application {
     server: Server,
     addr: SocketAddr,
     scheme: &'static str,
-    guard: web::Data<Guard>,
 }
 
 impl Application {
@@ -71,11 +70,10 @@ impl Application {
         let bound = tokenauth_kit::server::bind(&config.listen)?;
         let (addr, scheme) = (bound.addr, bound.scheme());
 
-        let app_guard = guard.clone();
         let cors = config.cors.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .app_data(app_guard.clone())
+                .app_data(guard.clone())
                 .app_data(files.clone())
                 .app_data(started.clone())
                 .configure(body::configure)
@@ -93,7 +91,6 @@ impl Application {
             server,
             addr,
             scheme,
-            guard,
         })
     }
 
@@ -103,10 +100,6 @@ impl Application {
 
     pub fn base_url(&self) -> String {
         format!("{}://{}", self.scheme, self.addr)
-    }
-
-    pub fn guard(&self) -> &Guard {
-        &self.guard
     }
 
     /// Stops the server from elsewhere (graceful shutdown).

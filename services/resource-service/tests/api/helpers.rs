@@ -27,6 +27,23 @@ impl Drop for Stack {
     }
 }
 
+/// Polls `GET {base}/readyz` until it answers 200, failing after `limit`.
+pub async fn wait_ready(client: &reqwest::Client, base: &str, limit: Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(res) = client.get(format!("{base}/readyz")).send().await
+            && res.status() == StatusCode::OK
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{base} not ready within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 pub fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tokenauth-rs-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -106,15 +123,7 @@ impl Stack {
     }
 
     pub async fn wait_ready(&self, base: &str) {
-        for _ in 0..300 {
-            if let Ok(res) = self.client.get(format!("{base}/readyz")).send().await
-                && res.status() == StatusCode::OK
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{base} not ready");
+        wait_ready(&self.client, base, Duration::from_secs(15)).await;
     }
 
     /// Registers a user and returns its token response.
@@ -301,32 +310,14 @@ impl RedisStack {
         let second = start_auth(&self.dir, &self.shared).await;
         let url = second.base_url();
         tokio::spawn(second.run_until_stopped());
-        for _ in 0..200 {
-            if let Ok(res) = self.client.get(format!("{url}/readyz")).send().await
-                && res.status() == StatusCode::OK
-            {
-                return url;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("second auth-service not ready");
+        wait_ready(&self.client, &url, Duration::from_secs(5)).await;
+        url
     }
 
     pub async fn wait_all_ready(&self, limit: Duration) {
-        let started = std::time::Instant::now();
+        let deadline = std::time::Instant::now() + limit;
         for base in std::iter::once(&self.auth).chain(self.replicas.iter()) {
-            loop {
-                if let Ok(res) = self.client.get(format!("{base}/readyz")).send().await
-                    && res.status() == StatusCode::OK
-                {
-                    break;
-                }
-                assert!(
-                    started.elapsed() < limit,
-                    "{base} not ready within {limit:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
+            wait_ready(&self.client, base, deadline - std::time::Instant::now()).await;
         }
     }
 

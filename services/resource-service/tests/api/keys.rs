@@ -7,7 +7,9 @@ use serde_json::json;
 use tokenauth_jwt::SigningKey;
 use tokenauth_revocation::Mirror;
 
-use crate::helpers::{PASSWORD, access, assert_problem, start_auth, start_resource, temp_dir};
+use crate::helpers::{
+    PASSWORD, access, assert_problem, start_auth, start_resource, temp_dir, wait_ready,
+};
 
 async fn register(client: &reqwest::Client, auth: &str) -> serde_json::Value {
     let name = format!("k{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
@@ -82,25 +84,8 @@ async fn jwks_down_at_start_is_retried_and_nothing_is_accepted_meanwhile() {
     // The auth-service comes up on that port: the resource-service loads its keys by itself.
     let auth = start_auth(&dir, &[("BIND_ADDR", format!("127.0.0.1:{port}"))]).await;
     tokio::spawn(auth.run_until_stopped());
-    let mut ready = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            == StatusCode::OK
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        ready,
-        "resource-service loaded the JWKS once it was reachable"
-    );
+    // The resource-service loads the JWKS once it is reachable.
+    wait_ready(&client, &base, Duration::from_secs(10)).await;
     let user = register(&client, &auth_url).await;
     let res = client
         .get(format!("{base}/v1/secret"))
