@@ -87,12 +87,21 @@ pub async fn run(
         format!("{}/v1/secret", peer.base),
         format!("Authorization: Bearer {peer_token}"),
     );
+    // The ceiling on this machine: a bare actix-web server answering `/healthz` with nothing
+    // else to do, under the same load.
+    let bare = procs::spawn_bench_bare(&setup.public_key_file, &dir)?;
+    wait_ready(&client, &bare.base, "/healthz").await?;
+    let bare_url = format!("{}/healthz", bare.base);
     let round = seconds.div_ceil(3).max(2);
-    let (ours, theirs) = wrk::alternate(
-        &|| wrk::run(&our_url, round, Some(&our_header), None),
-        &|| wrk::run(&their_url, round, Some(&their_header), None),
+    let [ours, theirs, ceiling] = wrk::alternate(
+        [
+            &|| wrk::run(&our_url, round, Some(&our_header), None),
+            &|| wrk::run(&their_url, round, Some(&their_header), None),
+            &|| wrk::run(&bare_url, round, None, None),
+        ],
         3,
     )?;
+    drop(bare);
     drop(setup);
     let peer_rss: u64 = peer_rss_kib(peer.child.id());
     drop(peer);
@@ -116,6 +125,14 @@ pub async fn run(
         ms(ours.p50),
         ms(ours.p99),
         ours.non_2xx
+    );
+    println!(
+        "  bare actix-web /healthz (no auth, no middleware): {:>8.0} req/s  p99 {:.2} ms  (non-2xx {}): {:.0}x the peer, {:.2} of it for tokenauth",
+        ceiling.rps,
+        ms(ceiling.p99),
+        ceiling.non_2xx,
+        ceiling.rps / theirs.rps,
+        ours.rps / ceiling.rps
     );
     println!("  throughput ratio: {ratio:.0}x  (target >= 100x, at a lower p99)");
     let pass = ratio >= 100.0 && ours.p99 < theirs.p99 && ours.non_2xx == 0 && theirs.non_2xx == 0;

@@ -201,9 +201,10 @@ pub async fn run(seconds: u64, redis_url: &str) -> anyhow::Result<bool> {
     let health_url = format!("{}/healthz", resource.base);
     let round = seconds.div_ceil(3).max(2);
     wrk::run(&secret_url, 2, Some(&header), None)?;
-    let (health, secret) = wrk::alternate(
-        &|| wrk::run(&health_url, round, None, None),
-        &|| wrk::run(&secret_url, round, Some(&header), None),
+    let [health, secret] = wrk::alternate(
+        [&|| wrk::run(&health_url, round, None, None), &|| {
+            wrk::run(&secret_url, round, Some(&header), None)
+        }],
         3,
     )?;
     let rss_kib = resource.rss_kib().unwrap_or(0);

@@ -84,28 +84,25 @@ pub fn run(
     Ok(result)
 }
 
-/// Runs `a` and `b` alternately, `rounds` times each after a short warm-up of both, and returns
-/// the median run of each: a noisy neighbour then weighs on both alike.
-pub fn alternate(
-    a: &dyn Fn() -> anyhow::Result<WrkResult>,
-    b: &dyn Fn() -> anyhow::Result<WrkResult>,
+/// Runs each of `runs` in turn, `rounds` times over, and returns the median run of each: a
+/// noisy neighbour then weighs on all alike.
+pub fn alternate<const N: usize>(
+    runs: [&dyn Fn() -> anyhow::Result<WrkResult>; N],
     rounds: usize,
-) -> anyhow::Result<(WrkResult, WrkResult)> {
-    let mut runs_a = Vec::new();
-    let mut runs_b = Vec::new();
-    for _ in 0..rounds {
-        runs_a.push(a()?);
-        runs_b.push(b()?);
+) -> anyhow::Result<[WrkResult; N]> {
+    let mut results: [Vec<WrkResult>; N] = std::array::from_fn(|_| Vec::new());
+    for _ in 0..rounds.max(1) {
+        for (run, results) in runs.iter().zip(&mut results) {
+            results.push(run()?);
+        }
     }
-    let median = |mut runs: Vec<WrkResult>| {
+    Ok(results.map(|mut runs| {
         runs.sort_by(|x, y| x.rps.total_cmp(&y.rps));
-        let mid = runs[runs.len() / 2];
         WrkResult {
             non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
-            ..mid
+            ..runs[runs.len() / 2]
         }
-    };
-    Ok((median(runs_a), median(runs_b)))
+    }))
 }
 
 #[cfg(test)]
