@@ -9,28 +9,48 @@
 //! entry is never used at or after its `exp`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use foldhash::quality::RandomState;
+use hashbrown::HashTable;
 use tokenauth_jwt::AccessClaims;
 
 /// Tokens each worker thread keeps at most (about 1 KiB each).
 pub const DEFAULT_CAPACITY: usize = 4_096;
 
+/// How many trailing bytes of a token are hashed: they are signature bytes, unique per token,
+/// so hashing the whole token (hundreds of bytes of mostly shared header and claims) buys
+/// nothing. Equality is still decided on the whole token.
+const HASHED_TAIL: usize = 32;
+
 #[derive(Debug)]
 pub struct Entry {
+    token: Box<[u8]>,
     pub claims: Arc<AccessClaims>,
     /// The mirror generation under which this token was last found not revoked (0: never).
     pub checked: u64,
 }
 
-type Map = HashMap<Box<str>, Entry, RandomState>;
+struct Map {
+    table: HashTable<Entry>,
+    hasher: RandomState,
+}
+
+impl Map {
+    fn hash(&self, token: &[u8]) -> u64 {
+        tail_hash(&self.hasher, token)
+    }
+}
+
+fn tail_hash(hasher: &RandomState, token: &[u8]) -> u64 {
+    hasher.hash_one(&token[token.len().saturating_sub(HASHED_TAIL)..])
+}
 
 thread_local! {
-    /// Per thread: cache id → its entries (a process may run several guards).
-    static CACHES: RefCell<HashMap<u64, Map>> = RefCell::new(HashMap::new());
+    /// Per thread: (cache id, its entries); a process may run several guards, usually one.
+    static CACHES: RefCell<Vec<(u64, Map)>> = const { RefCell::new(Vec::new()) };
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -53,11 +73,12 @@ impl VerifiedCache {
     }
 
     /// Runs `f` on this thread's live entry for `token`, if there is one.
-    pub fn with<T>(&self, token: &str, now: i64, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
+    pub fn with<T>(&self, token: &[u8], now: i64, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
         CACHES.with(|caches| {
             let mut caches = caches.borrow_mut();
-            let map = caches.get_mut(&self.id)?;
-            let entry = map.get_mut(token)?;
+            let (_, map) = caches.iter_mut().find(|(id, _)| *id == self.id)?;
+            let hash = map.hash(token);
+            let entry = map.table.find_mut(hash, |e| *e.token == *token)?;
             if entry.claims.exp <= now {
                 return None;
             }
@@ -65,30 +86,48 @@ impl VerifiedCache {
         })
     }
 
-    pub fn insert(&self, token: &str, claims: Arc<AccessClaims>, now: i64) {
+    pub fn insert(&self, token: &[u8], claims: Arc<AccessClaims>, now: i64) {
         if claims.exp <= now || self.capacity == 0 {
             return;
         }
         CACHES.with(|caches| {
             let mut caches = caches.borrow_mut();
-            let map = caches
-                .entry(self.id)
-                .or_insert_with(|| HashMap::with_hasher(RandomState::default()));
-            if map.len() >= self.capacity {
-                let before = map.len();
-                map.retain(|_, e| e.claims.exp > now);
-                if map.len() >= self.capacity {
+            let index = match caches.iter().position(|(id, _)| *id == self.id) {
+                Some(index) => index,
+                None => {
+                    let map = Map {
+                        table: HashTable::new(),
+                        hasher: RandomState::default(),
+                    };
+                    caches.push((self.id, map));
+                    caches.len() - 1
+                }
+            };
+            let map = &mut caches[index].1;
+            if map.table.len() >= self.capacity {
+                let before = map.table.len();
+                map.table.retain(|e| e.claims.exp > now);
+                if map.table.len() >= self.capacity {
                     // Full of live tokens: start over rather than grow.
-                    map.clear();
+                    map.table.clear();
                 }
                 self.entries
-                    .fetch_sub(before - map.len(), Ordering::Relaxed);
+                    .fetch_sub(before - map.table.len(), Ordering::Relaxed);
             }
-            if map
-                .insert(token.into(), Entry { claims, checked: 0 })
-                .is_none()
-            {
-                self.entries.fetch_add(1, Ordering::Relaxed);
+            let hash = map.hash(token);
+            let entry = Entry {
+                token: token.into(),
+                claims,
+                checked: 0,
+            };
+            match map.table.find_mut(hash, |e| *e.token == *token) {
+                Some(existing) => *existing = entry,
+                None => {
+                    let hasher = &map.hasher;
+                    map.table
+                        .insert_unique(hash, entry, |e| tail_hash(hasher, &e.token));
+                    self.entries.fetch_add(1, Ordering::Relaxed);
+                }
             }
         });
     }
@@ -102,7 +141,7 @@ impl VerifiedCache {
 impl Drop for VerifiedCache {
     fn drop(&mut self) {
         // Other threads' entries go with those threads; this one's can go now.
-        let _ = CACHES.try_with(|caches| caches.borrow_mut().remove(&self.id));
+        let _ = CACHES.try_with(|caches| caches.borrow_mut().retain(|(id, _)| *id != self.id));
     }
 }
 
@@ -130,12 +169,12 @@ mod tests {
     #[test]
     fn entries_are_not_used_at_or_after_exp() {
         let cache = VerifiedCache::new(10);
-        cache.insert("a", claims(100), 50);
-        assert!(cache.with("a", 99, |_| ()).is_some());
-        assert!(cache.with("a", 100, |_| ()).is_none());
-        cache.insert("b", claims(40), 50);
+        cache.insert(b"a", claims(100), 50);
+        assert!(cache.with(b"a", 99, |_| ()).is_some());
+        assert!(cache.with(b"a", 100, |_| ()).is_none());
+        cache.insert(b"b", claims(40), 50);
         assert!(
-            cache.with("b", 0, |_| ()).is_none(),
+            cache.with(b"b", 0, |_| ()).is_none(),
             "already expired: not cached"
         );
     }
@@ -144,30 +183,50 @@ mod tests {
     fn stays_within_capacity_and_caches_are_separate() {
         let cache = VerifiedCache::new(3);
         for i in 0..100 {
-            cache.insert(&format!("t{i}"), claims(1000), 0);
+            cache.insert(format!("t{i}").as_bytes(), claims(1000), 0);
             assert!(cache.len() <= 3);
         }
         let other = VerifiedCache::new(3);
-        assert!(other.with("t99", 0, |_| ()).is_none());
+        assert!(other.with(b"t99", 0, |_| ()).is_none());
         // Expired entries are dropped before live ones.
         let cache = VerifiedCache::new(2);
-        cache.insert("old", claims(10), 0);
-        cache.insert("live", claims(1000), 0);
-        cache.insert("new", claims(1000), 20);
+        cache.insert(b"old", claims(10), 0);
+        cache.insert(b"live", claims(1000), 0);
+        cache.insert(b"new", claims(1000), 20);
         assert!(
-            cache.with("live", 20, |_| ()).is_some() && cache.with("new", 20, |_| ()).is_some()
+            cache.with(b"live", 20, |_| ()).is_some() && cache.with(b"new", 20, |_| ()).is_some()
         );
+    }
+
+    #[test]
+    fn tokens_are_told_apart_by_all_their_bytes_not_only_the_hashed_tail() {
+        let tail = "s".repeat(HASHED_TAIL);
+        let (one, two) = (format!("header.one.{tail}"), format!("header.two.{tail}"));
+        let cache = VerifiedCache::new(10);
+        cache.insert(one.as_bytes(), claims(1000), 0);
+        assert!(cache.with(two.as_bytes(), 0, |_| ()).is_none());
+        cache.insert(two.as_bytes(), claims(2000), 0);
+        assert_eq!(cache.with(one.as_bytes(), 0, |e| e.claims.exp), Some(1000));
+        assert_eq!(cache.with(two.as_bytes(), 0, |e| e.claims.exp), Some(2000));
+        assert_eq!(cache.len(), 2);
+        // Inserting a token again replaces its entry.
+        cache.insert(one.as_bytes(), claims(3000), 0);
+        assert_eq!(cache.with(one.as_bytes(), 0, |e| e.claims.exp), Some(3000));
+        assert_eq!(cache.len(), 2);
+        // Shorter than the hashed tail.
+        cache.insert(b"t", claims(1000), 0);
+        assert!(cache.with(b"t", 0, |_| ()).is_some());
     }
 
     #[test]
     fn each_thread_has_its_own_entries() {
         let cache = Arc::new(VerifiedCache::new(10));
-        cache.insert("a", claims(1000), 0);
+        cache.insert(b"a", claims(1000), 0);
         let c = cache.clone();
-        let seen = std::thread::spawn(move || c.with("a", 0, |_| ()).is_some())
+        let seen = std::thread::spawn(move || c.with(b"a", 0, |_| ()).is_some())
             .join()
             .unwrap();
         assert!(!seen);
-        assert!(cache.with("a", 0, |_| ()).is_some());
+        assert!(cache.with(b"a", 0, |_| ()).is_some());
     }
 }

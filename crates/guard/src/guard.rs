@@ -60,6 +60,15 @@ impl Guard {
         &self,
         token: &str,
     ) -> Option<Result<Arc<AccessClaims>, GuardError>> {
+        self.authenticate_cached_bytes(token.as_bytes())
+    }
+
+    /// As [`Guard::authenticate_cached`], for a token not yet checked to be text: a hit means
+    /// these exact bytes were verified before.
+    pub(crate) fn authenticate_cached_bytes(
+        &self,
+        token: &[u8],
+    ) -> Option<Result<Arc<AccessClaims>, GuardError>> {
         if token.len() > MAX_TOKEN_BYTES {
             return Some(Err(GuardError::Invalid("Token is too large")));
         }
@@ -83,7 +92,8 @@ impl Guard {
             return answer;
         }
         let claims = Arc::new(self.verify(token).await?);
-        self.cache.insert(token, claims.clone(), unix_now());
+        self.cache
+            .insert(token.as_bytes(), claims.clone(), unix_now());
         self.check_revocation(claims)
     }
 

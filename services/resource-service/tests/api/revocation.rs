@@ -123,3 +123,60 @@ async fn an_unknown_revocation_state_is_503_never_200() {
         StatusCode::OK
     );
 }
+
+/// A cached token is found whatever the spelling of its `Authorization` header, and a revoked
+/// one is refused under every spelling, including the exact one it was cached under.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_token_is_checked_under_every_header_spelling() {
+    let stack = Stack::start().await;
+    let token = access(&stack.user().await);
+    let spellings = [
+        format!("Bearer {token}"),
+        format!("bearer {token}"),
+        format!("BEARER  {token} "),
+        format!("Bearer\t{token}"),
+    ];
+    let get = |value: String| {
+        stack
+            .client
+            .get(format!("{}/v1/secret", stack.resource))
+            .header("authorization", value)
+            .send()
+    };
+    // Twice each: the first request may verify, the second is answered from the cache.
+    for _ in 0..2 {
+        for value in &spellings[..3] {
+            assert_eq!(
+                get(value.clone()).await.unwrap().status(),
+                StatusCode::OK,
+                "{value:?}"
+            );
+        }
+    }
+    // A tab is not the separator RFC 6750 allows.
+    assert_problem(
+        get(spellings[3].clone()).await.unwrap(),
+        401,
+        "invalid_token",
+    )
+    .await;
+    // A header that is the token's bytes plus anything is not that token.
+    assert_problem(
+        get(format!("Bearer {token}x")).await.unwrap(),
+        401,
+        "invalid_token",
+    )
+    .await;
+
+    let res = stack
+        .client
+        .post(format!("{}/v1/logout", stack.auth))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for value in &spellings[..3] {
+        assert_problem(get(value.clone()).await.unwrap(), 401, "token_revoked").await;
+    }
+}
