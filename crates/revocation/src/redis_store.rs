@@ -36,8 +36,12 @@ pub enum StoreError {
     Redis(#[from] redis::RedisError),
     #[error("redis did not answer within {REDIS_TIMEOUT:?}")]
     Timeout,
+    #[error("redis did not answer a ping within {0:?}")]
+    NoPong(std::time::Duration),
     #[error("malformed revocation state in redis: {0}")]
     Malformed(String),
+    #[error("cannot start the revocation feed: {0}")]
+    Thread(std::io::Error),
 }
 
 /// Key names under a prefix.
