@@ -44,9 +44,10 @@ pub async fn run(
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("starting {}", gunicorn.display()))?;
-    let peer = Proc {
+    let mut peer = Proc {
         child,
         base: format!("http://127.0.0.1:{port}"),
+        log: None,
     };
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -102,8 +103,16 @@ pub async fn run(
         3,
     )?;
     drop(bare);
+    if ours.non_2xx > 0 {
+        println!(
+            "  tokenauth answered {} requests with a non-2xx status; its warnings:",
+            ours.non_2xx
+        );
+        Proc::print_warnings(&[&setup.auth, &setup.replicas[0]]);
+    }
     drop(setup);
     let peer_rss: u64 = peer_rss_kib(peer.child.id());
+    peer.terminate();
     drop(peer);
     let _ = std::fs::remove_dir_all(&dir);
 

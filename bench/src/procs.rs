@@ -10,6 +10,8 @@ use anyhow::{Context, bail};
 pub struct Proc {
     pub child: Child,
     pub base: String,
+    /// Where its output goes, for a service this benchmark started.
+    pub log: Option<PathBuf>,
 }
 
 impl Drop for Proc {
@@ -20,6 +22,50 @@ impl Drop for Proc {
 }
 
 impl Proc {
+    /// Its WARN and ERROR log lines so far (the services log JSON lines at `RUST_LOG=warn`).
+    pub fn warnings(&self) -> Vec<String> {
+        let Some(text) = self
+            .log
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+        else {
+            return Vec::new();
+        };
+        text.lines()
+            .filter(|l| l.contains("\"level\":\"WARN\"") || l.contains("\"level\":\"ERROR\""))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Prints the first warnings of each of `procs`: what a run with failed requests needs.
+    pub fn print_warnings(procs: &[&Proc]) {
+        for proc in procs {
+            let lines = proc.warnings();
+            for line in lines.iter().take(20) {
+                println!("    {}: {line}", proc.base);
+            }
+            if lines.len() > 20 {
+                println!("    {}: … {} more", proc.base, lines.len() - 20);
+            }
+        }
+    }
+
+    /// Asks it to stop (SIGTERM) and waits up to 10 s: gunicorn then stops its workers too,
+    /// which a SIGKILL to the master would leave running for a while.
+    pub fn terminate(&mut self) {
+        let asked = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while asked && Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Resident memory in KiB.
     pub fn rss_kib(&self) -> Option<u64> {
         rss_kib(&self.child.id().to_string())
@@ -53,14 +99,16 @@ pub fn target_dir() -> PathBuf {
 pub fn spawn(binary: &str, env: &[(&str, String)], dir: &Path) -> anyhow::Result<Proc> {
     let port = free_port()?;
     let path = target_dir().join(binary);
+    let log = dir.join(format!("{binary}-{port}.log"));
+    let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
     let mut cmd = Command::new(&path);
     cmd.env_clear()
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
         .env("LOG_FORMAT", "json")
         .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .stdout(out.try_clone()?)
+        .stderr(out);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -70,6 +118,7 @@ pub fn spawn(binary: &str, env: &[(&str, String)], dir: &Path) -> anyhow::Result
     Ok(Proc {
         child,
         base: format!("http://127.0.0.1:{port}"),
+        log: Some(log),
     })
 }
 
@@ -116,5 +165,6 @@ pub fn spawn_bench_bare(public_key_file: &Path, dir: &Path) -> anyhow::Result<Pr
     Ok(Proc {
         child,
         base: format!("http://127.0.0.1:{port}"),
+        log: None,
     })
 }

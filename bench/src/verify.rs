@@ -239,6 +239,13 @@ pub async fn run(seconds: u64, redis_url: &str) -> anyhow::Result<bool> {
     )?;
     drop(bare);
     let cold_ratio = cold.rps / bare_cold.rps;
+    if secret.non_2xx + cold.non_2xx > 0 {
+        println!(
+            "tokenauth answered {} requests with a non-2xx status; its warnings:",
+            secret.non_2xx + cold.non_2xx
+        );
+        Proc::print_warnings(&[&setup.auth, resource]);
+    }
 
     // Propagation: 200 logouts, both replicas polled until they refuse.
     let mut samples = Vec::new();
