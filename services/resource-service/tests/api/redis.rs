@@ -192,3 +192,35 @@ async fn two_auth_service_replicas_share_revocations() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// A feed whose mirror nobody holds any more lets go of Redis: its thread ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_ends_when_its_mirror_is_dropped() {
+    let redis = RedisServer::start();
+    let prefix = "feedtest:";
+    let mirror = std::sync::Arc::new(tokenauth_revocation::Mirror::new());
+    tokenauth_revocation::feed::spawn(&redis.url(), prefix, mirror.clone()).unwrap();
+    let subscribers = || {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &redis.port.to_string(), "PUBSUB", "NUMSUB"])
+            .arg(format!("{prefix}revocations"))
+            .output()
+            .expect("redis-cli comes with redis-server");
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.lines()
+            .last()
+            .unwrap_or("")
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    within(Duration::from_secs(2), "the feed subscribes", || async {
+        subscribers() == 1
+    })
+    .await;
+    drop(mirror);
+    within(Duration::from_secs(2), "the feed lets go", || async {
+        subscribers() == 0
+    })
+    .await;
+}
