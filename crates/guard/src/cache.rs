@@ -38,12 +38,6 @@ struct Map {
     hasher: RandomState,
 }
 
-impl Map {
-    fn hash(&self, token: &[u8]) -> u64 {
-        tail_hash(&self.hasher, token)
-    }
-}
-
 fn tail_hash(hasher: &RandomState, token: &[u8]) -> u64 {
     hasher.hash_one(&token[token.len().saturating_sub(HASHED_TAIL)..])
 }
@@ -77,7 +71,7 @@ impl VerifiedCache {
         CACHES.with(|caches| {
             let mut caches = caches.borrow_mut();
             let (_, map) = caches.iter_mut().find(|(id, _)| *id == self.id)?;
-            let hash = map.hash(token);
+            let hash = tail_hash(&map.hasher, token);
             let entry = map.table.find_mut(hash, |e| *e.token == *token)?;
             if entry.claims.exp <= now {
                 return None;
@@ -114,7 +108,7 @@ impl VerifiedCache {
                 self.entries
                     .fetch_sub(before - map.table.len(), Ordering::Relaxed);
             }
-            let hash = map.hash(token);
+            let hash = tail_hash(&map.hasher, token);
             let entry = Entry {
                 token: token.into(),
                 claims,

@@ -69,10 +69,8 @@ fn authenticate(req: &HttpRequest) -> Fast<Option<Arc<AccessClaims>>> {
     let Some(token) = token else {
         return Either::Left(ready(Ok(None)));
     };
-    if let Some(answer) = guard.authenticate_cached(token) {
-        return Either::Left(ready(answer.map(Some).map_err(Into::into)));
-    }
-    // Only a token not seen before needs the guard beyond this call.
+    // A token not seen before, or one spelled otherwise (`bearer`, extra spaces); the guard
+    // still answers the latter from its cache.
     let (guard, token) = (guard.clone(), token.to_owned());
     Either::Right(Box::pin(async move {
         Ok(Some(guard.authenticate(&token).await?))
