@@ -177,6 +177,9 @@ impl Spawn {
         };
         let mut env = self.env;
         env.insert("BIND_ADDR".into(), "127.0.0.1:0".into());
+        // Tests register many users from one address; the registration limit has its own tests.
+        env.entry("REGISTER_RATE_LIMIT_PER_MINUTE".into())
+            .or_insert_with(|| "0".into());
         env.insert("DATABASE_URL".into(), database_url.clone());
         let mut config = AuthConfig::from_source(&env).expect("test config");
         config.data_dir = data_dir.clone();
@@ -303,23 +306,4 @@ impl TestApp {
     }
 }
 
-/// Asserts a problem response: status, `code`, content type, and request id.
-pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
-    assert_eq!(res.status().as_u16(), status, "status for {code}");
-    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
-    assert_eq!(content_type, "application/problem+json");
-    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["status"], status);
-    assert_eq!(body["request_id"], request_id.as_str());
-    assert!(body["title"].is_string() && body["detail"].is_string());
-    body
-}
-
-pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    )
-}
+pub use tokenauth_testkit::{assert_problem, unique};

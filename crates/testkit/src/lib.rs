@@ -1,0 +1,24 @@
+//! Dev-only helpers shared by every tokenauth test binary: throw-away `redis-server`s, a TCP
+//! proxy that can refuse, cut or go silent, readiness waits, one problem-details assertion,
+//! unique names and temporary directories removed on drop. Panicking is how a helper fails a
+//! test, so the workspace's unwrap/expect lints are off here.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod http;
+mod proxy;
+mod redis;
+mod temp;
+
+pub use http::{assert_problem, wait_ready};
+pub use proxy::Proxy;
+pub use redis::RedisServer;
+pub use temp::TempDir;
+
+/// A name no other test uses: `prefix` plus ten hex digits.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
