@@ -5,6 +5,7 @@
 //! The database is the source of truth and numbers every revocation (`seq`); a [`Mirror`] holds
 //! the live ones in memory so that checking a token costs no I/O.
 
+pub mod connection;
 mod event;
 pub mod feed;
 mod mirror;

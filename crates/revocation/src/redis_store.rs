@@ -14,11 +14,10 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Client, Script};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
 
+use crate::connection::{SharedConnection, within};
 use crate::{Event, Kind, StateBuilder, unix_now};
 
 /// Every Redis call gives up after this long: a hung Redis is an outage, not a hang.
@@ -114,15 +113,6 @@ pub fn event_of_member(kind: Kind, member: &str, expires_at: i64) -> Result<Even
     })
 }
 
-async fn timed<T>(
-    fut: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> Result<T, StoreError> {
-    match tokio::time::timeout(REDIS_TIMEOUT, fut).await {
-        Ok(result) => Ok(result?),
-        Err(_) => Err(StoreError::Timeout),
-    }
-}
-
 /// Adds one event, raises the set's expiry, trims what has expired, raises `seq`, publishes.
 /// Returns 1 if the ready marker is present, 0 if Redis does not hold the full state.
 const WRITE_SCRIPT: &str = r"
@@ -138,8 +128,7 @@ return redis.call('EXISTS', KEYS[3])
 
 /// The auth-service's side: writes revocations, seeds an empty Redis, announces syncs.
 pub struct Publisher {
-    client: Client,
-    conn: Mutex<Option<ConnectionManager>>,
+    conn: SharedConnection,
     keys: Keys,
     script: Script,
 }
@@ -156,8 +145,7 @@ impl Publisher {
     /// Does not connect yet: the service starts while Redis is down.
     pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
         Ok(Publisher {
-            client: Client::open(url)?,
-            conn: Mutex::new(None),
+            conn: SharedConnection::open(url)?,
             keys: Keys::new(prefix),
             script: Script::new(WRITE_SCRIPT),
         })
@@ -167,25 +155,9 @@ impl Publisher {
         &self.keys
     }
 
-    /// A connection, made on first use (and after a failed first attempt).
-    pub async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        let mut slot = self.conn.lock().await;
-        if let Some(conn) = slot.as_ref() {
-            return Ok(conn.clone());
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(REDIS_TIMEOUT))
-            .set_response_timeout(Some(REDIS_TIMEOUT))
-            .set_number_of_retries(1);
-        let conn = timed(self.client.get_connection_manager_with_config(config)).await?;
-        *slot = Some(conn.clone());
-        Ok(conn)
-    }
-
     /// Writes events already committed to the database. Returns whether Redis holds the full
     /// state (false: it must be seeded).
     pub async fn write(&self, events: &[Event]) -> Result<bool, StoreError> {
-        let mut conn = self.connection().await?;
         let mut ready = true;
         let now = unix_now();
         for event in events {
@@ -204,7 +176,11 @@ impl Publisher {
                 .arg(self.keys.channel())
                 .arg(payload)
                 .arg(now);
-            let present: i64 = timed(invocation.invoke_async(&mut conn)).await?;
+            let invocation = &invocation;
+            let present: i64 = self
+                .conn
+                .run(|mut c| async move { invocation.invoke_async(&mut c).await })
+                .await?;
             ready &= present == 1;
         }
         Ok(ready)
@@ -212,21 +188,19 @@ impl Publisher {
 
     /// Whether Redis holds the full state, and the highest sequence number it has.
     pub async fn status(&self) -> Result<(bool, i64), StoreError> {
-        let mut conn = self.connection().await?;
-        let (ready, seq): (bool, Option<i64>) = timed(
-            redis::pipe()
-                .exists(self.keys.ready())
-                .get(self.keys.seq())
-                .query_async(&mut conn),
-        )
-        .await?;
+        let mut pipe = redis::pipe();
+        pipe.exists(self.keys.ready()).get(self.keys.seq());
+        let pipe = &pipe;
+        let (ready, seq): (bool, Option<i64>) = self
+            .conn
+            .run(|mut c| async move { pipe.query_async(&mut c).await })
+            .await?;
         Ok((ready, seq.unwrap_or(0)))
     }
 
     /// Loads a full state (every live revocation) and marks Redis as holding it. Idempotent:
     /// replicas may seed at once, and writes may go on meanwhile.
     pub async fn seed(&self, events: &[Event], seq: i64) -> Result<(), StoreError> {
-        let mut conn = self.connection().await?;
         let now = unix_now();
         for kind in [Kind::Jti, Kind::Sid, Kind::User] {
             let key = self.keys.set(kind);
@@ -235,26 +209,27 @@ impl Publisher {
                 let items: Vec<(i64, String)> =
                     chunk.iter().map(|e| (e.expires_at, member_of(e))).collect();
                 let max = chunk.iter().map(|e| e.expires_at).max().unwrap_or(now);
-                let _: () = timed(
-                    redis::pipe()
-                        .cmd("ZADD")
-                        .arg(&key)
-                        .arg("GT")
-                        .arg(&items)
-                        .ignore()
-                        .cmd("EXPIREAT")
-                        .arg(&key)
-                        .arg(max)
-                        .arg("GT")
-                        .ignore()
-                        .cmd("EXPIREAT")
-                        .arg(&key)
-                        .arg(max)
-                        .arg("NX")
-                        .ignore()
-                        .query_async(&mut conn),
-                )
-                .await?;
+                let mut pipe = redis::pipe();
+                pipe.cmd("ZADD")
+                    .arg(&key)
+                    .arg("GT")
+                    .arg(&items)
+                    .ignore()
+                    .cmd("EXPIREAT")
+                    .arg(&key)
+                    .arg(max)
+                    .arg("GT")
+                    .ignore()
+                    .cmd("EXPIREAT")
+                    .arg(&key)
+                    .arg(max)
+                    .arg("NX")
+                    .ignore();
+                let pipe = &pipe;
+                let _: () = self
+                    .conn
+                    .run(|mut c| async move { pipe.query_async(&mut c).await })
+                    .await?;
             }
         }
         let script = Script::new(
@@ -274,16 +249,24 @@ impl Publisher {
             .arg(seq)
             .arg(self.keys.channel())
             .arg(reset);
-        let _: i64 = timed(invocation.invoke_async(&mut conn)).await?;
+        let invocation = &invocation;
+        let _: i64 = self
+            .conn
+            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await?;
         Ok(())
     }
 
     /// Announces that Redis holds every revocation up to `seq`.
     pub async fn announce_sync(&self, seq: i64) -> Result<(), StoreError> {
-        let mut conn = self.connection().await?;
         let payload = serde_json::to_string(&Message::Sync { seq })
             .map_err(|e| StoreError::Malformed(e.to_string()))?;
-        let _: i64 = timed(conn.publish(self.keys.channel(), payload)).await?;
+        let (channel, payload) = (self.keys.channel(), payload.as_str());
+        let channel = channel.as_str();
+        let _: i64 = self
+            .conn
+            .run(|mut c| async move { c.publish(channel, payload).await })
+            .await?;
         Ok(())
     }
 }
@@ -295,7 +278,11 @@ pub async fn snapshot_connection(
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(REDIS_TIMEOUT))
         .set_response_timeout(Some(SNAPSHOT_TIMEOUT));
-    timed(client.get_multiplexed_async_connection_with_config(&config)).await
+    within(
+        REDIS_TIMEOUT,
+        client.get_multiplexed_async_connection_with_config(&config),
+    )
+    .await
 }
 
 async fn until<T>(
