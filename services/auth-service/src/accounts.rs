@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use crate::domain::{Password, Username};
 use crate::error::ApiResult;
-use crate::ratelimit::{Attempt, keys_for};
+use crate::ratelimit::{Attempt, Limiter, Reservation, login_keys, register_keys};
 use crate::sessions::start_session;
 use crate::state::{AppState, unix_now};
 use crate::views::{SignedIn, UserView};
@@ -26,11 +26,38 @@ fn invalid_credentials() -> Problem {
     Problem::unauthorized("invalid_credentials", "Unknown username or wrong password")
 }
 
+/// A place in `limiter`'s windows for one attempt, or 429.
+async fn reserve(limiter: &std::sync::Arc<Limiter>, keys: Vec<String>) -> ApiResult<Reservation> {
+    match limiter.reserve(keys).await? {
+        Attempt::Reserved(reservation) => Ok(reservation),
+        Attempt::Limited(retry_after) => Err(Problem::rate_limited(retry_after).into()),
+    }
+}
+
+/// Settles a password check's reservation: a wrong password counts, anything else is given
+/// back. A failure to give back is only logged: the place lapses by itself, and the user did
+/// nothing wrong.
+async fn settle(reservation: Reservation, wrong_password: bool) -> ApiResult<()> {
+    if wrong_password {
+        reservation.count().await?;
+    } else if let Err(e) = reservation.release().await {
+        tracing::warn!(error = %e, "could not give back a login attempt; it lapses by itself");
+    }
+    Ok(())
+}
+
+/// Registers a user, within the client address's registration budget: every attempt that
+/// gets this far counts, whatever its outcome, since each may cost a hash.
 pub async fn register(
     state: &AppState,
     username: Username,
     password: Password,
+    client_ip: Option<IpAddr>,
 ) -> ApiResult<SignedIn> {
+    reserve(&state.register_limiter, register_keys(client_ip))
+        .await?
+        .count()
+        .await?;
     let key = username.key();
     // Answer a taken name before spending a hash on it; the insert below still decides races.
     let exists = state
@@ -104,12 +131,10 @@ pub async fn login(
     let limit_key = name
         .as_ref()
         .map_or_else(|| username.to_lowercase(), Username::key);
-    let windows = keys_for(client_ip, &limit_key);
-    if let Attempt::Limited(retry_after) = state.limiter.check(&windows).await? {
-        return Err(Problem::rate_limited(retry_after).into());
-    }
-    let Some(user) = verify_password(state, name.as_ref(), password).await? else {
-        state.limiter.failed(&windows).await?;
+    let reservation = reserve(&state.login_limiter, login_keys(client_ip, &limit_key)).await?;
+    let verified = verify_password(state, name.as_ref(), password).await;
+    settle(reservation, matches!(verified, Ok(None))).await?;
+    let Some(user) = verified? else {
         return Err(invalid_credentials().into());
     };
     if user.disabled {
@@ -122,19 +147,25 @@ pub async fn login(
     })
 }
 
-/// Changes the password and revokes every session of the user but `keep_session`.
+/// Changes the password and revokes every session of the user but `keep_session`. A wrong
+/// `current_password` counts as a failed login of the user, within the same limits, so a stolen
+/// access token cannot be used to guess the password.
 pub async fn change_password(
     state: &AppState,
     user: &User,
     keep_session: Option<String>,
     current: Password,
     new: Password,
+    client_ip: Option<IpAddr>,
 ) -> ApiResult<()> {
-    if !state
+    let windows = login_keys(client_ip, &user.username_key);
+    let reservation = reserve(&state.login_limiter, windows).await?;
+    let verified = state
         .hasher
         .verify(current, Some(user.password_hash.clone()))
-        .await?
-    {
+        .await;
+    settle(reservation, matches!(verified, Ok(false))).await?;
+    if !verified? {
         return Err(invalid_credentials().into());
     }
     let hash = state.hasher.hash(new).await?;

@@ -2,7 +2,7 @@
 //! `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE`, `DATABASE_URL`, `JWT_ALGORITHM`, `JWT_SECRET`,
 //! `JWT_PRIVATE_KEY_FILE`, `TOKEN_ISSUER`, `TOKEN_AUDIENCE`, `ACCESS_TOKEN_TTL_SECS`,
 //! `REFRESH_TOKEN_TTL_SECS`, `BOOTSTRAP_ADMIN_USERNAME`, `BOOTSTRAP_ADMIN_PASSWORD`, `REDIS_URL`,
-//! `REDIS_KEY_PREFIX`, `LOGIN_RATE_LIMIT_PER_MINUTE`, `TRUSTED_PROXIES`, `CORS_ALLOWED_ORIGINS`.
+//! `REDIS_KEY_PREFIX`, `LOGIN_RATE_LIMIT_PER_MINUTE`, `REGISTER_RATE_LIMIT_PER_MINUTE`, `TRUSTED_PROXIES`, `CORS_ALLOWED_ORIGINS`.
 
 use std::path::PathBuf;
 
@@ -50,6 +50,8 @@ pub struct AuthConfig {
     pub bootstrap_admin: Option<BootstrapAdmin>,
     /// Failed logins allowed per client IP and per username in any 60 s (0: no limit).
     pub login_rate_limit: u32,
+    /// Registrations allowed per client IP in any 60 s (0: no limit).
+    pub register_rate_limit: u32,
     pub trusted_proxies: TrustedProxies,
     pub cors: CorsConfig,
     /// The shared revocation store; unset: in-process (single-process only).
@@ -144,6 +146,7 @@ impl AuthConfig {
 
         Ok(AuthConfig {
             login_rate_limit: config::parsed_or(src, "LOGIN_RATE_LIMIT_PER_MINUTE", 5)?,
+            register_rate_limit: config::parsed_or(src, "REGISTER_RATE_LIMIT_PER_MINUTE", 10)?,
             trusted_proxies: TrustedProxies::from_source(src)?,
             cors: CorsConfig::from_source(src)?,
             listen,

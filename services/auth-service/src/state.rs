@@ -6,7 +6,7 @@ use tokenauth_store::Database;
 
 use crate::config::AuthConfig;
 use crate::passwords::Hasher;
-use crate::ratelimit::LoginLimiter;
+use crate::ratelimit::Limiter;
 use crate::revocations::Publisher;
 use crate::tokens::Tokens;
 
@@ -16,7 +16,10 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     pub hasher: Hasher,
     pub revocations: Publisher,
-    pub limiter: Arc<LoginLimiter>,
+    /// Failed logins (and wrong current passwords) per client IP and per username.
+    pub login_limiter: Arc<Limiter>,
+    /// Registrations per client IP.
+    pub register_limiter: Arc<Limiter>,
     pub config: Arc<AuthConfig>,
 }
 

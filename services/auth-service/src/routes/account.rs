@@ -11,7 +11,11 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::views::UserView;
 
-pub async fn register(state: web::Data<AppState>, body: JsonObject) -> ApiResult<HttpResponse> {
+pub async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: JsonObject,
+) -> ApiResult<HttpResponse> {
     let mut fields = Fields::new(body.0);
     let username = fields.required_str("username");
     let password = fields.required_str("password");
@@ -26,7 +30,8 @@ pub async fn register(state: web::Data<AppState>, body: JsonObject) -> ApiResult
             .ok()
     });
     let (username, password) = fields.finish_with(username.zip(password))?;
-    let signed_in = accounts::register(&state, username, password).await?;
+    let client_ip = state.config.trusted_proxies.client_ip(&req);
+    let signed_in = accounts::register(&state, username, password, client_ip).await?;
     Ok(HttpResponse::Created().json(signed_in))
 }
 
@@ -53,6 +58,7 @@ pub async fn me(auth: Authenticated) -> HttpResponse {
 }
 
 pub async fn change_password(
+    req: HttpRequest,
     state: web::Data<AppState>,
     auth: Authenticated,
     body: JsonObject,
@@ -69,6 +75,15 @@ pub async fn change_password(
             .ok()
     });
     let (current, new) = fields.finish_with(current.zip(new))?;
-    accounts::change_password(&state, &auth.user, auth.claims.sid.clone(), current, new).await?;
+    let client_ip = state.config.trusted_proxies.client_ip(&req);
+    accounts::change_password(
+        &state,
+        &auth.user,
+        auth.claims.sid.clone(),
+        current,
+        new,
+        client_ip,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -187,3 +187,159 @@ async fn many_users_behind_one_address_can_log_in_at_once() {
         );
     }
 }
+
+/// `n` logins of one username sent at once from one address: `right_at` has the right password.
+async fn burst(app: &TestApp, name: &str, n: usize, right_at: usize) -> Vec<u16> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let requests = (0..n).map(|i| {
+        let barrier = barrier.clone();
+        let password = if i == right_at {
+            PASSWORD
+        } else {
+            "wrong password!"
+        };
+        async move {
+            barrier.wait().await;
+            app.login(name, password).await.status().as_u16()
+        }
+    });
+    futures_util::future::join_all(requests).await
+}
+
+/// A burst of concurrent guesses checks at most the limit's worth of passwords: the others are
+/// refused with 429 without a hash.
+async fn concurrent_guesses_check_at_most_the_limit(app: TestApp) {
+    let name = unique("burst");
+    app.register(&name).await;
+    let statuses = burst(&app, &name, 200, 100).await;
+    let checked = statuses.iter().filter(|s| matches!(s, 200 | 401)).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert!(checked <= 5, "{checked} passwords checked: {statuses:?}");
+    assert_eq!(checked + limited, 200, "{statuses:?}");
+    // The window is full: even the right password now waits.
+    assert_limited(app.login(&name, PASSWORD).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_guesses_are_limited_in_process() {
+    concurrent_guesses_check_at_most_the_limit(spawn_app(Backend::Sqlite).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_guesses_are_limited_through_redis() {
+    let app = Spawn::new(Backend::Sqlite)
+        .env("REDIS_URL", &redis_url())
+        .env("REDIS_KEY_PREFIX", &format!("{}:", unique("burst")))
+        .start()
+        .await;
+    concurrent_guesses_check_at_most_the_limit(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_right_passwords_from_one_address_all_get_in() {
+    // Right passwords give their places back: 40 at once behind one address all log in,
+    // although only 5 may be under way at a time.
+    let app = Spawn::new(Backend::Sqlite)
+        .env("REDIS_URL", &redis_url())
+        .env("REDIS_KEY_PREFIX", &format!("{}:", unique("crowd")))
+        .start()
+        .await;
+    let name = unique("crowd");
+    app.register(&name).await;
+    let logins = futures_util::future::join_all((0..40).map(|_| app.login(&name, PASSWORD))).await;
+    for res in logins {
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_current_passwords_count_as_failed_logins() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let name = unique("pwd");
+    let signed = app.register(&name).await;
+    let token = signed["access_token"].as_str().unwrap().to_owned();
+    let change = |current: &'static str| {
+        app.client
+            .put(app.url("/v1/me/password"))
+            .bearer_auth(&token)
+            .json(&json!({"current_password": current, "new_password": "a brand new password"}))
+            .send()
+    };
+    for _ in 0..5 {
+        assert_problem(
+            change("wrong password!").await.unwrap(),
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    // Limited now, even with the right password, and so is logging in as that user.
+    assert_limited(change(PASSWORD).await.unwrap()).await;
+    assert_limited(app.login(&name, PASSWORD).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_password_change_guesses_are_limited_too() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let signed = app.register(&unique("pwc")).await;
+    let token = signed["access_token"].as_str().unwrap().to_owned();
+    let statuses = futures_util::future::join_all((0..50).map(|_| {
+        app.client
+            .put(app.url("/v1/me/password"))
+            .bearer_auth(&token)
+            .json(
+                &json!({"current_password": "wrong password!", "new_password": "another password"}),
+            )
+            .send()
+    }))
+    .await;
+    let checked = statuses
+        .iter()
+        .filter(|r| r.as_ref().unwrap().status() == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(checked <= 5, "{checked} current passwords checked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_are_limited_per_address() {
+    let app = Spawn::new(Backend::Sqlite)
+        .env("REGISTER_RATE_LIMIT_PER_MINUTE", "3")
+        .env("TRUSTED_PROXIES", "127.0.0.1")
+        .start()
+        .await;
+    let register = |from: &'static str| {
+        app.client
+            .post(app.url("/v1/register"))
+            .header("x-forwarded-for", from)
+            .json(&json!({"username": unique("reg"), "password": PASSWORD}))
+            .send()
+    };
+    // Concurrent registrations cannot beat it either.
+    let statuses = futures_util::future::join_all((0..10).map(|_| register("10.9.9.9"))).await;
+    let created = statuses
+        .iter()
+        .filter(|r| r.as_ref().unwrap().status() == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 3);
+    assert_limited(register("10.9.9.9").await.unwrap()).await;
+    // Another address has its own budget.
+    assert_eq!(
+        register("10.9.9.10").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_login_after_redis_restarts_is_served() {
+    let mut redis = tokenauth_testkit::RedisServer::start();
+    let app = Spawn::new(Backend::Sqlite)
+        .env("REDIS_URL", &redis.url())
+        .start()
+        .await;
+    let name = unique("rst");
+    app.register(&name).await;
+    assert_eq!(app.login(&name, PASSWORD).await.status(), StatusCode::OK);
+    redis.restart_empty();
+    // The limiter's connection was cut: the login must reconnect, not answer 503.
+    assert_eq!(app.login(&name, PASSWORD).await.status(), StatusCode::OK);
+}

@@ -67,6 +67,7 @@ pub async fn start_auth(
             "DATABASE_URL",
             format!("sqlite://{}/auth.db", dir.display()),
         ),
+        ("REGISTER_RATE_LIMIT_PER_MINUTE", "0".into()),
     ]);
     vars.extend(env(extra));
     let mut config = auth_service::config::AuthConfig::from_source(&vars).unwrap();
