@@ -1,18 +1,21 @@
-//! Login throughput vs. argon2id hash time, and `/healthz` p99 during the login flood.
+//! Login throughput vs. argon2id hash time, `/healthz` p99 during the login flood, and the
+//! service's memory under 200 concurrent logins.
 //!
 //! The ideal login rate is `hashing threads ÷ hash time`: the service runs at most one hash per
 //! core, so a login can be no faster than its hash. The ratio shows how much of the hashing
 //! capacity reaches clients; the `/healthz` p99 shows whether hashing stalls the HTTP workers.
+//! The memory part sends 200 wrong-password logins at once (an attacker spread over many
+//! addresses, so the service runs with no login limit) and samples the resident memory: it must
+//! stay within a small multiple of `hashing threads × argon2 memory` and come back down.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde_json::json;
 
+use crate::procs::{self, Proc};
 use crate::stats::{ms, percentile};
 
 const PASSWORD: &str = "benchmark password 1";
@@ -33,62 +36,92 @@ fn measure_hash(rounds: u32) -> Duration {
     started.elapsed() / rounds
 }
 
-struct Service {
-    child: Child,
-    base: String,
-}
+/// Concurrent logins of the memory measurement.
+const FLOOD: usize = 200;
+/// argon2id memory per hash (m = 19456 KiB).
+const ARGON2_MIB: f64 = 19.0;
 
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-async fn start_service(
-    binary: &str,
+async fn start(
+    client: &reqwest::Client,
     database_url: &str,
-    data_dir: &std::path::Path,
-) -> anyhow::Result<Service> {
-    let port = free_port()?;
-    let child = Command::new(binary)
-        .env_clear()
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn")
-        .env("LOG_FORMAT", "json")
-        .current_dir(data_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting {binary}"))?;
-    let service = Service {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if let Ok(res) = client.get(format!("{}/readyz", service.base)).send().await
-            && res.status().is_success()
-        {
-            return Ok(service);
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("the auth-service did not become ready");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    dir: &std::path::Path,
+    login_limit: &str,
+) -> anyhow::Result<Proc> {
+    let service = procs::spawn(
+        "auth-service",
+        &[
+            ("DATABASE_URL", database_url.to_owned()),
+            ("REGISTER_RATE_LIMIT_PER_MINUTE", "0".to_owned()),
+            ("LOGIN_RATE_LIMIT_PER_MINUTE", login_limit.to_owned()),
+        ],
+        dir,
+    )?;
+    procs::wait_ready(client, &service.base, "/readyz").await?;
+    Ok(service)
 }
 
-pub async fn run(binary: &str, seconds: u64, database_url: Option<String>) -> anyhow::Result<()> {
-    let data_dir =
-        std::env::temp_dir().join(format!("tokenauth-bench-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&data_dir)?;
+fn mib(kib: Option<u64>) -> f64 {
+    kib.unwrap_or(0) as f64 / 1024.0
+}
+
+/// 200 wrong-password logins at once against a fresh service: its resident memory before, at
+/// the peak, and 5 s after. Returns whether it stayed within the bound.
+async fn memory_under_flood(
+    client: &reqwest::Client,
+    database_url: &str,
+    dir: &std::path::Path,
+    threads: usize,
+) -> anyhow::Result<bool> {
+    let service = start(client, database_url, dir, "0").await?;
+    let baseline = mib(service.rss_kib());
+    let pid = service.child.id().to_string();
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (sampling, pid) = (sampling.clone(), pid.clone());
+        tokio::spawn(async move {
+            let mut peak = 0u64;
+            while sampling.load(Ordering::Relaxed) {
+                peak = peak.max(procs::rss_kib(&pid).unwrap_or(0));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            peak
+        })
+    };
+    let started = Instant::now();
+    let answers = futures_util::future::join_all((0..FLOOD).map(|i| {
+        let (client, base) = (client.clone(), service.base.clone());
+        async move {
+            client
+                .post(format!("{base}/v1/login"))
+                .json(&json!({"username": format!("flood{i}"), "password": "wrong password!"}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    }))
+    .await;
+    let took = started.elapsed();
+    sampling.store(false, Ordering::Relaxed);
+    let peak = mib(Some(sampler.await?));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = mib(service.rss_kib());
+    let refused = answers.iter().filter(|s| **s == 401).count();
+    let hashing = threads as f64 * ARGON2_MIB;
+    let (peak_bound, after_bound) = (baseline + 3.0 * hashing, baseline + hashing + 8.0);
+    println!(
+        "  memory, {FLOOD} concurrent wrong-password logins ({refused} answered 401 in {:.1} s):",
+        took.as_secs_f64()
+    );
+    println!(
+        "    RSS before {baseline:.1} MiB, peak {peak:.1} MiB (target <= before + 3 x {threads} threads x {ARGON2_MIB} MiB = {peak_bound:.1}), \
+         5 s after {after:.1} MiB (target <= {after_bound:.1})"
+    );
+    Ok(refused == FLOOD && peak <= peak_bound && after <= after_bound)
+}
+
+pub async fn run(seconds: u64, database_url: Option<String>) -> anyhow::Result<()> {
+    let data_dir = procs::temp_dir("login")?;
     let database_url = match database_url {
         Some(url) => url,
         None => format!("sqlite://{}", data_dir.join("bench.db").display()),
@@ -99,10 +132,10 @@ pub async fn run(binary: &str, seconds: u64, database_url: Option<String>) -> an
     let hash_time = tokio::task::spawn_blocking(|| measure_hash(20)).await?;
     let ideal = threads as f64 / hash_time.as_secs_f64();
 
-    let service = start_service(binary, &database_url, &data_dir).await?;
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
+        .pool_max_idle_per_host(256)
         .build()?;
+    let service = start(&client, &database_url, &data_dir, "5").await?;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let names: Vec<String> = (0..USERS)
         .map(|i| format!("bench{}u{i}", &run_id[..8]))
@@ -186,7 +219,6 @@ pub async fn run(binary: &str, seconds: u64, database_url: Option<String>) -> an
     }
     let (mut samples, health_failures) = probe.await?;
     drop(service);
-    let _ = std::fs::remove_dir_all(&data_dir);
 
     let logins = ok.load(Ordering::Relaxed);
     let login_failures = failed.load(Ordering::Relaxed);
@@ -219,7 +251,13 @@ pub async fn run(binary: &str, seconds: u64, database_url: Option<String>) -> an
         samples.len(),
         health_failures
     );
-    let pass = ratio >= 0.85 && ms(p99) <= 10.0 && login_failures == 0 && health_failures == 0;
+    let memory_ok = memory_under_flood(&client, &database_url, &data_dir, threads).await?;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let pass = ratio >= 0.85
+        && ms(p99) <= 10.0
+        && login_failures == 0
+        && health_failures == 0
+        && memory_ok;
     println!("  result: {}", if pass { "PASS" } else { "FAIL" });
     if !pass {
         bail!("login benchmark below target");

@@ -1,7 +1,8 @@
 //! tokenauth benchmarks. Each prints its figures and a ratio against a baseline measured in the
 //! same run, so results carry over between machines. Run through `bench/run`.
 //!
-//! - `login`: login throughput vs. the time of one argon2id hash, `/healthz` during the flood.
+//! - `login`: login throughput vs. the time of one argon2id hash, `/healthz` during the flood,
+//!   memory under 200 concurrent logins.
 //! - `verify`: token verification at the resource-service (warm and cold), its memory, and
 //!   revocation propagation to two replicas.
 //! - `mirror`: loading a mirror of 1,000,000 revocations from Redis.
@@ -36,9 +37,8 @@ fn main() -> anyhow::Result<()> {
     let redis_url = flag("--redis-url").unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
     let pass = match args.first().map(String::as_str) {
         Some("login") => {
-            let service = flag("--service").context("--service PATH of the auth-service binary")?;
             let database_url = flag("--database-url");
-            runtime()?.block_on(login::run(&service, seconds, database_url))?;
+            runtime()?.block_on(login::run(seconds, database_url))?;
             true
         }
         Some("verify") => runtime()?.block_on(verify::run(seconds, &redis_url))?,

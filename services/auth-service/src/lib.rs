@@ -25,11 +25,12 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use tokenauth_kit::config::ConfigError;
 use tokenauth_kit::{body, problem, request_id};
+use tokenauth_revocation::connection::SharedConnection;
 use tokenauth_store::Database;
 
 use crate::config::AuthConfig;
 use crate::passwords::Hasher;
-use crate::ratelimit::LoginLimiter;
+use crate::ratelimit::Limiter;
 use crate::revocations::Publisher;
 use crate::state::AppState;
 use crate::tokens::Tokens;
@@ -55,9 +56,7 @@ impl Application {
         })?;
         let db = Database::new(config.database_url.clone())
             .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string()))?;
-        // Hashing the dummy password takes an argon2id run: not on an async worker.
-        let hasher =
-            tokio::task::spawn_blocking(|| Hasher::new(Hasher::default_threads())).await??;
+        let hasher = Hasher::start(Hasher::default_threads()).await?;
         let bound = tokenauth_kit::server::bind(&config.listen)?;
         let (addr, scheme) = (bound.addr, bound.scheme());
         let workers = config.workers;
@@ -67,20 +66,30 @@ impl Application {
             None => Publisher::in_process(),
         };
         revocations.spawn_sync(db.clone());
-        let limiter = LoginLimiter::new(
-            config.login_rate_limit,
-            config
-                .redis_url
-                .as_deref()
-                .map(|url| (url, config.redis_prefix.as_str())),
-        )
-        .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?;
+        let limit_store = match &config.redis_url {
+            Some(url) => Some(Arc::new(
+                SharedConnection::open(url)
+                    .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?,
+            )),
+            None => None,
+        };
+        let limiter = |limit| {
+            let redis = limit_store
+                .clone()
+                .map(|conn| (conn, config.redis_prefix.as_str()));
+            Limiter::new(limit, redis)
+        };
+        let (login_limiter, register_limiter) = (
+            limiter(config.login_rate_limit),
+            limiter(config.register_rate_limit),
+        );
         let state = AppState {
             db,
             tokens: Arc::new(tokens),
             hasher,
             revocations,
-            limiter: Arc::new(limiter),
+            login_limiter,
+            register_limiter,
             config: Arc::new(config),
         };
         tokio::spawn(catch_up(state.clone()));
