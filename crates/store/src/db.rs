@@ -2,11 +2,20 @@
 //!
 //! The backend is chosen by the URL's scheme (`postgres://`/`postgresql://` or `sqlite://PATH`),
 //! never by trial: a PostgreSQL URL that fails to connect must not become a SQLite file.
+//!
+//! Every call is bounded three ways, so a database that goes silent without closing its
+//! connections (a partition, a hung proxy) costs a 503 within seconds, never a hung request:
+//! an overall deadline on the call ([`CALL_DEADLINE`]), PostgreSQL's own `statement_timeout`
+//! for a query the server is slow to finish, and TCP keepalives with `tcp_user_timeout` so a
+//! dead peer's connection breaks instead of waiting for the OS. At most as many calls run at once
+//! as the pool has connections; the rest wait without holding a thread.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -20,6 +29,22 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 const PG_MIGRATION_LOCK: i64 = 0x746f_6b65_6e61;
 /// How long a request waits for a connection before it answers 503.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The longest a request's database call may take, waiting included: requests that need the
+/// database answer 503 within 5 s when it does not answer.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(4);
+/// What PostgreSQL itself allows one statement (a request's are far shorter; reading every live
+/// revocation to re-seed Redis is the longest).
+const STATEMENT_TIMEOUT_MS: u32 = 30_000;
+/// libpq connection parameters added unless the URL sets them: keepalives notice a peer that
+/// vanished, `tcp_user_timeout` (ms) one that stopped acknowledging what was sent.
+const PG_DEFAULT_PARAMS: [(&str, &str); 6] = [
+    ("connect_timeout", "2"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "10"),
+    ("keepalives_interval", "5"),
+    ("keepalives_count", "3"),
+    ("tcp_user_timeout", "10000"),
+];
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -125,9 +150,16 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => PgConnection::establish(&with_connect_timeout(url))
-                .map(DbConnection::Pg)
-                .map_err(r2d2::Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = PgConnection::establish(&with_pg_defaults(url))
+                    .map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(&format!(
+                    "SET statement_timeout = {STATEMENT_TIMEOUT_MS}; \
+                     SET idle_in_transaction_session_timeout = {STATEMENT_TIMEOUT_MS};"
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Pg(conn))
+            }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn =
                     SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
@@ -150,15 +182,23 @@ impl ManageConnection for Manager {
     }
 }
 
-/// libpq waits for the OS (minutes) on an unreachable host unless told otherwise.
-fn with_connect_timeout(url: &str) -> String {
-    if url.contains("connect_timeout=") {
-        url.to_owned()
-    } else if url.contains('?') {
-        format!("{url}&connect_timeout=2")
-    } else {
-        format!("{url}?connect_timeout=2")
+/// libpq waits for the OS (minutes) on an unreachable or vanished host unless told otherwise.
+fn with_pg_defaults(url: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let set: Vec<&str> = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').map(|(k, _)| k))
+        .collect();
+    let mut out = url.to_owned();
+    for (key, value) in PG_DEFAULT_PARAMS {
+        if !set.contains(&key) {
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(key);
+            out.push('=');
+            out.push_str(value);
+        }
     }
+    out
 }
 
 /// r2d2 reports background connection failures here; they repeat while the database is down.
@@ -177,6 +217,8 @@ pub struct Database {
     pool: Pool<Manager>,
     url: Arc<DatabaseUrl>,
     migrated: Arc<AtomicBool>,
+    /// One permit per connection: a call waits here, on no thread, for its turn.
+    calls: Arc<Semaphore>,
 }
 
 impl fmt::Debug for Database {
@@ -196,7 +238,7 @@ impl Database {
                 StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let max_size = if url.is_sqlite() { 4 } else { 10 };
+        let max_size: u32 = if url.is_sqlite() { 4 } else { 10 };
         let pool = Pool::builder()
             .max_size(max_size)
             .min_idle(Some(1))
@@ -207,6 +249,7 @@ impl Database {
             pool,
             url: Arc::new(url),
             migrated: Arc::new(AtomicBool::new(false)),
+            calls: Arc::new(Semaphore::new(max_size as usize)),
         })
     }
 
@@ -251,9 +294,18 @@ impl Database {
         conn.ping().map_err(StoreError::from)
     }
 
-    /// Runs `f` with a connection on tokio's blocking pool, never on an async worker.
-    /// Answers `Unavailable` until migrations have been applied.
+    /// Runs `f` with a connection on tokio's blocking pool, never on an async worker, within
+    /// [`CALL_DEADLINE`]. Answers `Unavailable` until migrations have been applied.
     pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run_within(CALL_DEADLINE, f).await
+    }
+
+    /// [`Database::run`] with a deadline of the caller's (background work reading much).
+    pub async fn run_within<T, F>(&self, deadline: Duration, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
@@ -262,19 +314,62 @@ impl Database {
             return Err(StoreError::Unavailable("schema not migrated yet".into()));
         }
         let db = self.clone();
-        tokio::task::spawn_blocking(move || {
+        self.blocking(deadline, move || {
             let mut conn = db.checkout()?;
             f(&mut conn)
         })
         .await
-        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
     }
 
-    /// [`Database::ping`] from async code, on the blocking pool (works before migrations too).
+    /// [`Database::ping`] from async code within [`CALL_DEADLINE`] (works before migrations).
     pub async fn ping_async(&self) -> Result<(), StoreError> {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.ping())
+        self.blocking(CALL_DEADLINE, move || db.ping()).await
+    }
+
+    /// Runs `f` on the blocking pool once a call permit is free, all within `deadline`. A call
+    /// that overruns keeps its permit (and connection) until the database lets it go, so a
+    /// silent database holds at most one thread per connection.
+    async fn blocking<T, F>(&self, deadline: Duration, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    {
+        let calls = self.calls.clone();
+        let call = async move {
+            let permit = calls
+                .acquire_owned()
+                .await
+                .map_err(|_| StoreError::Unavailable("database closed".into()))?;
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                f()
+            })
             .await
             .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+        };
+        tokio::time::timeout(deadline, call).await.map_err(|_| {
+            StoreError::Unavailable(format!("the database did not answer within {deadline:?}"))
+        })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_get_timeouts_and_keepalives_unless_they_set_them() {
+        let url = with_pg_defaults("postgres://u:p@db:5432/app");
+        assert_eq!(
+            url,
+            "postgres://u:p@db:5432/app?connect_timeout=2&keepalives=1&keepalives_idle=10\
+             &keepalives_interval=5&keepalives_count=3&tcp_user_timeout=10000"
+        );
+        let url = with_pg_defaults("postgres://db/app?sslmode=require&connect_timeout=9");
+        assert!(
+            url.starts_with("postgres://db/app?sslmode=require&connect_timeout=9&keepalives=1")
+        );
+        assert_eq!(url.matches("connect_timeout").count(), 1);
     }
 }

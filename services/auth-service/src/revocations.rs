@@ -17,6 +17,8 @@ use tokenauth_store::{Database, StoreError, revocations};
 pub const SYNC_EVERY: Duration = Duration::from_millis(500);
 /// Entries this recent are rewritten on every reconciliation, whatever their number.
 const LOOKBACK_SECS: i64 = 10;
+/// Reading every live revocation (a million, say) may take longer than a request's call.
+const FULL_READ_DEADLINE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub enum Publisher {
@@ -90,7 +92,11 @@ impl Publisher {
         let Publisher::InProcess(mirror) = self else {
             return Ok(());
         };
-        let rows = db.run(|conn| revocations::live(conn, unix_now())).await?;
+        let rows = db
+            .run_within(FULL_READ_DEADLINE, |conn| {
+                revocations::live(conn, unix_now())
+            })
+            .await?;
         let events: Vec<Event> = rows.iter().filter_map(event_of).collect();
         let seq = events.iter().map(|e| e.seq).max().unwrap_or(0);
         mirror.replace(&events, seq);
@@ -153,7 +159,9 @@ async fn reconcile(store: &redis_store::Publisher, db: &Database) -> Result<(), 
             .max(redis_seq)
     } else {
         let (rows, seq) = db
-            .run(move |conn| Ok((revocations::live(conn, now)?, revocations::max_seq(conn)?)))
+            .run_within(FULL_READ_DEADLINE, move |conn| {
+                Ok((revocations::live(conn, now)?, revocations::max_seq(conn)?))
+            })
             .await?;
         let events: Vec<Event> = rows.iter().filter_map(event_of).collect();
         store.seed(&events, seq).await?;

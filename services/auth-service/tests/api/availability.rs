@@ -3,66 +3,27 @@
 //! (migrations included) by itself once PostgreSQL is back.
 //!
 //! The database is reached through a TCP proxy the test controls: "down" refuses connections
-//! and cuts the open ones, as a stopped server would.
+//! and cuts the open ones, as a stopped server would; "silent" keeps them open and forwards
+//! nothing, as a partition or a hung server would.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
+use tokenauth_testkit::Proxy;
 
 use crate::helpers::{
     Backend, PASSWORD, Spawn, TestApp, assert_problem, create_pg_database, pg_url_for, unique,
 };
 
-struct Proxy {
-    port: u16,
-    up: Arc<AtomicBool>,
-    cut: Arc<Notify>,
-}
-
-impl Proxy {
-    async fn start(target: &'static str) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(false));
-        let cut = Arc::new(Notify::new());
-        let (up2, cut2) = (up.clone(), cut.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
-                    return;
-                };
-                if !up2.load(Ordering::SeqCst) {
-                    drop(inbound);
-                    continue;
-                }
-                let cut = cut2.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.notified() => {}
-                    }
-                });
-            }
-        });
-        Proxy { port, up, cut }
-    }
-
-    fn set_up(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-
-    fn set_down(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        self.cut.notify_waiters();
-    }
+fn pg_addr() -> std::net::SocketAddr {
+    let url = crate::helpers::admin_pg_url();
+    let authority = url.split_once('@').map_or(url.as_str(), |(_, rest)| rest);
+    let host_port = authority.split('/').next().unwrap();
+    std::net::ToSocketAddrs::to_socket_addrs(host_port)
+        .unwrap()
+        .next()
+        .unwrap()
 }
 
 async fn status_of_register(app: &TestApp) -> (StatusCode, Duration) {
@@ -112,8 +73,9 @@ async fn postgres_down_at_start_then_back() {
     let name = tokio::task::spawn_blocking(create_pg_database)
         .await
         .unwrap();
-    let proxy = Proxy::start("127.0.0.1:5432").await;
-    let url = pg_url_for(&name).replace(":5432/", &format!(":{}/", proxy.port));
+    let proxy = Proxy::start(pg_addr()).await;
+    proxy.down();
+    let url = proxy.url_for(&pg_url_for(&name));
     let mut spawn = Spawn::new(Backend::Postgres);
     spawn.wait_ready = false;
     spawn.database_url = Some(url);
@@ -123,7 +85,7 @@ async fn postgres_down_at_start_then_back() {
     assert_unavailable(&app).await;
 
     // PostgreSQL comes up: the service migrates and serves by itself.
-    proxy.set_up();
+    proxy.up();
     wait_until_ready(&app).await;
     let (status, _) = status_of_register(&app).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -136,9 +98,8 @@ async fn postgres_lost_while_running_then_back() {
     let name = tokio::task::spawn_blocking(create_pg_database)
         .await
         .unwrap();
-    let proxy = Proxy::start("127.0.0.1:5432").await;
-    proxy.set_up();
-    let url = pg_url_for(&name).replace(":5432/", &format!(":{}/", proxy.port));
+    let proxy = Proxy::start(pg_addr()).await;
+    let url = proxy.url_for(&pg_url_for(&name));
     let mut spawn = Spawn::new(Backend::Postgres);
     spawn.database_url = Some(url);
     let app = spawn.start().await;
@@ -147,7 +108,7 @@ async fn postgres_lost_while_running_then_back() {
     let signed = app.login_ok(&user).await;
     let access = signed["access_token"].as_str().unwrap().to_owned();
 
-    proxy.set_down();
+    proxy.down();
     assert_unavailable(&app).await;
     // A protected endpoint cannot check revocation: 503, never a 200 it cannot vouch for.
     let started = Instant::now();
@@ -155,13 +116,70 @@ async fn postgres_lost_while_running_then_back() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_problem(res, 503, "unavailable").await;
 
-    proxy.set_up();
+    proxy.up();
     wait_until_ready(&app).await;
     assert_eq!(
         app.get_auth("/v1/me", &access).await.status(),
         StatusCode::OK
     );
     // Nothing stored before the outage was lost.
+    assert_eq!(app.login(&user, PASSWORD).await.status(), StatusCode::OK);
+    drop(app);
+    drop_database(&name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_postgres_costs_a_503_within_5s_not_a_hang() {
+    let name = tokio::task::spawn_blocking(create_pg_database)
+        .await
+        .unwrap();
+    let proxy = Proxy::start(pg_addr()).await;
+    let url = proxy.url_for(&pg_url_for(&name));
+    let mut spawn = Spawn::new(Backend::Postgres);
+    spawn.database_url = Some(url);
+    let app = spawn.start().await;
+    let user = unique("hush");
+    app.register(&user).await;
+    let access = app.login_ok(&user).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The connections stay open, nothing comes back: every kind of call must give up in time,
+    // again and again (calls stuck on the silent connections must not pile up into a hang).
+    proxy.silent();
+    for _ in 0..2 {
+        let started = Instant::now();
+        let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+        assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "/readyz took {:?}",
+            started.elapsed()
+        );
+
+        let (status, took) = status_of_register(&app).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(took < Duration::from_secs(5), "register took {took:?}");
+
+        let started = Instant::now();
+        let res = app.get_auth("/v1/me", &access).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "/v1/me took {:?}",
+            started.elapsed()
+        );
+        assert_problem(res, 503, "unavailable").await;
+    }
+    assert_unavailable(&app).await;
+
+    // Forwarding again: the service serves by itself, and nothing stored was lost.
+    proxy.up();
+    wait_until_ready(&app).await;
+    assert_eq!(
+        app.get_auth("/v1/me", &access).await.status(),
+        StatusCode::OK
+    );
     assert_eq!(app.login(&user, PASSWORD).await.status(), StatusCode::OK);
     drop(app);
     drop_database(&name).await;
