@@ -7,6 +7,7 @@ pub mod body;
 pub mod client_ip;
 pub mod config;
 pub mod cors;
+pub mod deadline;
 pub mod health;
 pub mod problem;
 pub mod request_id;

@@ -24,7 +24,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use tokenauth_kit::config::ConfigError;
-use tokenauth_kit::{body, problem, request_id};
+use tokenauth_kit::{body, deadline, problem, request_id};
 use tokenauth_revocation::connection::SharedConnection;
 use tokenauth_store::Database;
 
@@ -103,6 +103,7 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(problem::not_found))
                 .wrap(Condition::new(cors.is_enabled(), cors.middleware()))
+                .wrap(from_fn(deadline::middleware))
                 .wrap(from_fn(request_id::middleware))
         })
         .shutdown_timeout(10);

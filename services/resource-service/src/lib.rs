@@ -16,7 +16,7 @@ use actix_web::{App, HttpServer, web};
 use secrecy::ExposeSecret;
 use tokenauth_guard::{Guard, KeyStore};
 use tokenauth_kit::config::ConfigError;
-use tokenauth_kit::{body, problem, request_id};
+use tokenauth_kit::{body, deadline, problem, request_id};
 use tokenauth_revocation::Mirror;
 
 use crate::config::ResourceConfig;
@@ -80,6 +80,7 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(problem::not_found))
                 .wrap(Condition::new(cors.is_enabled(), cors.middleware()))
+                .wrap(from_fn(deadline::middleware))
                 .wrap(from_fn(request_id::middleware))
         })
         .shutdown_timeout(10);

@@ -12,6 +12,7 @@ mod errors;
 mod ratelimit;
 mod secrets;
 mod sessions;
+mod slow_clients;
 mod startup;
 mod tls;
 mod tokens;
