@@ -3,6 +3,7 @@
 
 mod db;
 pub mod models;
+pub mod prune;
 pub mod revocations;
 pub mod schema;
 pub mod sessions;

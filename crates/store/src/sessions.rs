@@ -38,8 +38,15 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Session>, StoreE
 /// The outcome of presenting a refresh token.
 #[derive(Debug)]
 pub enum Rotation {
-    /// The token was current: it is now used and `new` replaces it.
-    Rotated { session: Session, user: User },
+    /// The token was current: it is now used and `new` replaces it (its expiry capped at the
+    /// session's end).
+    Rotated {
+        session: Session,
+        user: User,
+        expires_at: i64,
+    },
+    /// The token is current but its user is disabled: it is left unspent.
+    Disabled,
     /// The token had been used before: the session has been revoked (reuse detection).
     Reused {
         session_id: String,
@@ -51,21 +58,29 @@ pub enum Rotation {
 
 /// Spends `old_hash` and stores `new` in its place, or detects reuse.
 /// `revocation_ttl` is how long a session revocation must be remembered (the access-token
-/// lifetime).
+/// lifetime); a session ends `session_max_age` seconds after it began, however often refreshed.
+/// A token of a disabled user, or of a session past its end, is not spent.
 pub fn rotate(
     conn: &mut DbConnection,
     old_hash: &str,
     new: &RefreshToken,
     now: i64,
     revocation_ttl: i64,
+    session_max_age: i64,
 ) -> Result<Rotation, StoreError> {
     conn.transaction(|conn| {
         // The write comes first so SQLite takes its write lock at once (no lock upgrade).
+        let spendable = sessions::table
+            .inner_join(users::table)
+            .filter(users::disabled.eq(false))
+            .filter(sessions::created_at.gt(now - session_max_age))
+            .select(sessions::id);
         let spent = diesel::update(
             refresh_tokens::table
                 .filter(refresh_tokens::token_hash.eq(old_hash))
                 .filter(refresh_tokens::used_at.is_null())
-                .filter(refresh_tokens::expires_at.gt(now)),
+                .filter(refresh_tokens::expires_at.gt(now))
+                .filter(refresh_tokens::session_id.eq_any(spendable)),
         )
         .set(refresh_tokens::used_at.eq(now))
         .execute(conn)?;
@@ -93,14 +108,22 @@ pub fn rotate(
                     revoked: revoked.into_iter().collect(),
                 });
             }
+            if user.disabled && token.expires_at > now {
+                return Ok(Rotation::Disabled);
+            }
             return Ok(Rotation::Invalid);
         }
         let mut new = new.clone();
         new.session_id = session.id.clone();
+        new.expires_at = new.expires_at.min(session.created_at + session_max_age);
         diesel::insert_into(refresh_tokens::table)
             .values(&new)
             .execute(conn)?;
-        Ok(Rotation::Rotated { session, user })
+        Ok(Rotation::Rotated {
+            expires_at: new.expires_at,
+            session,
+            user,
+        })
     })
 }
 

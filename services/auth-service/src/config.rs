@@ -1,7 +1,7 @@
 //! The auth-service's configuration, read once from the environment:
 //! `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE`, `DATABASE_URL`, `JWT_ALGORITHM`, `JWT_SECRET`,
 //! `JWT_PRIVATE_KEY_FILE`, `TOKEN_ISSUER`, `TOKEN_AUDIENCE`, `ACCESS_TOKEN_TTL_SECS`,
-//! `REFRESH_TOKEN_TTL_SECS`, `BOOTSTRAP_ADMIN_USERNAME`, `BOOTSTRAP_ADMIN_PASSWORD`, `REDIS_URL`,
+//! `REFRESH_TOKEN_TTL_SECS`, `SESSION_MAX_AGE_SECS`, `BOOTSTRAP_ADMIN_USERNAME`, `BOOTSTRAP_ADMIN_PASSWORD`, `REDIS_URL`,
 //! `REDIS_KEY_PREFIX`, `LOGIN_RATE_LIMIT_PER_MINUTE`, `REGISTER_RATE_LIMIT_PER_MINUTE`, `TRUSTED_PROXIES`, `CORS_ALLOWED_ORIGINS`.
 
 use std::path::PathBuf;
@@ -47,6 +47,8 @@ pub struct AuthConfig {
     pub audience: Vec<String>,
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
+    /// Absolute lifetime of a session, however often it is refreshed.
+    pub session_max_age_secs: i64,
     pub bootstrap_admin: Option<BootstrapAdmin>,
     /// Failed logins allowed per client IP and per username in any 60 s (0: no limit).
     pub login_rate_limit: u32,
@@ -109,6 +111,14 @@ impl AuthConfig {
             ));
         }
 
+        let session_max_age_secs: i64 = config::parsed_or(src, "SESSION_MAX_AGE_SECS", 2_592_000)?;
+        if !(60..=31_536_000).contains(&session_max_age_secs) {
+            return Err(ConfigError::new(
+                "SESSION_MAX_AGE_SECS",
+                "must be between 60 and 31536000",
+            ));
+        }
+
         let bootstrap_admin = match (
             config::string(src, "BOOTSTRAP_ADMIN_USERNAME"),
             config::string(src, "BOOTSTRAP_ADMIN_PASSWORD"),
@@ -163,6 +173,7 @@ impl AuthConfig {
             audience,
             access_ttl_secs,
             refresh_ttl_secs,
+            session_max_age_secs,
             bootstrap_admin,
             workers: None,
         })

@@ -93,6 +93,7 @@ impl Application {
             config: Arc::new(config),
         };
         tokio::spawn(catch_up(state.clone()));
+        tokio::spawn(prune_forever(state.clone()));
 
         let data = web::Data::new(state.clone());
         let cors = state.config.cors.clone();
@@ -140,6 +141,39 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// How often spent refresh tokens, ended sessions and lapsed revocations are deleted.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// Deletes what can no longer matter ([`tokenauth_store::prune`]) every [`PRUNE_EVERY`], the
+/// first time soon after start-up. Replicas pruning at once is harmless.
+async fn prune_forever(state: AppState) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if !state.db.is_migrated() {
+            continue;
+        }
+        let (access_ttl, max_age) = (state.tokens.access_ttl, state.config.session_max_age_secs);
+        let pruned = state
+            .db
+            .run_within(Duration::from_secs(60), move |conn| {
+                tokenauth_store::prune::prune(conn, state::unix_now(), access_ttl, max_age)
+            })
+            .await;
+        match pruned {
+            Ok(p) if p.total() > 0 => tracing::info!(
+                refresh_tokens = p.refresh_tokens,
+                sessions = p.sessions,
+                revocations = p.revocations,
+                "pruned what can no longer matter"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "prune failed; trying again later"),
+        }
     }
 }
 

@@ -29,13 +29,18 @@ fn user_grant(user: &User, session_id: &str) -> Grant {
     }
 }
 
-fn token_response(state: &AppState, access: String, refresh: String) -> TokenResponse {
+fn token_response(
+    state: &AppState,
+    access: String,
+    refresh: String,
+    refresh_expires_in: i64,
+) -> TokenResponse {
     TokenResponse {
         access_token: access,
         token_type: "Bearer",
         expires_in: state.tokens.access_ttl,
         refresh_token: Some(refresh),
-        refresh_expires_in: Some(state.tokens.refresh_ttl),
+        refresh_expires_in: Some(refresh_expires_in),
         scope: DEFAULT_USER_SCOPE.to_owned(),
     }
 }
@@ -50,11 +55,16 @@ pub async fn start_session(state: &AppState, user: &User) -> ApiResult<TokenResp
         revoked_at: None,
     };
     let (refresh, hash) = state.tokens.new_refresh_token()?;
+    // A session ends at its absolute lifetime, whatever its refresh tokens' own.
+    let refresh_ttl = state
+        .tokens
+        .refresh_ttl
+        .min(state.config.session_max_age_secs);
     let row = RefreshToken {
         token_hash: hash,
         session_id: session.id.clone(),
         created_at: now,
-        expires_at: now + state.tokens.refresh_ttl,
+        expires_at: now + refresh_ttl,
         used_at: None,
     };
     let (access, _) = state
@@ -65,10 +75,13 @@ pub async fn start_session(state: &AppState, user: &User) -> ApiResult<TokenResp
         .db
         .run(move |conn| sessions::create(conn, &stored, &row))
         .await?;
-    Ok(token_response(state, access, refresh))
+    Ok(token_response(state, access, refresh, refresh_ttl))
 }
 
-/// Spends a refresh token for a new pair. A token presented a second time revokes its session.
+/// Spends a refresh token for a new pair. A token presented a second time revokes its session;
+/// a disabled user's token is refused without being spent. What bounds refreshing: each one is
+/// a single conditional update that spends the only live token of its session, so a session
+/// can never fan out, and the session ends `SESSION_MAX_AGE_SECS` after it began.
 pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenResponse> {
     let now = unix_now();
     let old_hash = hash_refresh_token(presented);
@@ -82,19 +95,24 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenRespon
         used_at: None,
     };
     let ttl = state.tokens.access_ttl;
+    let max_age = state.config.session_max_age_secs;
     let outcome = state
         .db
-        .run(move |conn| sessions::rotate(conn, &old_hash, &new_row, now, ttl))
+        .run(move |conn| sessions::rotate(conn, &old_hash, &new_row, now, ttl, max_age))
         .await?;
     match outcome {
-        Rotation::Rotated { session, user } => {
-            if user.disabled {
-                return Err(Problem::forbidden("account_disabled", "Account is disabled").into());
-            }
+        Rotation::Rotated {
+            session,
+            user,
+            expires_at,
+        } => {
             let (access, _) = state
                 .tokens
                 .mint_access(&user_grant(&user, &session.id), now)?;
-            Ok(token_response(state, access, refresh))
+            Ok(token_response(state, access, refresh, expires_at - now))
+        }
+        Rotation::Disabled => {
+            Err(Problem::forbidden("account_disabled", "Account is disabled").into())
         }
         Rotation::Reused {
             session_id,

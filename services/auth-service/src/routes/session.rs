@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use tokenauth_kit::body::{Fields, JsonObject, OptionalJsonObject};
 
 use crate::auth::{Authenticated, MaybeAuthenticated};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::sessions;
 use crate::state::AppState;
 
@@ -17,15 +17,23 @@ pub async fn refresh(state: web::Data<AppState>, body: JsonObject) -> ApiResult<
     Ok(HttpResponse::Ok().json(tokens))
 }
 
+/// A valid `refresh_token` is enough to end its session, whatever the access token (absent,
+/// expired, invalid): a client whose access token lapsed must still be able to log out. Without
+/// one, the access token must be valid.
 pub async fn logout(
     state: web::Data<AppState>,
-    auth: MaybeAuthenticated,
+    auth: Result<MaybeAuthenticated, ApiError>,
     body: OptionalJsonObject,
 ) -> ApiResult<HttpResponse> {
     let mut fields = Fields::new(body.0);
     let refresh_token = fields.optional_str("refresh_token");
     fields.finish()?;
-    let access_session = auth.0.and_then(|a| a.claims.sid);
+    let auth = match (auth, &refresh_token) {
+        (Ok(auth), _) => auth.0,
+        (Err(_), Some(_)) => None,
+        (Err(e), None) => return Err(e),
+    };
+    let access_session = auth.and_then(|a| a.claims.sid);
     sessions::logout(&state, access_session, refresh_token).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -272,3 +272,223 @@ async fn logout_all_revokes_every_session(b: Backend) {
     .await;
 }
 both!(logout_all_revokes_every_session);
+
+async fn logout_with_a_refresh_token_ends_its_session_whatever_the_access_token(b: Backend) {
+    let app = spawn_app(b).await;
+    let name = unique("lapsed");
+    app.register(&name).await;
+    // An access token that is not valid (lapsed, garbled, forged) beside a valid refresh token.
+    for bad_access in ["garbage", "eyJhbGciOiJFZERTQSJ9.e30.c2ln"] {
+        let signed = app.login_ok(&name).await;
+        let refresh = s(&signed, "refresh_token");
+        let res = app
+            .client
+            .post(app.url("/v1/logout"))
+            .bearer_auth(bad_access)
+            .json(&json!({"refresh_token": refresh}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        assert_problem(app.refresh(&refresh).await, 401, "invalid_refresh_token").await;
+        assert_problem(
+            app.get_auth("/v1/me", &s(&signed, "access_token")).await,
+            401,
+            "token_revoked",
+        )
+        .await;
+    }
+    // Without a refresh token, the access token must be valid.
+    let res = app
+        .client
+        .post(app.url("/v1/logout"))
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 401, "invalid_token").await;
+}
+both!(logout_with_a_refresh_token_ends_its_session_whatever_the_access_token);
+
+async fn set_disabled(app: &crate::helpers::TestApp, name: &str, disabled: bool) {
+    use tokenauth_store::schema::users;
+    let db = app.store().await;
+    let key = name.to_lowercase();
+    db.run(move |conn| {
+        Ok(
+            diesel::update(users::table.filter(users::username_key.eq(key)))
+                .set(users::disabled.eq(disabled))
+                .execute(conn)?,
+        )
+    })
+    .await
+    .unwrap();
+}
+
+async fn a_disabled_users_refresh_token_is_refused_unspent(b: Backend) {
+    let app = spawn_app(b).await;
+    let name = unique("frozen");
+    let signed = app.register(&name).await;
+    let refresh = s(&signed, "refresh_token");
+    set_disabled(&app, &name, true).await;
+    assert_problem(app.refresh(&refresh).await, 403, "account_disabled").await;
+    // Enabled again: the token was not spent (spending it would make this reuse).
+    set_disabled(&app, &name, false).await;
+    assert_eq!(app.refresh(&refresh).await.status(), StatusCode::OK);
+}
+both!(a_disabled_users_refresh_token_is_refused_unspent);
+
+async fn a_session_ends_at_its_absolute_lifetime(b: Backend) {
+    let app = crate::helpers::Spawn::new(b)
+        .env("SESSION_MAX_AGE_SECS", "3600")
+        .start()
+        .await;
+    let signed = app.register(&unique("aging")).await;
+    // Refresh tokens never outlive the session.
+    assert!(signed["refresh_expires_in"].as_i64().unwrap() <= 3600);
+    let next: Value = app
+        .refresh(&s(&signed, "refresh_token"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(next["refresh_expires_in"].as_i64().unwrap() <= 3600);
+
+    // The session began 3590 s ago: the next refresh token lives 10 s at most.
+    let db = app.store().await;
+    let backdate = |secs: i64| {
+        let db = db.clone();
+        async move {
+            db.run(move |conn| {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                Ok(diesel::update(sessions::table)
+                    .set(sessions::created_at.eq(now - secs))
+                    .execute(conn)?)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    backdate(3590).await;
+    let last: Value = app
+        .refresh(&s(&next, "refresh_token"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(last["refresh_expires_in"].as_i64().unwrap() <= 10, "{last}");
+    // Past its lifetime, however fresh its refresh token: refused, and the token is unspent
+    // (no reuse alarm, just the end).
+    backdate(3601).await;
+    let last_refresh = s(&last, "refresh_token");
+    assert_problem(
+        app.refresh(&last_refresh).await,
+        401,
+        "invalid_refresh_token",
+    )
+    .await;
+    assert_problem(
+        app.refresh(&last_refresh).await,
+        401,
+        "invalid_refresh_token",
+    )
+    .await;
+}
+both!(a_session_ends_at_its_absolute_lifetime);
+
+async fn prune_deletes_only_what_can_no_longer_matter(b: Backend) {
+    let app = spawn_app(b).await;
+    let name = unique("tidy");
+    let live = app.register(&name).await;
+    let ended = app.login_ok(&name).await;
+    assert_eq!(
+        app.post_auth("/v1/logout", &s(&ended, "access_token"), None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let spent = s(&live, "refresh_token");
+    let current: Value = app.refresh(&spent).await.json().await.unwrap();
+    let db = app.store().await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let access_ttl = 900;
+    // The logged-out session ended long ago, and every revocation has lapsed.
+    let ended_sid = db
+        .run(move |conn| {
+            let sid: String = sessions::table
+                .filter(sessions::revoked_at.is_not_null())
+                .select(sessions::id)
+                .first(conn)?;
+            diesel::update(sessions::table.find(&sid))
+                .set(sessions::revoked_at.eq(now - access_ttl - 1))
+                .execute(conn)?;
+            diesel::update(revocations::table)
+                .set(revocations::expires_at.eq(now - 1))
+                .execute(conn)?;
+            Ok(sid)
+        })
+        .await
+        .unwrap();
+    // A second lapsed revocation: only the newest is kept (it holds the sequence number).
+    let newest = app.login_ok(&name).await;
+    app.post_auth("/v1/logout", &s(&newest, "access_token"), None)
+        .await;
+    let pruned = db
+        .run(move |conn| {
+            diesel::update(revocations::table)
+                .set(revocations::expires_at.eq(now - 1))
+                .execute(conn)?;
+            tokenauth_store::prune::prune(conn, now, access_ttl, 2_592_000)
+        })
+        .await
+        .unwrap();
+    assert_eq!(pruned.sessions, 1, "{pruned:?}");
+    assert_eq!(pruned.revocations, 1, "{pruned:?}");
+    let (sids, revocation_count, tokens): (Vec<String>, i64, i64) = db
+        .run(|conn| {
+            Ok((
+                sessions::table.select(sessions::id).load(conn)?,
+                revocations::table.count().get_result(conn)?,
+                refresh_tokens::table.count().get_result(conn)?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert!(!sids.contains(&ended_sid));
+    assert_eq!(sids.len(), 2, "the live session and the recent logout stay");
+    assert_eq!(revocation_count, 1);
+    // The live session's spent token (reuse detection needs it) and current token stay, as do
+    // the recent logout's; the ended session's went with it.
+    assert_eq!(tokens, 3);
+    assert_eq!(
+        app.refresh(&s(&current, "refresh_token")).await.status(),
+        StatusCode::OK
+    );
+    // Reuse of the spent token is still detected after the prune.
+    assert_problem(app.refresh(&spent).await, 401, "invalid_refresh_token").await;
+}
+both!(prune_deletes_only_what_can_no_longer_matter);
+
+async fn prune_deletes_expired_refresh_tokens(b: Backend) {
+    let app = spawn_app(b).await;
+    let signed = app.register(&unique("stale")).await;
+    let db = app.store().await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let pruned = db
+        .run(move |conn| {
+            diesel::update(refresh_tokens::table)
+                .set(refresh_tokens::expires_at.eq(now))
+                .execute(conn)?;
+            tokenauth_store::prune::prune(conn, now, 900, 2_592_000)
+        })
+        .await
+        .unwrap();
+    assert_eq!(pruned.refresh_tokens, 1);
+    assert_problem(
+        app.refresh(&s(&signed, "refresh_token")).await,
+        401,
+        "invalid_refresh_token",
+    )
+    .await;
+}
+both!(prune_deletes_expired_refresh_tokens);
