@@ -8,7 +8,7 @@ use tokenauth_store::users;
 use crate::config::BootstrapAdmin;
 use std::net::IpAddr;
 
-use crate::domain::{Password, Username};
+use crate::domain::{LoginName, Password, Username};
 use crate::error::ApiResult;
 use crate::ratelimit::{Attempt, keys_for};
 use crate::sessions::start_session;
@@ -31,13 +31,13 @@ pub async fn register(
     username: Username,
     password: Password,
 ) -> ApiResult<SignedIn> {
-    let key = username.key();
-    // Answer a taken name before spending a hash on it; the insert below still decides races.
+    let (key, skeleton) = (username.key(), username.skeleton());
+    // Answer a taken (or look-alike) name before spending a hash on it; the insert below still
+    // decides races.
     let exists = state
         .db
-        .run(move |conn| users::find_by_username_key(conn, &key))
-        .await?
-        .is_some();
+        .run(move |conn| users::is_taken(conn, &key, &skeleton))
+        .await?;
     if exists {
         return Err(username_taken().into());
     }
@@ -46,6 +46,7 @@ pub async fn register(
         id: uuid::Uuid::now_v7().to_string(),
         username: username.as_str().to_owned(),
         username_key: username.key(),
+        username_skeleton: Some(username.skeleton()),
         password_hash: hash,
         roles: ROLE_USER.to_owned(),
         disabled: false,
@@ -70,15 +71,15 @@ pub async fn register(
 /// argon2id run like a known one.
 async fn verify_password(
     state: &AppState,
-    username: Option<&Username>,
+    username: Option<&LoginName>,
     password: Password,
 ) -> ApiResult<Option<User>> {
     let user = match username {
         Some(name) => {
-            let key = name.key();
+            let (key, legacy_key) = (name.key(), name.legacy_key());
             state
                 .db
-                .run(move |conn| users::find_by_username_key(conn, &key))
+                .run(move |conn| users::find_for_login(conn, &key, &legacy_key))
                 .await?
         }
         None => None,
@@ -99,11 +100,11 @@ pub async fn login(
     password: Password,
     client_ip: Option<IpAddr>,
 ) -> ApiResult<SignedIn> {
-    let name = Username::parse(username).ok();
+    let name = LoginName::parse(username).ok();
     // Names that break the username rules are limited like any other (by their lower case).
     let limit_key = name
         .as_ref()
-        .map_or_else(|| username.to_lowercase(), Username::key);
+        .map_or_else(|| username.to_lowercase(), LoginName::key);
     let windows = keys_for(client_ip, &limit_key);
     if let Attempt::Limited(retry_after) = state.limiter.check(&windows).await? {
         return Err(Problem::rate_limited(retry_after).into());
@@ -177,6 +178,7 @@ pub async fn bootstrap_admin(state: &AppState, admin: &BootstrapAdmin) -> ApiRes
         id: uuid::Uuid::now_v7().to_string(),
         username: admin.username.as_str().to_owned(),
         username_key: admin.username.key(),
+        username_skeleton: Some(admin.username.skeleton()),
         password_hash: hash,
         roles: format!("{ROLE_USER} {ROLE_ADMIN}"),
         disabled: false,
@@ -184,11 +186,23 @@ pub async fn bootstrap_admin(state: &AppState, admin: &BootstrapAdmin) -> ApiRes
         tokens_not_before: None,
     };
     let id = user.id.clone();
+    let key = user.username_key.clone();
     match state.db.run(move |conn| users::insert(conn, &user)).await {
-        // Another replica created it first.
-        Ok(()) | Err(StoreError::Conflict) => {}
+        Ok(()) => tracing::info!(user_id = %id, "bootstrap admin: created"),
+        Err(StoreError::Conflict) => {
+            // Another replica created it first, or another user's name looks just like it.
+            let created = state
+                .db
+                .run(move |conn| users::find_by_username_key(conn, &key))
+                .await?
+                .is_some();
+            if !created {
+                tracing::warn!(
+                    "bootstrap admin: not created, another user's name looks just like it"
+                );
+            }
+        }
         Err(e) => return Err(e.into()),
     }
-    tracing::info!(user_id = %id, "bootstrap admin: created");
     Ok(())
 }

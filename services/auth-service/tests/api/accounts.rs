@@ -1,12 +1,14 @@
 //! Register, log in, `GET /v1/me`, change password.
 
+use std::time::{Duration, Instant};
+
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokenauth_store::schema::users;
 
 use crate::both;
-use crate::helpers::{Backend, PASSWORD, assert_problem, spawn_app, unique};
+use crate::helpers::{Backend, PASSWORD, Spawn, TestApp, assert_problem, logs, spawn_app, unique};
 
 async fn register_returns_tokens_and_the_user(b: Backend) {
     let app = spawn_app(b).await;
@@ -288,3 +290,107 @@ async fn bootstrap_admin_is_created_and_can_log_in(b: Backend) {
     assert_eq!(body["user"]["roles"], json!(["user", "admin"]));
 }
 both!(bootstrap_admin_is_created_and_can_log_in);
+
+/// Registers `name`, asserting the status and, for a refusal, the code and field.
+async fn register_status(app: &TestApp, name: &str) -> u16 {
+    let res = app
+        .post(
+            "/v1/register",
+            &json!({"username": name, "password": PASSWORD}),
+        )
+        .await;
+    let status = res.status().as_u16();
+    match status {
+        422 => {
+            let body = assert_problem(res, 422, "validation_failed").await;
+            assert!(body["errors"]["username"].is_array(), "{name:?}: {body}");
+        }
+        409 => {
+            assert_problem(res, 409, "username_taken").await;
+        }
+        _ => {}
+    }
+    status
+}
+
+async fn look_alike_usernames_are_refused(b: Backend) {
+    let app = spawn_app(b).await;
+    app.register("alice").await;
+    app.register("bob").await;
+    app.register("Stra\u{DF}e").await;
+    let cases = [
+        // Mixed scripts: CYRILLIC SMALL LETTER A, GREEK SMALL LETTER OMICRON.
+        ("\u{430}lice", 422),
+        ("b\u{3BF}b", 422),
+        // HANGUL FILLER and HANGUL CHOSEONG FILLER show as blanks.
+        ("alice\u{3164}", 422),
+        ("alice\u{115F}", 422),
+        // LATIN CAPITAL LETTER I WITH DOT ABOVE folds to `i` plus a combining dot.
+        ("AL\u{130}CE", 422),
+        // All Cyrillic, so one script, but it looks like "alice" (same UTS 39 skeleton).
+        ("\u{430}\u{4CF}\u{456}\u{441}\u{435}", 409),
+        ("a1ice", 409),
+        // Unicode case folding: `ß` folds to `ss`.
+        ("STRASSE", 409),
+        ("ALICE", 409),
+    ];
+    for (name, status) in cases {
+        assert_eq!(register_status(&app, name).await, status, "{name:?}");
+    }
+    // The user who owns the name logs in with any case of it.
+    assert_eq!(
+        app.login("STRASSE", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    // Only the three real accounts exist.
+    let db = app.store().await;
+    let count: i64 = db
+        .run(|conn| Ok(users::table.count().get_result(conn)?))
+        .await
+        .unwrap();
+    assert_eq!(count, 3);
+}
+both!(look_alike_usernames_are_refused);
+
+async fn racing_look_alike_registrations_get_one_account(b: Backend) {
+    let app = spawn_app(b).await;
+    // Both pass the early check at once; the unique skeleton index decides.
+    let (latin, cyrillic) = tokio::join!(
+        register_status(&app, "alice"),
+        register_status(&app, "\u{430}\u{4CF}\u{456}\u{441}\u{435}"),
+    );
+    let mut statuses = [latin, cyrillic];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409]);
+}
+both!(racing_look_alike_registrations_get_one_account);
+
+async fn a_look_alike_bootstrap_admin_is_neither_created_nor_promoted(b: Backend) {
+    let app = spawn_app(b).await;
+    app.register("alice").await;
+    let cyrillic = "\u{430}\u{4CF}\u{456}\u{441}\u{435}";
+    let _restarted = Spawn {
+        database_url: Some(app.database_url.clone()),
+        ..Spawn::new(b)
+    }
+    .env("BOOTSTRAP_ADMIN_USERNAME", cyrillic)
+    .env("BOOTSTRAP_ADMIN_PASSWORD", "admin password 123")
+    .start()
+    .await;
+    let started = Instant::now();
+    while !logs().contains("bootstrap admin: not created") {
+        assert!(started.elapsed() < Duration::from_secs(10), "no warning");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let db = app.store().await;
+    let rows: Vec<(String, String)> = db
+        .run(|conn| {
+            Ok(users::table
+                .select((users::username, users::roles))
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, [("alice".to_owned(), "user".to_owned())]);
+}
+both!(a_look_alike_bootstrap_admin_is_neither_created_nor_promoted);
