@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokenauth_store::Database;
+use tokenauth_store::models::User;
 use tokenauth_store::schema::users;
 
 use crate::both;
@@ -364,6 +366,125 @@ async fn racing_look_alike_registrations_get_one_account(b: Backend) {
     assert_eq!(statuses, [201, 409]);
 }
 both!(racing_look_alike_registrations_get_one_account);
+
+/// A row written as the service wrote it before usernames were case-folded and checked for
+/// look-alikes: lower-case key, no skeleton.
+fn legacy_user(username: &str, password_hash: &str) -> User {
+    User {
+        id: uuid::Uuid::now_v7().to_string(),
+        username: username.to_owned(),
+        username_key: username.to_lowercase(),
+        username_skeleton: None,
+        password_hash: password_hash.to_owned(),
+        roles: "user".to_owned(),
+        disabled: false,
+        created_at: 1_700_000_000,
+        tokens_not_before: None,
+    }
+}
+
+async fn stored_user(db: &Database, id: &str) -> User {
+    let id = id.to_owned();
+    db.run(move |conn| {
+        Ok(users::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)?)
+    })
+    .await
+    .unwrap()
+}
+
+async fn accounts_named_before_the_look_alike_rules_still_log_in_and_are_backfilled(b: Backend) {
+    let app = spawn_app(b).await;
+    let alice = app.register("alice").await;
+    let db = app.store().await;
+    let hash: String = db
+        .run(|conn| {
+            Ok(users::table
+                .filter(users::username_key.eq("alice"))
+                .select(users::password_hash)
+                .first(conn)?)
+        })
+        .await
+        .unwrap();
+    // Mixed scripts (GREEK SMALL LETTER OMICRON); a name whose case fold differs from its
+    // lower case; a mixed-script look-alike of "alice".
+    let mixed = legacy_user("b\u{3BF}b", &hash);
+    let folded = legacy_user("Stra\u{DF}e", &hash);
+    let look_alike = legacy_user("\u{430}lice", &hash);
+    let rows = vec![mixed.clone(), folded.clone(), look_alike.clone()];
+    db.run(move |conn| {
+        for row in &rows {
+            diesel::insert_into(users::table)
+                .values(row)
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+
+    // Not yet backfilled: found by the new key where it equals the old one, else by the old.
+    assert_eq!(app.login(&mixed.username, PASSWORD).await.status(), 200);
+    assert_eq!(app.login(&folded.username, PASSWORD).await.status(), 200);
+
+    // A new start backfills them.
+    let restarted = Spawn {
+        database_url: Some(app.database_url.clone()),
+        ..Spawn::new(b)
+    }
+    .start()
+    .await;
+    let started = Instant::now();
+    loop {
+        let done = stored_user(&db, &folded.id)
+            .await
+            .username_skeleton
+            .is_some()
+            && logs().contains(&look_alike.id);
+        if done {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not backfilled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let row = stored_user(&db, &mixed.id).await;
+    assert_eq!(row.username_key, "b\u{3BF}b");
+    assert_eq!(row.username_skeleton.as_deref(), Some("bob"));
+    let row = stored_user(&db, &folded.id).await;
+    assert_eq!(row.username_key, "strasse");
+    assert_eq!(row.username_skeleton.as_deref(), Some("strasse"));
+    // "alice" has that skeleton: the look-alike keeps none, and a warning names only its id.
+    let row = stored_user(&db, &look_alike.id).await;
+    assert_eq!(row.username_key, "\u{430}lice");
+    assert_eq!(row.username_skeleton, None);
+    let logs = logs();
+    let warning = logs.lines().find(|l| l.contains(&look_alike.id)).unwrap();
+    assert!(warning.contains("WARN"), "{warning}");
+    for name in [&mixed.username, &folded.username, &look_alike.username] {
+        assert!(!logs.contains(name.as_str()), "a username was logged");
+    }
+
+    // Every one of them still logs in, as itself.
+    for (name, id) in [
+        (mixed.username.as_str(), mixed.id.as_str()),
+        ("STRASSE", folded.id.as_str()),
+        (look_alike.username.as_str(), look_alike.id.as_str()),
+        ("alice", alice["user"]["id"].as_str().unwrap()),
+    ] {
+        let res = restarted.login(name, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::OK, "{name:?}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["user"]["id"], id, "{name:?}");
+    }
+    // And the backfilled skeleton keeps new look-alikes out.
+    assert_eq!(register_status(&restarted, "Bob").await, 409);
+}
+both!(accounts_named_before_the_look_alike_rules_still_log_in_and_are_backfilled);
 
 async fn a_look_alike_bootstrap_admin_is_neither_created_nor_promoted(b: Backend) {
     let app = spawn_app(b).await;
