@@ -9,7 +9,11 @@ use crate::schema::{refresh_tokens, revocations, sessions, users};
 pub struct User {
     pub id: String,
     pub username: String,
+    /// The Unicode case fold of `username`: unique, what login looks up.
     pub username_key: String,
+    /// UTS 39 skeleton of `username_key`, unique: no two users look alike. `None` on rows stored
+    /// before it existed, until backfilled, and where another user already has it.
+    pub username_skeleton: Option<String>,
     pub password_hash: String,
     /// Space-separated.
     pub roles: String,

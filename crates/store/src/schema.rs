@@ -5,6 +5,7 @@ diesel::table! {
         id -> Text,
         username -> Text,
         username_key -> Text,
+        username_skeleton -> Nullable<Text>,
         password_hash -> Text,
         roles -> Text,
         disabled -> Bool,

@@ -42,7 +42,7 @@ pub enum Rotation {
     /// session's end).
     Rotated {
         session: Session,
-        user: User,
+        user: Box<User>,
         expires_at: i64,
     },
     /// The token is current but its user is disabled: it is left unspent.
@@ -122,7 +122,7 @@ pub fn rotate(
         Ok(Rotation::Rotated {
             expires_at: new.expires_at,
             session,
-            user,
+            user: Box::new(user),
         })
     })
 }

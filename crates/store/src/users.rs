@@ -6,7 +6,7 @@ use crate::db::{DbConnection, StoreError};
 use crate::models::User;
 use crate::schema::users;
 
-/// Inserts a user; `Conflict` when the username (ignoring case) is taken.
+/// Inserts a user; `Conflict` when the username (ignoring case) is taken or its skeleton is.
 pub fn insert(conn: &mut DbConnection, user: &User) -> Result<(), StoreError> {
     diesel::insert_into(users::table)
         .values(user)
@@ -31,6 +31,110 @@ pub fn find_by_username_key(
         .select(User::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Whether a user has this key or this skeleton.
+pub fn is_taken(conn: &mut DbConnection, key: &str, skeleton: &str) -> Result<bool, StoreError> {
+    let found: Option<String> = users::table
+        .filter(
+            users::username_key
+                .eq(key)
+                .or(users::username_skeleton.eq(skeleton)),
+        )
+        .select(users::id)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
+/// The user a login names: by key, else (rows not backfilled yet, e.g. written by a replica
+/// of an older version) by the key as it was computed before.
+pub fn find_for_login(
+    conn: &mut DbConnection,
+    key: &str,
+    legacy_key: &str,
+) -> Result<Option<User>, StoreError> {
+    if let Some(user) = find_by_username_key(conn, key)? {
+        return Ok(Some(user));
+    }
+    if legacy_key == key {
+        return Ok(None);
+    }
+    Ok(users::table
+        .filter(users::username_key.eq(legacy_key))
+        .filter(users::username_skeleton.is_null())
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Up to `limit` users without a skeleton, by id after `after`: `(id, username)`.
+pub fn without_skeleton(
+    conn: &mut DbConnection,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut query = users::table
+        .filter(users::username_skeleton.is_null())
+        .select((users::id, users::username))
+        .order(users::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(users::id.gt(after.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// What [`backfill_username`] did to a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backfill {
+    /// Key and skeleton stored.
+    Done,
+    /// Key stored; another user has the skeleton, so this row keeps none.
+    SkeletonTaken,
+    /// Another user has the key: the row is left as it was.
+    KeyTaken,
+    /// The row is gone or was backfilled meanwhile (another replica).
+    Skipped,
+}
+
+/// Stores the key and skeleton of a row that has no skeleton yet. The unique indexes decide
+/// collisions, also against registrations running at the same time.
+pub fn backfill_username(
+    conn: &mut DbConnection,
+    id: &str,
+    key: &str,
+    skeleton: &str,
+) -> Result<Backfill, StoreError> {
+    let row = users::table
+        .find(id)
+        .filter(users::username_skeleton.is_null());
+    match diesel::update(row)
+        .set((
+            users::username_key.eq(key),
+            users::username_skeleton.eq(skeleton),
+        ))
+        .execute(conn)
+    {
+        Ok(0) => return Ok(Backfill::Skipped),
+        Ok(_) => return Ok(Backfill::Done),
+        Err(e) => match StoreError::from(e) {
+            StoreError::Conflict => {}
+            other => return Err(other),
+        },
+    }
+    match diesel::update(row)
+        .set(users::username_key.eq(key))
+        .execute(conn)
+    {
+        Ok(0) => Ok(Backfill::Skipped),
+        Ok(_) => Ok(Backfill::SkeletonTaken),
+        Err(e) => match StoreError::from(e) {
+            StoreError::Conflict => Ok(Backfill::KeyTaken),
+            other => Err(other),
+        },
+    }
 }
 
 pub fn set_password_hash(

@@ -8,7 +8,7 @@ use tokenauth_store::users;
 use crate::config::BootstrapAdmin;
 use std::net::IpAddr;
 
-use crate::domain::{Password, Username};
+use crate::domain::{LoginName, Password, Username};
 use crate::error::ApiResult;
 use crate::ratelimit::{Attempt, Limiter, Reservation, login_keys, register_keys};
 use crate::sessions::start_session;
@@ -58,13 +58,13 @@ pub async fn register(
         .await?
         .count()
         .await?;
-    let key = username.key();
-    // Answer a taken name before spending a hash on it; the insert below still decides races.
+    let (key, skeleton) = (username.key(), username.skeleton());
+    // Answer a taken (or look-alike) name before spending a hash on it; the insert below still
+    // decides races.
     let exists = state
         .db
-        .run(move |conn| users::find_by_username_key(conn, &key))
-        .await?
-        .is_some();
+        .run(move |conn| users::is_taken(conn, &key, &skeleton))
+        .await?;
     if exists {
         return Err(username_taken().into());
     }
@@ -73,6 +73,7 @@ pub async fn register(
         id: uuid::Uuid::now_v7().to_string(),
         username: username.as_str().to_owned(),
         username_key: username.key(),
+        username_skeleton: Some(username.skeleton()),
         password_hash: hash,
         roles: ROLE_USER.to_owned(),
         disabled: false,
@@ -97,15 +98,15 @@ pub async fn register(
 /// argon2id run like a known one.
 async fn verify_password(
     state: &AppState,
-    username: Option<&Username>,
+    username: Option<&LoginName>,
     password: Password,
 ) -> ApiResult<Option<User>> {
     let user = match username {
         Some(name) => {
-            let key = name.key();
+            let (key, legacy_key) = (name.key(), name.legacy_key());
             state
                 .db
-                .run(move |conn| users::find_by_username_key(conn, &key))
+                .run(move |conn| users::find_for_login(conn, &key, &legacy_key))
                 .await?
         }
         None => None,
@@ -126,11 +127,11 @@ pub async fn login(
     password: Password,
     client_ip: Option<IpAddr>,
 ) -> ApiResult<SignedIn> {
-    let name = Username::parse(username).ok();
+    let name = LoginName::parse(username).ok();
     // Names that break the username rules are limited like any other (by their lower case).
     let limit_key = name
         .as_ref()
-        .map_or_else(|| username.to_lowercase(), Username::key);
+        .map_or_else(|| username.to_lowercase(), LoginName::key);
     let reservation = reserve(&state.login_limiter, login_keys(client_ip, &limit_key)).await?;
     let verified = verify_password(state, name.as_ref(), password).await;
     settle(reservation, matches!(verified, Ok(None))).await?;
@@ -208,6 +209,7 @@ pub async fn bootstrap_admin(state: &AppState, admin: &BootstrapAdmin) -> ApiRes
         id: uuid::Uuid::now_v7().to_string(),
         username: admin.username.as_str().to_owned(),
         username_key: admin.username.key(),
+        username_skeleton: Some(admin.username.skeleton()),
         password_hash: hash,
         roles: format!("{ROLE_USER} {ROLE_ADMIN}"),
         disabled: false,
@@ -215,11 +217,23 @@ pub async fn bootstrap_admin(state: &AppState, admin: &BootstrapAdmin) -> ApiRes
         tokens_not_before: None,
     };
     let id = user.id.clone();
+    let key = user.username_key.clone();
     match state.db.run(move |conn| users::insert(conn, &user)).await {
-        // Another replica created it first.
-        Ok(()) | Err(StoreError::Conflict) => {}
+        Ok(()) => tracing::info!(user_id = %id, "bootstrap admin: created"),
+        Err(StoreError::Conflict) => {
+            // Another replica created it first, or another user's name looks just like it.
+            let created = state
+                .db
+                .run(move |conn| users::find_by_username_key(conn, &key))
+                .await?
+                .is_some();
+            if !created {
+                tracing::warn!(
+                    "bootstrap admin: not created, another user's name looks just like it"
+                );
+            }
+        }
         Err(e) => return Err(e.into()),
     }
-    tracing::info!(user_id = %id, "bootstrap admin: created");
     Ok(())
 }

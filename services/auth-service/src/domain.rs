@@ -1,44 +1,124 @@
-//! Checked values: a `Username` or `Password` exists only if it passed its rules, so the rest
-//! of the code never checks again. Passwords redact themselves in `Debug`.
+//! Checked values: a `Username`, `LoginName` or `Password` exists only if it passed its rules,
+//! so the rest of the code never checks again. Passwords redact themselves in `Debug`.
 
+use caseless::Caseless;
 use secrecy::{ExposeSecret, SecretString};
 use unicode_normalization::UnicodeNormalization;
+use unicode_security::{GeneralSecurityProfile, MixedScript};
 
 pub const USERNAME_MIN: usize = 3;
 pub const USERNAME_MAX: usize = 64;
 pub const PASSWORD_MIN: usize = 8;
 pub const PASSWORD_MAX: usize = 128;
 
-/// A username in NFKC form; `key()` is its case-folded form, unique across users.
+/// A username a new account may take: NFKC form, one script, only characters UTS 39 allows in
+/// identifiers, and still letters and digits once case-folded. `key()` is unique across users,
+/// and so is `skeleton()`, so that no two accounts look alike.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Username(String);
+pub struct Username {
+    name: String,
+    key: String,
+}
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let normalized: String = raw.nfkc().collect();
-        let len = normalized.chars().count();
+        let LoginName { name, key } = LoginName::parse(raw)?;
+        if !name.chars().all(is_identifier_char) {
+            return Err(
+                "may not contain invisible, filler or other characters that Unicode \
+                 (UTS 39) does not recommend in identifiers"
+                    .into(),
+            );
+        }
+        if !name.as_str().is_single_script() {
+            return Err(
+                "must not mix letters of different scripts (such as Latin and Cyrillic)".into(),
+            );
+        }
+        // `İ` folds to `i` plus a combining dot above: a key that is not plain letters and
+        // digits would slip past the confusable check.
+        if !key.chars().all(is_identifier_char) {
+            return Err(
+                "must still be only letters and digits once case-folded ('İ' is not)".into(),
+            );
+        }
+        Ok(Username { name, key })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+
+    /// The form uniqueness is checked on: usernames are unique ignoring case. Owned, to move
+    /// into a database closure.
+    pub fn key(&self) -> String {
+        self.key.clone()
+    }
+
+    /// The UTS 39 skeleton of `key()`: names that look alike share it.
+    pub fn skeleton(&self) -> String {
+        username_skeleton(&self.key)
+    }
+}
+
+/// A username as typed at login. Only the rules every stored username has always met apply
+/// (length and character classes), so accounts named before the look-alike rules, such as a
+/// mixed-script one, can still log in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginName {
+    name: String,
+    key: String,
+}
+
+impl LoginName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let name: String = raw.nfkc().collect();
+        let len = name.chars().count();
         if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
             return Err(format!(
                 "must be {USERNAME_MIN} to {USERNAME_MAX} characters"
             ));
         }
-        if !normalized
+        if !name
             .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            .all(|c| c.is_alphanumeric() || is_username_punctuation(c))
         {
             return Err("may contain only letters, digits, '.', '_' and '-'".into());
         }
-        Ok(Username(normalized))
+        let key = username_key(&name);
+        Ok(LoginName { name, key })
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The form uniqueness is checked on: usernames are unique ignoring case.
+    /// The key of the account this name logs in to.
     pub fn key(&self) -> String {
-        self.0.to_lowercase()
+        self.key.clone()
     }
+
+    /// The key rows stored before case folding carry until they are backfilled: the lower case.
+    pub fn legacy_key(&self) -> String {
+        self.name.to_lowercase()
+    }
+}
+
+fn is_username_punctuation(c: char) -> bool {
+    matches!(c, '.' | '_' | '-')
+}
+
+/// A letter or digit with UTS 39 Identifier_Status=Allowed: that status excludes default
+/// ignorables (Hangul fillers, zero-width characters), and obsolete or limited-use scripts.
+fn is_identifier_char(c: char) -> bool {
+    is_username_punctuation(c) || (c.is_alphanumeric() && c.identifier_allowed())
+}
+
+/// The case-folded key of an NFKC username, as RFC 8265's UsernameCaseMapped profile maps
+/// case: Unicode full default case folding (`ß` and `ss` fold alike), then NFC.
+pub fn username_key(nfkc_name: &str) -> String {
+    nfkc_name.chars().default_case_fold().nfc().collect()
+}
+
+/// The UTS 39 skeleton of a username key.
+pub fn username_skeleton(key: &str) -> String {
+    unicode_security::skeleton(key).collect()
 }
 
 /// A password of acceptable length, checked before any hashing.
@@ -97,6 +177,99 @@ mod tests {
         assert!(Username::parse("bob smith").is_err());
         assert!(Username::parse("bob/..").is_err());
         assert!(Username::parse("bob.smith-2_x").is_ok());
+    }
+
+    fn refusal(raw: &str) -> String {
+        Username::parse(raw).expect_err(raw)
+    }
+
+    #[test]
+    fn look_alike_usernames_are_refused_with_a_reason() {
+        // CYRILLIC SMALL LETTER A, GREEK SMALL LETTER OMICRON
+        assert!(refusal("\u{430}lice").contains("scripts"));
+        assert!(refusal("b\u{3BF}b").contains("scripts"));
+        // HANGUL FILLER (NFKC turns it into HANGUL JUNGSEONG FILLER), HANGUL CHOSEONG FILLER
+        assert!(refusal("alice\u{3164}").contains("invisible"));
+        assert!(refusal("alice\u{115F}").contains("invisible"));
+        assert!(refusal("\u{3164}\u{3164}\u{3164}").contains("invisible"));
+        // ZERO WIDTH SPACE and SOFT HYPHEN were never letters.
+        assert!(Username::parse("ali\u{200B}ce").is_err());
+        assert!(Username::parse("ali\u{AD}ce").is_err());
+        // LATIN CAPITAL LETTER I WITH DOT ABOVE folds to `i` + COMBINING DOT ABOVE.
+        assert!(refusal("AL\u{130}CE").contains("case-folded"));
+    }
+
+    #[test]
+    fn single_script_look_alikes_share_a_skeleton() {
+        let alice = Username::parse("alice").unwrap();
+        // All Cyrillic: a, palochka, byelorussian-ukrainian i, es, ie.
+        let cyrillic = Username::parse("\u{430}\u{4CF}\u{456}\u{441}\u{435}").unwrap();
+        assert_ne!(cyrillic.key(), alice.key());
+        assert_eq!(cyrillic.skeleton(), alice.skeleton());
+        // Capital palochka folds to the small one.
+        let capital = Username::parse("\u{430}\u{4C0}\u{456}\u{441}\u{435}").unwrap();
+        assert_eq!(capital.key(), cyrillic.key());
+        assert_eq!(
+            Username::parse("ALICE").unwrap().skeleton(),
+            alice.skeleton()
+        );
+        assert_eq!(
+            Username::parse("a1ice").unwrap().skeleton(),
+            alice.skeleton()
+        );
+        assert_ne!(
+            Username::parse("alicia").unwrap().skeleton(),
+            alice.skeleton()
+        );
+    }
+
+    #[test]
+    fn keys_use_unicode_case_folding() {
+        let key = |raw: &str| Username::parse(raw).unwrap().key();
+        assert_eq!(key("Stra\u{DF}e"), key("STRASSE"));
+        assert_eq!(key("Stra\u{DF}e"), "strasse");
+        assert_eq!(key("ALICE"), key("alice"));
+        assert_eq!(
+            key("\u{395}\u{39B}\u{388}\u{39D}\u{397}"),
+            "\u{3B5}\u{3BB}\u{3AD}\u{3BD}\u{3B7}"
+        );
+        // Final and medial sigma fold alike.
+        assert_eq!(key("\u{3B1}\u{3B2}\u{3C2}"), key("\u{3B1}\u{3B2}\u{3C3}"));
+        // Login finds the same key, and folds ASCII exactly as the lower case did.
+        let login = LoginName::parse("STRASSE").unwrap();
+        assert_eq!(login.key(), key("Stra\u{DF}e"));
+        assert_eq!(LoginName::parse("Bob.Smith").unwrap().key(), "bob.smith");
+        assert_eq!(
+            LoginName::parse("Stra\u{DF}e").unwrap().legacy_key(),
+            "stra\u{DF}e"
+        );
+    }
+
+    #[test]
+    fn ordinary_usernames_still_pass() {
+        for raw in [
+            "alice",
+            "bob.smith-2_x",
+            "Jos\u{E9}",
+            "\u{42E}\u{43B}\u{438}\u{44F}",
+            "\u{5C71}\u{7530}\u{592A}\u{90CE}",
+            "\u{3B5}\u{3BB}\u{3AD}\u{3BD}\u{3B7}",
+            // Hiragana with Han is one writing system (Japanese); Devanagari with vowel signs.
+            "\u{305F}\u{306A}\u{304B}\u{592A}\u{90CE}",
+            "\u{930}\u{93E}\u{939}\u{941}\u{932}",
+        ] {
+            let u = Username::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!(u.as_str(), raw);
+        }
+    }
+
+    #[test]
+    fn login_names_skip_the_registration_only_rules() {
+        // A mixed-script account made before the look-alike rules can still be named at login.
+        let mixed = LoginName::parse("\u{430}lice").unwrap();
+        assert_eq!(mixed.key(), "\u{430}lice");
+        assert!(LoginName::parse("x").is_err());
+        assert!(LoginName::parse("bob smith").is_err());
     }
 
     #[test]

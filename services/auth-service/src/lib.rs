@@ -14,6 +14,7 @@ mod routes;
 pub mod sessions;
 pub mod state;
 pub mod tokens;
+mod usernames;
 pub mod views;
 
 use std::net::SocketAddr;
@@ -177,8 +178,8 @@ async fn prune_forever(state: AppState) {
     }
 }
 
-/// Applies migrations and creates the bootstrap admin as soon as the database allows, retrying
-/// while it is down.
+/// Applies migrations, backfills username keys and skeletons and creates the bootstrap admin as
+/// soon as the database allows, retrying while it is down.
 async fn catch_up(state: AppState) {
     let mut warned = false;
     loop {
@@ -193,6 +194,8 @@ async fn catch_up(state: AppState) {
             if state.revocations.mirror().is_some_and(|m| !m.is_current()) {
                 state.revocations.load_in_process(&state.db).await?;
             }
+            // Before the bootstrap admin, which is looked up by the new key.
+            usernames::backfill(&state).await?;
             if let Some(admin) = &state.config.bootstrap_admin {
                 accounts::bootstrap_admin(&state, admin)
                     .await

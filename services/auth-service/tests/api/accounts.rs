@@ -1,12 +1,16 @@
 //! Register, log in, `GET /v1/me`, change password.
 
+use std::time::{Duration, Instant};
+
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokenauth_store::Database;
+use tokenauth_store::models::User;
 use tokenauth_store::schema::users;
 
 use crate::both;
-use crate::helpers::{Backend, PASSWORD, assert_problem, spawn_app, unique};
+use crate::helpers::{Backend, PASSWORD, Spawn, TestApp, assert_problem, logs, spawn_app, unique};
 
 async fn register_returns_tokens_and_the_user(b: Backend) {
     let app = spawn_app(b).await;
@@ -288,3 +292,226 @@ async fn bootstrap_admin_is_created_and_can_log_in(b: Backend) {
     assert_eq!(body["user"]["roles"], json!(["user", "admin"]));
 }
 both!(bootstrap_admin_is_created_and_can_log_in);
+
+/// Registers `name`, asserting the status and, for a refusal, the code and field.
+async fn register_status(app: &TestApp, name: &str) -> u16 {
+    let res = app
+        .post(
+            "/v1/register",
+            &json!({"username": name, "password": PASSWORD}),
+        )
+        .await;
+    let status = res.status().as_u16();
+    match status {
+        422 => {
+            let body = assert_problem(res, 422, "validation_failed").await;
+            assert!(body["errors"]["username"].is_array(), "{name:?}: {body}");
+        }
+        409 => {
+            assert_problem(res, 409, "username_taken").await;
+        }
+        _ => {}
+    }
+    status
+}
+
+async fn look_alike_usernames_are_refused(b: Backend) {
+    let app = spawn_app(b).await;
+    app.register("alice").await;
+    app.register("bob").await;
+    app.register("Stra\u{DF}e").await;
+    let cases = [
+        // Mixed scripts: CYRILLIC SMALL LETTER A, GREEK SMALL LETTER OMICRON.
+        ("\u{430}lice", 422),
+        ("b\u{3BF}b", 422),
+        // HANGUL FILLER and HANGUL CHOSEONG FILLER show as blanks.
+        ("alice\u{3164}", 422),
+        ("alice\u{115F}", 422),
+        // LATIN CAPITAL LETTER I WITH DOT ABOVE folds to `i` plus a combining dot.
+        ("AL\u{130}CE", 422),
+        // All Cyrillic, so one script, but it looks like "alice" (same UTS 39 skeleton).
+        ("\u{430}\u{4CF}\u{456}\u{441}\u{435}", 409),
+        ("a1ice", 409),
+        // Unicode case folding: `ß` folds to `ss`.
+        ("STRASSE", 409),
+        ("ALICE", 409),
+    ];
+    for (name, status) in cases {
+        assert_eq!(register_status(&app, name).await, status, "{name:?}");
+    }
+    // The user who owns the name logs in with any case of it.
+    assert_eq!(
+        app.login("STRASSE", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    // Only the three real accounts exist.
+    let db = app.store().await;
+    let count: i64 = db
+        .run(|conn| Ok(users::table.count().get_result(conn)?))
+        .await
+        .unwrap();
+    assert_eq!(count, 3);
+}
+both!(look_alike_usernames_are_refused);
+
+async fn racing_look_alike_registrations_get_one_account(b: Backend) {
+    let app = spawn_app(b).await;
+    // Both pass the early check at once; the unique skeleton index decides.
+    let (latin, cyrillic) = tokio::join!(
+        register_status(&app, "alice"),
+        register_status(&app, "\u{430}\u{4CF}\u{456}\u{441}\u{435}"),
+    );
+    let mut statuses = [latin, cyrillic];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409]);
+}
+both!(racing_look_alike_registrations_get_one_account);
+
+/// A row written as the service wrote it before usernames were case-folded and checked for
+/// look-alikes: lower-case key, no skeleton.
+fn legacy_user(username: &str, password_hash: &str) -> User {
+    User {
+        id: uuid::Uuid::now_v7().to_string(),
+        username: username.to_owned(),
+        username_key: username.to_lowercase(),
+        username_skeleton: None,
+        password_hash: password_hash.to_owned(),
+        roles: "user".to_owned(),
+        disabled: false,
+        created_at: 1_700_000_000,
+        tokens_not_before: None,
+    }
+}
+
+async fn stored_user(db: &Database, id: &str) -> User {
+    let id = id.to_owned();
+    db.run(move |conn| {
+        Ok(users::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)?)
+    })
+    .await
+    .unwrap()
+}
+
+async fn accounts_named_before_the_look_alike_rules_still_log_in_and_are_backfilled(b: Backend) {
+    let app = spawn_app(b).await;
+    let alice = app.register("alice").await;
+    let db = app.store().await;
+    let hash: String = db
+        .run(|conn| {
+            Ok(users::table
+                .filter(users::username_key.eq("alice"))
+                .select(users::password_hash)
+                .first(conn)?)
+        })
+        .await
+        .unwrap();
+    // Mixed scripts (GREEK SMALL LETTER OMICRON); a name whose case fold differs from its
+    // lower case; a mixed-script look-alike of "alice".
+    let mixed = legacy_user("b\u{3BF}b", &hash);
+    let folded = legacy_user("Stra\u{DF}e", &hash);
+    let look_alike = legacy_user("\u{430}lice", &hash);
+    let rows = vec![mixed.clone(), folded.clone(), look_alike.clone()];
+    db.run(move |conn| {
+        for row in &rows {
+            diesel::insert_into(users::table)
+                .values(row)
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+
+    // Not yet backfilled: found by the new key where it equals the old one, else by the old.
+    assert_eq!(app.login(&mixed.username, PASSWORD).await.status(), 200);
+    assert_eq!(app.login(&folded.username, PASSWORD).await.status(), 200);
+
+    // A new start backfills them.
+    let restarted = Spawn {
+        database_url: Some(app.database_url.clone()),
+        ..Spawn::new(b)
+    }
+    .start()
+    .await;
+    let started = Instant::now();
+    loop {
+        let done = stored_user(&db, &folded.id)
+            .await
+            .username_skeleton
+            .is_some()
+            && logs().contains(&look_alike.id);
+        if done {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not backfilled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let row = stored_user(&db, &mixed.id).await;
+    assert_eq!(row.username_key, "b\u{3BF}b");
+    assert_eq!(row.username_skeleton.as_deref(), Some("bob"));
+    let row = stored_user(&db, &folded.id).await;
+    assert_eq!(row.username_key, "strasse");
+    assert_eq!(row.username_skeleton.as_deref(), Some("strasse"));
+    // "alice" has that skeleton: the look-alike keeps none, and a warning names only its id.
+    let row = stored_user(&db, &look_alike.id).await;
+    assert_eq!(row.username_key, "\u{430}lice");
+    assert_eq!(row.username_skeleton, None);
+    let logs = logs();
+    let warning = logs.lines().find(|l| l.contains(&look_alike.id)).unwrap();
+    assert!(warning.contains("WARN"), "{warning}");
+    for name in [&mixed.username, &folded.username, &look_alike.username] {
+        assert!(!logs.contains(name.as_str()), "a username was logged");
+    }
+
+    // Every one of them still logs in, as itself.
+    for (name, id) in [
+        (mixed.username.as_str(), mixed.id.as_str()),
+        ("STRASSE", folded.id.as_str()),
+        (look_alike.username.as_str(), look_alike.id.as_str()),
+        ("alice", alice["user"]["id"].as_str().unwrap()),
+    ] {
+        let res = restarted.login(name, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::OK, "{name:?}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["user"]["id"], id, "{name:?}");
+    }
+    // And the backfilled skeleton keeps new look-alikes out.
+    assert_eq!(register_status(&restarted, "Bob").await, 409);
+}
+both!(accounts_named_before_the_look_alike_rules_still_log_in_and_are_backfilled);
+
+async fn a_look_alike_bootstrap_admin_is_neither_created_nor_promoted(b: Backend) {
+    let app = spawn_app(b).await;
+    app.register("alice").await;
+    let cyrillic = "\u{430}\u{4CF}\u{456}\u{441}\u{435}";
+    let _restarted = Spawn {
+        database_url: Some(app.database_url.clone()),
+        ..Spawn::new(b)
+    }
+    .env("BOOTSTRAP_ADMIN_USERNAME", cyrillic)
+    .env("BOOTSTRAP_ADMIN_PASSWORD", "admin password 123")
+    .start()
+    .await;
+    let started = Instant::now();
+    while !logs().contains("bootstrap admin: not created") {
+        assert!(started.elapsed() < Duration::from_secs(10), "no warning");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let db = app.store().await;
+    let rows: Vec<(String, String)> = db
+        .run(|conn| {
+            Ok(users::table
+                .select((users::username, users::roles))
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, [("alice".to_owned(), "user".to_owned())]);
+}
+both!(a_look_alike_bootstrap_admin_is_neither_created_nor_promoted);

@@ -1,0 +1,57 @@
+//! Brings users stored before usernames were case-folded and checked for look-alikes up to
+//! date: each row without a skeleton gets its Unicode case-folded key and its UTS 39 skeleton.
+//! Every replica runs it at start-up; it touches only rows whose skeleton is still missing.
+
+use tokenauth_store::users::{self, Backfill};
+use tokenauth_store::{DbConnection, StoreError};
+
+use crate::domain::{username_key, username_skeleton};
+use crate::state::AppState;
+
+/// Rows per database round trip.
+const PAGE: usize = 500;
+
+/// Backfills every row that has no skeleton yet. A row whose skeleton another user already has
+/// keeps `NULL` (and its old key too when another user has its new key), and is reported by
+/// user id only, again at every start until an operator renames one of the two.
+pub async fn backfill(state: &AppState) -> Result<(), StoreError> {
+    let mut after: Option<String> = None;
+    loop {
+        let cursor = after.take();
+        let last = state
+            .db
+            .run(move |conn| backfill_page(conn, cursor.as_deref()))
+            .await?;
+        match last {
+            Some(id) => after = Some(id),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// One page of rows after `after`; the last id of a full page, where the next one starts.
+fn backfill_page(
+    conn: &mut DbConnection,
+    after: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    let rows = users::without_skeleton(conn, after, PAGE as i64)?;
+    let full = rows.len() == PAGE;
+    let mut last = None;
+    for (id, username) in rows {
+        let key = username_key(&username);
+        let skeleton = username_skeleton(&key);
+        match users::backfill_username(conn, &id, &key, &skeleton)? {
+            Backfill::Done | Backfill::Skipped => {}
+            Backfill::SkeletonTaken => tracing::warn!(
+                user_id = %id,
+                "username looks like another user's (same UTS 39 skeleton); left without a skeleton"
+            ),
+            Backfill::KeyTaken => tracing::warn!(
+                user_id = %id,
+                "username equals another user's under Unicode case folding; kept its old key"
+            ),
+        }
+        last = Some(id);
+    }
+    Ok(last.filter(|_| full))
+}
