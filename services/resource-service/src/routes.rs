@@ -1,6 +1,6 @@
 //! The protected example API: each endpoint shows one way a service uses tokens.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use std::time::Instant;
 
@@ -110,7 +110,9 @@ async fn readyz(guard: web::Data<Guard>) -> HttpResponse {
     ])
 }
 
-/// A file name is one plain path segment: no separators, no `..`, nothing hidden.
+/// A file name is one plain path segment: no separators, no `..`, nothing hidden. A symlink is
+/// judged by where it leads: the canonical target must be a file inside `dir` (itself canonical)
+/// with no hidden component below `dir`, or a link could publish what a name could not.
 fn resolve(dir: &Path, name: &str) -> Option<PathBuf> {
     let plain = !name.is_empty()
         && name.len() <= 255
@@ -120,7 +122,10 @@ fn resolve(dir: &Path, name: &str) -> Option<PathBuf> {
         return None;
     }
     let path = dir.join(name).canonicalize().ok()?;
-    (path.starts_with(dir) && path.is_file()).then_some(path)
+    let visible = path.strip_prefix(dir).ok()?.components().all(
+        |c| matches!(c, Component::Normal(part) if !part.as_encoded_bytes().starts_with(b".")),
+    );
+    (visible && path.is_file()).then_some(path)
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,4 +197,66 @@ async fn file_link(
         info.host()
     );
     Ok(HttpResponse::Ok().json(json!({"url": url, "expires_at": rfc3339(expires)})))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// A fresh directory for `FILES_DIR`, under a hidden parent so that only the part below
+    /// `FILES_DIR` counts when looking for hidden components.
+    fn files_dir() -> (PathBuf, PathBuf) {
+        let root = std::env::temp_dir().join(format!(
+            "tokenauth-resolve-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let dir = root.join(".deploy").join("files");
+        std::fs::create_dir_all(dir.join(".secret")).unwrap();
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("plain.txt"), "plain").unwrap();
+        std::fs::write(dir.join(".hidden"), "hidden").unwrap();
+        std::fs::write(dir.join(".secret/key.txt"), "key").unwrap();
+        std::fs::write(dir.join("sub/ok.txt"), "ok").unwrap();
+        std::fs::write(root.join("outside.txt"), "outside").unwrap();
+        (root, dir.canonicalize().unwrap())
+    }
+
+    #[test]
+    fn only_plain_files_below_the_directory_resolve() {
+        let (root, dir) = files_dir();
+        symlink("plain.txt", dir.join("alias.txt")).unwrap();
+        symlink("sub/ok.txt", dir.join("nested.txt")).unwrap();
+        symlink(".hidden", dir.join("linkhidden")).unwrap();
+        symlink(".secret/key.txt", dir.join("linkkey")).unwrap();
+        symlink(dir.join(".secret"), dir.join("linkdir")).unwrap();
+        symlink(root.join("outside.txt"), dir.join("linkout")).unwrap();
+        symlink("../files/.hidden", dir.join("roundabout")).unwrap();
+        symlink("missing.txt", dir.join("dangling")).unwrap();
+
+        for name in ["plain.txt", "alias.txt", "nested.txt"] {
+            let path = resolve(&dir, name).unwrap_or_else(|| panic!("{name}"));
+            assert!(path.starts_with(&dir));
+        }
+        for name in [
+            ".hidden",
+            "linkhidden",
+            "linkkey",
+            "linkdir",
+            "linkout",
+            "roundabout",
+            "dangling",
+            "sub",
+            "missing.txt",
+            "..",
+            ".",
+            "",
+            "sub/ok.txt",
+        ] {
+            assert_eq!(resolve(&dir, name), None, "{name}");
+        }
+        let _ = std::fs::remove_dir_all(root);
+    }
 }

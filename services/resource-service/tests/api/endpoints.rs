@@ -112,6 +112,18 @@ async fn files_are_served_with_their_type_and_never_outside_the_directory() {
     let outside = stack.files_dir.parent().unwrap().join("outside.txt");
     std::fs::write(&outside, "outside").unwrap();
     std::os::unix::fs::symlink(&outside, stack.files_dir.join("link.txt")).unwrap();
+    // Symlinks inside the directory: one to a plain file is served; those whose target is
+    // hidden (itself, or inside a hidden directory) are not, by GET or by link.
+    std::fs::create_dir(stack.files_dir.join(".secret")).unwrap();
+    std::fs::write(stack.files_dir.join(".secret/key.txt"), "key").unwrap();
+    std::os::unix::fs::symlink("notes.txt", stack.files_dir.join("alias.txt")).unwrap();
+    std::os::unix::fs::symlink(".hidden", stack.files_dir.join("linkhidden")).unwrap();
+    std::os::unix::fs::symlink(".secret/key.txt", stack.files_dir.join("linkkey.txt")).unwrap();
+    std::os::unix::fs::symlink(
+        stack.files_dir.join(".secret"),
+        stack.files_dir.join("linkdir"),
+    )
+    .unwrap();
 
     let res = stack.get("/v1/files/notes.txt", Some(&token)).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -141,8 +153,25 @@ async fn files_are_served_with_their_type_and_never_outside_the_directory() {
         "/v1/files/missing.txt",
         "/v1/files/notes.txt%00.png",
         "/v1/files/..%5Coutside.txt",
+        "/v1/files/linkhidden",
+        "/v1/files/linkkey.txt",
+        "/v1/files/linkdir",
+        "/v1/files/linkdir%2Fkey.txt",
     ] {
         let res = stack.get(path, Some(&token)).await;
+        assert_problem(res, 404, "not_found").await;
+    }
+    let res = stack.get("/v1/files/alias.txt", Some(&token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap(), "plain text");
+    for name in ["linkhidden", "linkkey.txt", "link.txt", ".hidden"] {
+        let res = stack
+            .client
+            .post(format!("{}/v1/files/{name}/link", stack.resource))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_problem(res, 404, "not_found").await;
     }
 }
