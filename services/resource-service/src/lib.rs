@@ -65,7 +65,12 @@ impl Application {
             Some(secret) => LinkSigner::new(secret.expose_secret().as_bytes()),
             None => LinkSigner::random()?,
         };
-        let files = web::Data::new(Files { dir, signer });
+        let files = web::Data::new(Files {
+            dir,
+            signer,
+            public_base_url: config.public_base_url.clone(),
+        });
+        let proxies = web::Data::new(config.trusted_proxies.clone());
         let started = web::Data::new(Started(Instant::now()));
         let bound = tokenauth_kit::server::bind(&config.listen)?;
         let (addr, scheme) = (bound.addr, bound.scheme());
@@ -75,6 +80,7 @@ impl Application {
             App::new()
                 .app_data(guard.clone())
                 .app_data(files.clone())
+                .app_data(proxies.clone())
                 .app_data(started.clone())
                 .configure(body::configure)
                 .configure(routes::configure)

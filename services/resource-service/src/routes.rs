@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokenauth_guard::{Authenticated, Guard, MaybeAuthenticated, RequireRole, Role};
 use tokenauth_kit::Problem;
+use tokenauth_kit::client_ip::TrustedProxies;
 use tokenauth_kit::problem::method_not_allowed;
 use tokenauth_revocation::unix_now;
 
@@ -27,6 +28,8 @@ pub struct Files {
     /// Canonical path of `FILES_DIR`.
     pub dir: PathBuf,
     pub signer: LinkSigner,
+    /// `PUBLIC_BASE_URL`: links are absolute under it, or paths when unset.
+    pub public_base_url: Option<String>,
 }
 
 #[derive(Debug)]
@@ -173,15 +176,15 @@ async fn file(
 
 async fn file_link(
     req: HttpRequest,
-    _: Authenticated,
+    Authenticated(claims): Authenticated,
     name: web::Path<String>,
     files: web::Data<Files>,
+    proxies: web::Data<TrustedProxies>,
 ) -> Result<HttpResponse, Problem> {
     let name = name.into_inner();
     resolve(&files.dir, &name).ok_or_else(Problem::not_found)?;
     let expires = unix_now() + MAX_LINK_SECS;
     let sig = files.signer.sign(&name, expires);
-    let info = req.connection_info();
     let encoded: String = name
         .bytes()
         .map(|b| match b {
@@ -191,11 +194,15 @@ async fn file_link(
             _ => format!("%{b:02X}"),
         })
         .collect();
-    let url = format!(
-        "{}://{}/v1/files/{encoded}?expires={expires}&sig={sig}",
-        info.scheme(),
-        info.host()
-    );
+    // The Host and X-Forwarded-* headers are the client's to choose: a link built from them
+    // could point anywhere, so the base comes from configuration or is left out.
+    let base = files.public_base_url.as_deref().unwrap_or("");
+    let url = format!("{base}/v1/files/{encoded}?expires={expires}&sig={sig}");
+    // Who can fetch a file without a token, from where: the signature itself is not logged.
+    let client_ip = proxies
+        .client_ip(&req)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    tracing::info!(sub = %claims.sub, file = ?name, client_ip, expires, "signed file link issued");
     Ok(HttpResponse::Ok().json(json!({"url": url, "expires_at": rfc3339(expires)})))
 }
 

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, Stack, access, assert_problem};
+use crate::helpers::{PASSWORD, Stack, access, assert_problem, log_lines};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secret_whoami_and_greeting() {
@@ -192,8 +192,9 @@ async fn signed_links_work_without_a_header_and_refuse_tampering() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let link: Value = res.json().await.unwrap();
-    let url = link["url"].as_str().unwrap().to_owned();
-    assert!(url.starts_with(&stack.resource));
+    let path = link["url"].as_str().unwrap().to_owned();
+    assert!(path.starts_with("/v1/files/report.txt?expires="), "{path}");
+    let url = format!("{}{path}", stack.resource);
     let expires_at = time::OffsetDateTime::parse(
         link["expires_at"].as_str().unwrap(),
         &time::format_description::well_known::Rfc3339,
@@ -255,6 +256,122 @@ async fn signed_links_work_without_a_header_and_refuse_tampering() {
         .await
         .unwrap();
     assert_problem(res, 404, "not_found").await;
+}
+
+/// Link URLs come from configuration, never from what the client says the host or scheme is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_urls_ignore_forwarding_and_host_headers() {
+    let stack = Stack::start().await;
+    let token = access(&stack.user().await);
+    std::fs::write(stack.files_dir.join("report.txt"), "the report").unwrap();
+    let spoofed = [
+        ("x-forwarded-host", "attacker.example"),
+        ("x-forwarded-proto", "javascript"),
+        ("forwarded", "host=attacker.example;proto=javascript"),
+        ("host", "attacker.example"),
+    ];
+    for headers in [&spoofed[..], &spoofed[..2], &spoofed[2..3], &spoofed[3..]] {
+        let mut req = stack
+            .client
+            .post(format!("{}/v1/files/report.txt/link", stack.resource))
+            .bearer_auth(&token);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let link: Value = res.json().await.unwrap();
+        let url = link["url"].as_str().unwrap();
+        // No base configured: a path relative to the service the client called.
+        assert!(url.starts_with("/v1/files/report.txt?expires="), "{url}");
+        assert!(
+            !url.contains("attacker") && !url.contains("javascript"),
+            "{url}"
+        );
+        let res = stack
+            .client
+            .get(format!("{}{url}", stack.resource))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.text().await.unwrap(), "the report");
+    }
+}
+
+/// With `PUBLIC_BASE_URL`, links are absolute under it (its path kept), whatever the headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_urls_use_the_public_base_url() {
+    let stack =
+        Stack::start_with(&[("PUBLIC_BASE_URL", "https://Files.Example.com/api/".into())]).await;
+    let token = access(&stack.user().await);
+    std::fs::write(stack.files_dir.join("a b.txt"), "spaced").unwrap();
+    let res = stack
+        .client
+        .post(format!("{}/v1/files/a%20b.txt/link", stack.resource))
+        .bearer_auth(&token)
+        .header("x-forwarded-host", "attacker.example")
+        .header("x-forwarded-proto", "http")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let link: Value = res.json().await.unwrap();
+    let url = link["url"].as_str().unwrap();
+    let rest = url
+        .strip_prefix("https://files.example.com/api/v1/files/a%20b.txt?expires=")
+        .unwrap_or_else(|| panic!("{url}"));
+    // The same path and query work against the service itself.
+    let res = stack
+        .client
+        .get(format!(
+            "{}/v1/files/a%20b.txt?expires={rest}",
+            stack.resource
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap(), "spaced");
+}
+
+/// Issuing a link is logged with the client's address, resolved through `TRUSTED_PROXIES`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_issuance_is_logged_with_the_resolved_client_address() {
+    for (trusted, expected) in [("127.0.0.1", "203.0.113.9"), ("10.9.9.9", "127.0.0.1")] {
+        let stack = Stack::start_with(&[("TRUSTED_PROXIES", trusted.into())]).await;
+        let user = stack.user().await;
+        std::fs::write(stack.files_dir.join("report.txt"), "the report").unwrap();
+        let res = stack
+            .client
+            .post(format!("{}/v1/files/report.txt/link", stack.resource))
+            .bearer_auth(access(&user))
+            .header("x-forwarded-for", "junk, 203.0.113.9:4711")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let link: Value = res.json().await.unwrap();
+        let sig = link["url"]
+            .as_str()
+            .unwrap()
+            .rsplit("sig=")
+            .next()
+            .unwrap()
+            .to_owned();
+        let sub = user["user"]["id"].as_str().unwrap();
+        let lines = log_lines();
+        let line = lines
+            .iter()
+            .find(|l| {
+                l["fields"]["message"] == "signed file link issued" && l["fields"]["sub"] == sub
+            })
+            .unwrap_or_else(|| panic!("no link line for {sub}"));
+        assert_eq!(line["fields"]["client_ip"], expected, "trusting {trusted}");
+        assert!(
+            !line.to_string().contains(&sig),
+            "the signature is a credential"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
