@@ -16,6 +16,7 @@ use actix_web::{App, HttpServer, web};
 use secrecy::ExposeSecret;
 use tokenauth_guard::{Guard, KeyStore};
 use tokenauth_kit::config::ConfigError;
+use tokenauth_kit::cors::refusals_as_problems;
 use tokenauth_kit::{body, problem, request_id};
 use tokenauth_revocation::Mirror;
 
@@ -86,6 +87,10 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(problem::not_found))
                 .wrap(Condition::new(cors.is_enabled(), cors.middleware()))
+                .wrap(Condition::new(
+                    cors.is_enabled(),
+                    from_fn(refusals_as_problems),
+                ))
                 .wrap(from_fn(request_id::middleware))
         })
         .shutdown_timeout(10);

@@ -374,6 +374,34 @@ async fn link_issuance_is_logged_with_the_resolved_client_address() {
     }
 }
 
+/// The resource-service refuses a preflight from an unlisted origin with problem details too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_preflights_are_problem_details() {
+    let stack =
+        Stack::start_with(&[("CORS_ALLOWED_ORIGINS", "https://app.example.com".into())]).await;
+    let preflight = |origin: &'static str| {
+        stack
+            .client
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/v1/secret", stack.resource),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let ok = preflight("https://app.example.com").await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let res = preflight("https://evil.example.com").await.unwrap();
+    assert!(!res.headers().contains_key("access-control-allow-origin"));
+    assert_problem(res, 400, "invalid_request").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_malformed_and_oversized_tokens_are_invalid_token() {
     use base64::Engine;
