@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use tokenauth_guard::{Authenticated, Guard, MaybeAuthenticated, RequireRole, Role};
 use tokenauth_kit::Problem;
 use tokenauth_kit::client_ip::TrustedProxies;
-use tokenauth_kit::problem::method_not_allowed;
+use tokenauth_kit::resource::{get, post};
 use tokenauth_revocation::unix_now;
 
 use crate::links::{LinkSigner, MAX_LINK_SECS};
@@ -35,27 +35,17 @@ pub struct Files {
 #[derive(Debug)]
 pub struct Started(pub Instant);
 
+/// Mounts every route. A GET route answers HEAD too; unknown methods on a known path answer
+/// 405 with `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let get = |path: &'static str, route: actix_web::Route| {
-        web::resource(path)
-            .route(route)
-            .default_service(method_not_allowed("GET"))
-    };
-    cfg.service(get("/v1/secret", web::get().to(secret)))
-        .service(get("/v1/whoami", web::get().to(whoami)))
-        .service(get("/v1/greeting", web::get().to(greeting)))
-        .service(get("/v1/admin/stats", web::get().to(admin_stats)))
-        .service(get("/v1/files/{name}", web::get().to(file)))
-        .service(
-            web::resource("/v1/files/{name}/link")
-                .route(web::post().to(file_link))
-                .default_service(method_not_allowed("POST")),
-        )
-        .service(get(
-            "/healthz",
-            web::get().to(tokenauth_kit::health::healthz),
-        ))
-        .service(get("/readyz", web::get().to(readyz)));
+    cfg.service(get("/v1/secret", secret))
+        .service(get("/v1/whoami", whoami))
+        .service(get("/v1/greeting", greeting))
+        .service(get("/v1/admin/stats", admin_stats))
+        .service(get("/v1/files/{name}", file))
+        .service(post("/v1/files/{name}/link", file_link))
+        .service(get("/healthz", tokenauth_kit::health::healthz))
+        .service(get("/readyz", readyz));
 }
 
 async fn secret(_: Authenticated) -> HttpResponse {

@@ -166,11 +166,12 @@ async fn unknown_paths_and_wrong_methods(b: Backend) {
         assert_problem(res, 405, "method_not_allowed").await;
     }
     for (method, path, allow) in [
-        (reqwest::Method::POST, "/v1/me", "GET"),
-        (reqwest::Method::DELETE, "/v1/me", "GET"),
+        (reqwest::Method::POST, "/v1/me", "GET, HEAD"),
+        (reqwest::Method::DELETE, "/v1/me", "GET, HEAD"),
         (reqwest::Method::GET, "/v1/me/password", "PUT"),
-        (reqwest::Method::POST, "/.well-known/jwks.json", "GET"),
-        (reqwest::Method::POST, "/healthz", "GET"),
+        (reqwest::Method::POST, "/.well-known/jwks.json", "GET, HEAD"),
+        (reqwest::Method::POST, "/healthz", "GET, HEAD"),
+        (reqwest::Method::OPTIONS, "/healthz", "GET, HEAD"),
     ] {
         let res = app
             .client

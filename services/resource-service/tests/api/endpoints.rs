@@ -61,7 +61,7 @@ async fn secret_whoami_and_greeting() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.headers()["allow"], "GET");
+    assert_eq!(res.headers()["allow"], "GET, HEAD");
     assert_problem(res, 405, "method_not_allowed").await;
 }
 
@@ -372,6 +372,63 @@ async fn link_issuance_is_logged_with_the_resolved_client_address() {
             "the signature is a credential"
         );
     }
+}
+
+/// HEAD answers like GET without a body, on every GET endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_answers_like_get_without_a_body() {
+    let stack = Stack::start().await;
+    let token = access(&stack.user().await);
+    std::fs::write(stack.files_dir.join("notes.txt"), "plain text").unwrap();
+    for (path, token) in [
+        ("/healthz", None),
+        ("/readyz", None),
+        ("/v1/secret", Some(token.as_str())),
+        ("/v1/whoami", Some(token.as_str())),
+        ("/v1/greeting", None),
+        ("/v1/files/notes.txt", Some(token.as_str())),
+    ] {
+        let url = format!("{}{path}", stack.resource);
+        let send = |method: reqwest::Method| {
+            let mut req = stack.client.request(method, &url);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            req.send()
+        };
+        let get = send(reqwest::Method::GET).await.unwrap();
+        let head = send(reqwest::Method::HEAD).await.unwrap();
+        assert_eq!(get.status(), StatusCode::OK, "{path}");
+        assert_eq!(head.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            head.headers()["content-type"],
+            get.headers()["content-type"],
+            "{path}"
+        );
+        let len = get.bytes().await.unwrap().len();
+        assert_eq!(
+            head.headers()["content-length"],
+            len.to_string().as_str(),
+            "{path}"
+        );
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    let res = stack
+        .client
+        .head(format!("{}/v1/secret", stack.resource))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().contains_key("www-authenticate"));
+    let res = stack
+        .client
+        .head(format!("{}/v1/files/notes.txt/link", stack.resource))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.headers()["allow"], "POST");
 }
 
 /// The resource-service refuses a preflight from an unlisted origin with problem details too.
