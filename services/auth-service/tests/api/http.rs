@@ -1,9 +1,11 @@
-//! HTTP semantics around the JSON API: HEAD answers like GET without a body.
+//! HTTP semantics around the JSON API: HEAD answers like GET without a body, and token
+//! responses are never stored by a cache.
 
 use reqwest::{Method, Response};
+use serde_json::json;
 
 use crate::both;
-use crate::helpers::{Backend, TestApp, spawn_app, unique};
+use crate::helpers::{Backend, TestApp, assert_problem, spawn_app, unique};
 
 async fn request(app: &TestApp, method: Method, path: &str, token: Option<&str>) -> Response {
     let mut req = app.client.request(method, app.url(path));
@@ -59,3 +61,32 @@ async fn head_answers_like_get_without_a_body(b: Backend) {
     assert_eq!(head.headers()["allow"], "POST");
 }
 both!(head_answers_like_get_without_a_body);
+
+fn assert_not_stored(res: &Response, what: &str) {
+    assert_eq!(res.headers()["cache-control"], "no-store", "{what}");
+    assert_eq!(res.headers()["pragma"], "no-cache", "{what}");
+}
+
+async fn token_responses_are_not_stored(b: Backend) {
+    let app = spawn_app(b).await;
+    let name = unique("ns");
+    let res = app
+        .post(
+            "/v1/register",
+            &json!({"username": name, "password": crate::helpers::PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    assert_not_stored(&res, "register");
+    let res = app.login(&name, crate::helpers::PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    assert_not_stored(&res, "login");
+    let tokens: serde_json::Value = res.json().await.unwrap();
+    let res = app.refresh(tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(res.status(), 200);
+    assert_not_stored(&res, "refresh");
+    // A refusal on the same endpoint is still a problem (and carries no token).
+    let res = app.refresh("not-a-refresh-token").await;
+    assert_problem(res, 401, "invalid_refresh_token").await;
+}
+both!(token_responses_are_not_stored);
