@@ -1,13 +1,19 @@
 //! JSON request bodies. actix's own errors (wrong content type, too large, not JSON) become
 //! problems; a body must be a JSON object (400 otherwise), and fields are read one by one so
 //! every bad field is reported at once (422 `validation_failed`).
+//!
+//! A JSON body is one sent as `application/json` (any case), with no parameter but an optional
+//! `charset=utf-8` (any case, quoted or not); everything else is 415 `unsupported_media_type`.
+//! actix's own check is wider (any `json` subtype or `+json` suffix, any charset), so
+//! [`JsonObject`] checks first.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::dev::Payload;
+use actix_web::dev::{JsonBody, Payload};
 use actix_web::error::JsonPayloadError;
+use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use serde_json::{Map, Value};
 
@@ -24,11 +30,51 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(path_config());
 }
 
-/// `app_data` for JSON extraction with the body limit and problem-details errors.
+/// `app_data` for `web::Json` extraction with the body limit and problem-details errors. The
+/// content type stays required, but `JsonConfig::content_type` can only widen actix's check (its
+/// predicate is or-ed with "any json subtype or `+json` suffix"), so the exact rule is
+/// [`is_json_content_type`], applied by [`JsonObject`], which every handler takes.
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(BODY_LIMIT)
+        .content_type_required(true)
         .error_handler(|err, _req| json_problem(&err).into())
+}
+
+/// Whether a request's `Content-Type` is `application/json`, optionally with `charset=utf-8`:
+/// one header, the type and subtype in any case, and no other parameter. Empty parameters
+/// (`application/json;`) are allowed, as RFC 9110 §5.6.6 allows them.
+pub fn is_json_content_type(req: &HttpRequest) -> bool {
+    let mut values = req.headers().get_all(header::CONTENT_TYPE);
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    let Ok(text) = value.to_str() else {
+        return false;
+    };
+    let mut parts = text.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return false;
+    }
+    let mut charset_seen = false;
+    for param in parts.map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((name, value)) = param.split_once('=') else {
+            return false;
+        };
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        let utf8 =
+            name.trim().eq_ignore_ascii_case("charset") && value.eq_ignore_ascii_case("utf-8");
+        if !utf8 || charset_seen {
+            return false;
+        }
+        charset_seen = true;
+    }
+    true
 }
 
 /// `app_data` for form bodies (the OAuth endpoints) with the same limit.
@@ -69,7 +115,7 @@ fn unsupported_media_type() -> Problem {
     Problem::new(
         actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
-        "Send the body as application/json",
+        "Send the body as application/json (UTF-8)",
     )
 }
 
@@ -95,9 +141,14 @@ impl FromRequest for JsonObject {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let fut = web::Json::<Value>::from_request(req, payload);
+        if !is_json_content_type(req) {
+            return Box::pin(async { Err(unsupported_media_type().into()) });
+        }
+        // The type is checked above; actix's own check would refuse some types the rule allows
+        // (`application/json ; charset=utf-8`: RFC 9110 allows the space), so it is skipped.
+        let body = JsonBody::<Value>::new(req, payload, None, false).limit(BODY_LIMIT);
         Box::pin(async move {
-            match fut.await?.into_inner() {
+            match body.await.map_err(|e| json_problem(&e))? {
                 Value::Object(map) => Ok(JsonObject(map)),
                 _ => Err(Problem::invalid_request("Body must be a JSON object").into()),
             }
@@ -116,10 +167,10 @@ impl FromRequest for OptionalJsonObject {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let headers = req.headers();
         let length = headers
-            .get(actix_web::http::header::CONTENT_LENGTH)
+            .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let chunked = headers.contains_key(actix_web::http::header::TRANSFER_ENCODING);
+        let chunked = headers.contains_key(header::TRANSFER_ENCODING);
         if length == Some(0) || (length.is_none() && !chunked) {
             return Box::pin(async { Ok(OptionalJsonObject::default()) });
         }
@@ -225,5 +276,85 @@ impl Fields {
     pub fn finish_with<T>(self, values: Option<T>) -> Result<T, Problem> {
         self.finish()?;
         values.ok_or_else(|| Problem::internal("a checked field was missing"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    /// The status of reading `{}` sent with this `Content-Type` (200 when it was read).
+    async fn read_with(content_type: Option<&[u8]>) -> u16 {
+        let mut req = TestRequest::post()
+            .app_data(json_config())
+            .set_payload("{}");
+        if let Some(ct) = content_type {
+            let value = header::HeaderValue::from_bytes(ct).unwrap();
+            req = req.insert_header((header::CONTENT_TYPE, value));
+        }
+        let (req, mut payload) = req.to_http_parts();
+        match JsonObject::from_request(&req, &mut payload).await {
+            Ok(_) => 200,
+            Err(e) => e.as_response_error().status_code().as_u16(),
+        }
+    }
+
+    #[actix_web::test]
+    async fn only_application_json_in_utf_8_is_json() {
+        for accepted in [
+            "application/json",
+            "APPLICATION/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=UTF-8",
+            "application/json; charset=\"utf-8\"",
+            "application/json ; CHARSET=Utf-8",
+            "application/json;",
+            "application/json; ",
+        ] {
+            assert_eq!(
+                read_with(Some(accepted.as_bytes())).await,
+                200,
+                "{accepted}"
+            );
+        }
+        for refused in [
+            "application/json-patch+json",
+            "application/problem+json",
+            "application/merge-patch+json",
+            "application/vnd.api+json",
+            "text/json",
+            "text/plain",
+            "application/jsonx",
+            "application/json; charset=latin1",
+            "application/json; charset=iso-8859-1",
+            "application/json; charset=utf-16",
+            "application/json; charset=utf8",
+            "application/json; charset=\"latin1\"",
+            "application/json; charset=\"utf-8",
+            "application/json; charset=",
+            "application/json; charset=utf-8; charset=utf-8",
+            "application/json; charset=utf-8; boundary=x",
+            "application/json; version=2",
+            "application/json, text/plain",
+            "application/json charset=utf-8",
+            "application/x-www-form-urlencoded",
+            "application/",
+            "json",
+            "",
+        ] {
+            assert_eq!(read_with(Some(refused.as_bytes())).await, 415, "{refused}");
+        }
+        assert_eq!(read_with(None).await, 415, "no content type");
+        let two = TestRequest::post()
+            .append_header((header::CONTENT_TYPE, "application/json"))
+            .append_header((header::CONTENT_TYPE, "application/json"))
+            .to_http_request();
+        assert!(!is_json_content_type(&two), "two Content-Type headers");
+        assert_eq!(
+            read_with(Some(b"application/json; charset=\xfftf-8")).await,
+            415,
+            "not text"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! tokenauth-kit: what every tokenauth service binary shares: configuration from the
-//! environment, tracing, request ids, problem-details errors, JSON bodies, server start and
-//! health endpoints.
+//! environment, tracing, request ids, problem-details errors, JSON bodies, route registration,
+//! server start and health endpoints.
 
 pub mod bearer;
 pub mod body;
@@ -11,6 +11,7 @@ pub mod deadline;
 pub mod health;
 pub mod problem;
 pub mod request_id;
+pub mod resource;
 pub mod server;
 pub mod telemetry;
 

@@ -25,6 +25,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use tokenauth_kit::config::ConfigError;
+use tokenauth_kit::cors::refusals_as_problems;
 use tokenauth_kit::{body, deadline, problem, request_id};
 use tokenauth_revocation::connection::SharedConnection;
 use tokenauth_store::Database;
@@ -105,6 +106,10 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(problem::not_found))
                 .wrap(Condition::new(cors.is_enabled(), cors.middleware()))
+                .wrap(Condition::new(
+                    cors.is_enabled(),
+                    from_fn(refusals_as_problems),
+                ))
                 .wrap(from_fn(deadline::middleware))
                 .wrap(from_fn(request_id::middleware))
         })

@@ -1,5 +1,7 @@
 //! Response bodies.
 
+use actix_web::HttpResponse;
+use actix_web::http::{StatusCode, header};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use tokenauth_store::models::User;
@@ -37,4 +39,13 @@ pub struct SignedIn {
     #[serde(flatten)]
     pub tokens: TokenResponse,
     pub user: UserView,
+}
+
+/// A response that carries tokens: never stored by a cache (RFC 6749 §5.1 asks for
+/// `Cache-Control: no-store`; `Pragma: no-cache` is for HTTP/1.0 caches).
+pub fn tokens(status: StatusCode, body: &impl Serialize) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
 }

@@ -1,5 +1,6 @@
 //! The resource-service's configuration: `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE`,
-//! `FILES_DIR`, `FILES_LINK_SECRET`, `REDIS_URL`, `REDIS_KEY_PREFIX`, `CORS_ALLOWED_ORIGINS`, and the verifier's variables (see
+//! `FILES_DIR`, `FILES_LINK_SECRET`, `PUBLIC_BASE_URL`, `REDIS_URL`, `REDIS_KEY_PREFIX`,
+//! `CORS_ALLOWED_ORIGINS`, `TRUSTED_PROXIES`, and the verifier's variables (see
 //! tokenauth-guard: `JWT_ALGORITHM`, `JWT_SECRET`, `JWKS_URL`, `JWT_PUBLIC_KEY_FILE`,
 //! `TOKEN_ISSUER`, `TOKEN_AUDIENCE`).
 
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 
 use secrecy::SecretString;
 use tokenauth_guard::GuardConfig;
+use tokenauth_kit::client_ip::TrustedProxies;
 use tokenauth_kit::config::{self, ConfigError, Source};
 use tokenauth_kit::cors::CorsConfig;
 use tokenauth_kit::server::ListenConfig;
@@ -22,6 +24,11 @@ pub struct ResourceConfig {
     /// Signs `/v1/files` links; replicas must share it for a link made by one to work on
     /// another. Unset: a random secret per process.
     pub link_secret: Option<SecretString>,
+    /// Where clients reach this service (`PUBLIC_BASE_URL`, no trailing slash): signed links
+    /// are absolute under it. Unset: links are paths, relative to whatever the client called.
+    /// Never taken from a request's `Host` or forwarding headers, which the client controls.
+    pub public_base_url: Option<String>,
+    pub trusted_proxies: TrustedProxies,
     pub redis_url: Option<String>,
     pub cors: CorsConfig,
     /// Prefix of every Redis key and channel (`REDIS_KEY_PREFIX`).
@@ -58,6 +65,8 @@ impl ResourceConfig {
             guard: GuardConfig::from_source(src)?,
             files_dir: PathBuf::from(config::string_or(src, "FILES_DIR", "./data/files")),
             link_secret,
+            public_base_url: public_base_url(src)?,
+            trusted_proxies: TrustedProxies::from_source(src)?,
             redis_url,
             cors: CorsConfig::from_source(src)?,
             redis_prefix: config::string_or(
@@ -67,5 +76,81 @@ impl ResourceConfig {
             ),
             workers: None,
         })
+    }
+}
+
+/// `PUBLIC_BASE_URL`: an absolute `http` or `https` URL with a host, optionally a path, and
+/// nothing a link should not carry (credentials, a query, a fragment).
+fn public_base_url(src: &dyn Source) -> Result<Option<String>, ConfigError> {
+    const VAR: &str = "PUBLIC_BASE_URL";
+    let Some(raw) = config::string(src, VAR) else {
+        return Ok(None);
+    };
+    let bad = |why: &str| {
+        ConfigError::new(
+            VAR,
+            format!("{raw:?} {why}; expected a URL like https://files.example.com"),
+        )
+    };
+    let url = url::Url::parse(raw.trim()).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("is not http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("carries credentials"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("has a query or fragment"));
+    }
+    Ok(Some(url.as_str().trim_end_matches('/').to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base(value: &str) -> Result<Option<String>, ConfigError> {
+        let src: HashMap<String, String> =
+            [("PUBLIC_BASE_URL".to_owned(), value.to_owned())].into();
+        public_base_url(&src)
+    }
+
+    #[test]
+    fn public_base_url_is_an_http_url_kept_without_its_trailing_slash() {
+        for (value, kept) in [
+            ("https://files.example.com", "https://files.example.com"),
+            ("https://files.example.com/", "https://files.example.com"),
+            (
+                "HTTPS://Files.Example.COM:8443/api/",
+                "https://files.example.com:8443/api",
+            ),
+            ("http://127.0.0.1:8081", "http://127.0.0.1:8081"),
+            ("http://[::1]:8081/x", "http://[::1]:8081/x"),
+        ] {
+            assert_eq!(base(value).unwrap().as_deref(), Some(kept), "{value}");
+        }
+        assert_eq!(base("").unwrap(), None);
+        for bad in [
+            "javascript://attacker.example",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "ftp://files.example.com",
+            "files.example.com",
+            "/relative/path",
+            "https://",
+            "https://user:pass@files.example.com",
+            "https://files.example.com/?q=1",
+            "https://files.example.com/#top",
+        ] {
+            let err = base(bad).unwrap_err();
+            assert_eq!(err.var, "PUBLIC_BASE_URL", "{bad}");
+            assert!(!err.to_string().contains('\n'));
+        }
     }
 }

@@ -16,6 +16,7 @@ use actix_web::{App, HttpServer, web};
 use secrecy::ExposeSecret;
 use tokenauth_guard::{Guard, KeyStore};
 use tokenauth_kit::config::ConfigError;
+use tokenauth_kit::cors::refusals_as_problems;
 use tokenauth_kit::{body, deadline, problem, request_id};
 use tokenauth_revocation::Mirror;
 
@@ -65,7 +66,12 @@ impl Application {
             Some(secret) => LinkSigner::new(secret.expose_secret().as_bytes()),
             None => LinkSigner::random()?,
         };
-        let files = web::Data::new(Files { dir, signer });
+        let files = web::Data::new(Files {
+            dir,
+            signer,
+            public_base_url: config.public_base_url.clone(),
+        });
+        let proxies = web::Data::new(config.trusted_proxies.clone());
         let started = web::Data::new(Started(Instant::now()));
         let bound = tokenauth_kit::server::bind(&config.listen)?;
         let (addr, scheme) = (bound.addr, bound.scheme());
@@ -75,11 +81,16 @@ impl Application {
             App::new()
                 .app_data(guard.clone())
                 .app_data(files.clone())
+                .app_data(proxies.clone())
                 .app_data(started.clone())
                 .configure(body::configure)
                 .configure(routes::configure)
                 .default_service(web::to(problem::not_found))
                 .wrap(Condition::new(cors.is_enabled(), cors.middleware()))
+                .wrap(Condition::new(
+                    cors.is_enabled(),
+                    from_fn(refusals_as_problems),
+                ))
                 .wrap(from_fn(deadline::middleware))
                 .wrap(from_fn(request_id::middleware))
         })

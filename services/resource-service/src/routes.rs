@@ -1,6 +1,6 @@
 //! The protected example API: each endpoint shows one way a service uses tokens.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use std::time::Instant;
 
@@ -11,7 +11,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokenauth_guard::{Authenticated, Guard, MaybeAuthenticated, RequireRole, Role};
 use tokenauth_kit::Problem;
-use tokenauth_kit::problem::method_not_allowed;
+use tokenauth_kit::client_ip::TrustedProxies;
+use tokenauth_kit::resource::{get, post};
 use tokenauth_revocation::unix_now;
 
 use crate::links::{LinkSigner, MAX_LINK_SECS};
@@ -27,32 +28,24 @@ pub struct Files {
     /// Canonical path of `FILES_DIR`.
     pub dir: PathBuf,
     pub signer: LinkSigner,
+    /// `PUBLIC_BASE_URL`: links are absolute under it, or paths when unset.
+    pub public_base_url: Option<String>,
 }
 
 #[derive(Debug)]
 pub struct Started(pub Instant);
 
+/// Mounts every route. A GET route answers HEAD too; unknown methods on a known path answer
+/// 405 with `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let get = |path: &'static str, route: actix_web::Route| {
-        web::resource(path)
-            .route(route)
-            .default_service(method_not_allowed("GET"))
-    };
-    cfg.service(get("/v1/secret", web::get().to(secret)))
-        .service(get("/v1/whoami", web::get().to(whoami)))
-        .service(get("/v1/greeting", web::get().to(greeting)))
-        .service(get("/v1/admin/stats", web::get().to(admin_stats)))
-        .service(get("/v1/files/{name}", web::get().to(file)))
-        .service(
-            web::resource("/v1/files/{name}/link")
-                .route(web::post().to(file_link))
-                .default_service(method_not_allowed("POST")),
-        )
-        .service(get(
-            "/healthz",
-            web::get().to(tokenauth_kit::health::healthz),
-        ))
-        .service(get("/readyz", web::get().to(readyz)));
+    cfg.service(get("/v1/secret", secret))
+        .service(get("/v1/whoami", whoami))
+        .service(get("/v1/greeting", greeting))
+        .service(get("/v1/admin/stats", admin_stats))
+        .service(get("/v1/files/{name}", file))
+        .service(post("/v1/files/{name}/link", file_link))
+        .service(get("/healthz", tokenauth_kit::health::healthz))
+        .service(get("/readyz", readyz));
 }
 
 async fn secret(_: Authenticated) -> HttpResponse {
@@ -110,7 +103,9 @@ async fn readyz(guard: web::Data<Guard>) -> HttpResponse {
     ])
 }
 
-/// A file name is one plain path segment: no separators, no `..`, nothing hidden.
+/// A file name is one plain path segment: no separators, no `..`, nothing hidden. A symlink is
+/// judged by where it leads: the canonical target must be a file inside `dir` (itself canonical)
+/// with no hidden component below `dir`, or a link could publish what a name could not.
 fn resolve(dir: &Path, name: &str) -> Option<PathBuf> {
     let plain = !name.is_empty()
         && name.len() <= 255
@@ -120,7 +115,10 @@ fn resolve(dir: &Path, name: &str) -> Option<PathBuf> {
         return None;
     }
     let path = dir.join(name).canonicalize().ok()?;
-    (path.starts_with(dir) && path.is_file()).then_some(path)
+    let visible = path.strip_prefix(dir).ok()?.components().all(
+        |c| matches!(c, Component::Normal(part) if !part.as_encoded_bytes().starts_with(b".")),
+    );
+    (visible && path.is_file()).then_some(path)
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,15 +166,15 @@ async fn file(
 
 async fn file_link(
     req: HttpRequest,
-    _: Authenticated,
+    Authenticated(claims): Authenticated,
     name: web::Path<String>,
     files: web::Data<Files>,
+    proxies: web::Data<TrustedProxies>,
 ) -> Result<HttpResponse, Problem> {
     let name = name.into_inner();
     resolve(&files.dir, &name).ok_or_else(Problem::not_found)?;
     let expires = unix_now() + MAX_LINK_SECS;
     let sig = files.signer.sign(&name, expires);
-    let info = req.connection_info();
     let encoded: String = name
         .bytes()
         .map(|b| match b {
@@ -186,10 +184,76 @@ async fn file_link(
             _ => format!("%{b:02X}"),
         })
         .collect();
-    let url = format!(
-        "{}://{}/v1/files/{encoded}?expires={expires}&sig={sig}",
-        info.scheme(),
-        info.host()
-    );
+    // The Host and X-Forwarded-* headers are the client's to choose: a link built from them
+    // could point anywhere, so the base comes from configuration or is left out.
+    let base = files.public_base_url.as_deref().unwrap_or("");
+    let url = format!("{base}/v1/files/{encoded}?expires={expires}&sig={sig}");
+    // Who can fetch a file without a token, from where: the signature itself is not logged.
+    let client_ip = proxies
+        .client_ip(&req)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    tracing::info!(sub = %claims.sub, file = ?name, client_ip, expires, "signed file link issued");
     Ok(HttpResponse::Ok().json(json!({"url": url, "expires_at": rfc3339(expires)})))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// A fresh directory for `FILES_DIR`, under a hidden parent so that only the part below
+    /// `FILES_DIR` counts when looking for hidden components.
+    fn files_dir() -> (PathBuf, PathBuf) {
+        let root = std::env::temp_dir().join(format!(
+            "tokenauth-resolve-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let dir = root.join(".deploy").join("files");
+        std::fs::create_dir_all(dir.join(".secret")).unwrap();
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("plain.txt"), "plain").unwrap();
+        std::fs::write(dir.join(".hidden"), "hidden").unwrap();
+        std::fs::write(dir.join(".secret/key.txt"), "key").unwrap();
+        std::fs::write(dir.join("sub/ok.txt"), "ok").unwrap();
+        std::fs::write(root.join("outside.txt"), "outside").unwrap();
+        (root, dir.canonicalize().unwrap())
+    }
+
+    #[test]
+    fn only_plain_files_below_the_directory_resolve() {
+        let (root, dir) = files_dir();
+        symlink("plain.txt", dir.join("alias.txt")).unwrap();
+        symlink("sub/ok.txt", dir.join("nested.txt")).unwrap();
+        symlink(".hidden", dir.join("linkhidden")).unwrap();
+        symlink(".secret/key.txt", dir.join("linkkey")).unwrap();
+        symlink(dir.join(".secret"), dir.join("linkdir")).unwrap();
+        symlink(root.join("outside.txt"), dir.join("linkout")).unwrap();
+        symlink("../files/.hidden", dir.join("roundabout")).unwrap();
+        symlink("missing.txt", dir.join("dangling")).unwrap();
+
+        for name in ["plain.txt", "alias.txt", "nested.txt"] {
+            let path = resolve(&dir, name).unwrap_or_else(|| panic!("{name}"));
+            assert!(path.starts_with(&dir));
+        }
+        for name in [
+            ".hidden",
+            "linkhidden",
+            "linkkey",
+            "linkdir",
+            "linkout",
+            "roundabout",
+            "dangling",
+            "sub",
+            "missing.txt",
+            "..",
+            ".",
+            "",
+            "sub/ok.txt",
+        ] {
+            assert_eq!(resolve(&dir, name), None, "{name}");
+        }
+        let _ = std::fs::remove_dir_all(root);
+    }
 }

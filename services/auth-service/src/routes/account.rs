@@ -1,5 +1,6 @@
 //! `POST /v1/register`, `POST /v1/login`, `GET /v1/me`, `PUT /v1/me/password`.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use tokenauth_kit::body::{Fields, JsonObject};
@@ -9,7 +10,7 @@ use crate::auth::Authenticated;
 use crate::domain::{Password, Username};
 use crate::error::ApiResult;
 use crate::state::AppState;
-use crate::views::UserView;
+use crate::views::{self, UserView};
 
 pub async fn register(
     req: HttpRequest,
@@ -32,7 +33,7 @@ pub async fn register(
     let (username, password) = fields.finish_with(username.zip(password))?;
     let client_ip = state.config.trusted_proxies.client_ip(&req);
     let signed_in = accounts::register(&state, username, password, client_ip).await?;
-    Ok(HttpResponse::Created().json(signed_in))
+    Ok(views::tokens(StatusCode::CREATED, &signed_in))
 }
 
 pub async fn login(
@@ -50,7 +51,7 @@ pub async fn login(
     let (username, password) = fields.finish_with(username.zip(password))?;
     let client_ip = state.config.trusted_proxies.client_ip(&req);
     let signed_in = accounts::login(&state, &username, password, client_ip).await?;
-    Ok(HttpResponse::Ok().json(signed_in))
+    Ok(views::tokens(StatusCode::OK, &signed_in))
 }
 
 pub async fn me(auth: Authenticated) -> HttpResponse {

@@ -1,5 +1,6 @@
 //! `POST /v1/token/refresh`, `POST /v1/logout`, `POST /v1/logout/all`.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use tokenauth_kit::body::{Fields, JsonObject, OptionalJsonObject};
 
@@ -7,6 +8,7 @@ use crate::auth::{Authenticated, MaybeAuthenticated};
 use crate::error::{ApiError, ApiResult};
 use crate::sessions;
 use crate::state::AppState;
+use crate::views;
 
 pub async fn refresh(state: web::Data<AppState>, body: JsonObject) -> ApiResult<HttpResponse> {
     let mut fields = Fields::new(body.0);
@@ -14,7 +16,7 @@ pub async fn refresh(state: web::Data<AppState>, body: JsonObject) -> ApiResult<
     fields.finish()?;
     let token = token.unwrap_or_default();
     let tokens = sessions::refresh(&state, &token).await?;
-    Ok(HttpResponse::Ok().json(tokens))
+    Ok(views::tokens(StatusCode::OK, &tokens))
 }
 
 /// A valid `refresh_token` is enough to end its session, whatever the access token (absent,

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{Backend, PASSWORD, Spawn, spawn_app, unique};
+use crate::helpers::{Backend, PASSWORD, Spawn, assert_problem, spawn_app, unique};
 
 const APP: &str = "https://app.example.com";
 
@@ -78,4 +78,38 @@ async fn no_cors_headers_by_default() {
             .headers()
             .contains_key("access-control-allow-origin")
     );
+}
+
+/// A preflight the policy refuses is answered like every other refusal: problem details,
+/// 400 `invalid_request`, and no CORS headers, so the browser blocks the real request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_preflights_are_problem_details() {
+    let app = Spawn::new(Backend::Sqlite)
+        .env("CORS_ALLOWED_ORIGINS", APP)
+        .start()
+        .await;
+    for (origin, method, headers) in [
+        ("https://evil.example.com", "POST", None),
+        ("null", "GET", None),
+        (APP, "CONNECT", None),
+        (APP, "POST", Some("x-not-allowed")),
+    ] {
+        let mut req = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url("/v1/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", method);
+        if let Some(h) = headers {
+            req = req.header("access-control-request-headers", h);
+        }
+        let res = req.send().await.unwrap();
+        assert!(
+            !res.headers().contains_key("access-control-allow-origin"),
+            "{origin} {method}"
+        );
+        let vary = res.headers()["vary"].to_str().unwrap().to_lowercase();
+        assert!(vary.contains("origin"), "{vary}");
+        let body = assert_problem(res, 400, "invalid_request").await;
+        assert!(!body["detail"].as_str().unwrap().is_empty());
+    }
 }

@@ -66,6 +66,68 @@ async fn bodies_that_are_not_json_objects(b: Backend) {
 }
 both!(bodies_that_are_not_json_objects);
 
+/// Only `application/json` is JSON: actix's own check would take any `json` subtype or `+json`
+/// suffix, and ignores the charset.
+async fn only_application_json_is_read_as_json(b: Backend) {
+    let app = spawn_app(b).await;
+    let send = |path: &'static str, content_type: &'static str| {
+        app.client
+            .post(app.url(path))
+            .header("content-type", content_type)
+            .body("{}")
+            .send()
+    };
+    for path in ["/v1/register", "/v1/login", "/v1/token/refresh"] {
+        for refused in [
+            "application/json-patch+json",
+            "application/problem+json",
+            "application/merge-patch+json",
+            "application/vnd.api+json",
+            "text/json",
+            "text/plain",
+            "application/jsonx",
+            "application/json; charset=latin1",
+            "application/json; charset=iso-8859-1",
+            "application/json; charset=utf-16",
+            "application/json; charset=utf8",
+            "application/json; charset=\"latin1\"",
+            "application/json; charset=utf-8; charset=utf-8",
+            "application/json; version=2",
+            "application/json, text/plain",
+            "application/",
+            "json",
+        ] {
+            let res = send(path, refused).await.unwrap();
+            let body = assert_problem(res, 415, "unsupported_media_type").await;
+            assert!(
+                body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("application/json")
+            );
+        }
+        for accepted in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=UTF-8",
+            "application/json; charset=\"utf-8\"",
+            "application/json ; Charset=Utf-8",
+            "application/json;",
+        ] {
+            // An empty object is read, then found wanting: 422, not 415.
+            let res = send(path, accepted).await.unwrap();
+            assert_problem(res, 422, "validation_failed").await;
+        }
+    }
+    // The optional body of logout follows the same rule once there is a body.
+    let res = send("/v1/logout", "application/problem+json")
+        .await
+        .unwrap();
+    assert_problem(res, 415, "unsupported_media_type").await;
+}
+both!(only_application_json_is_read_as_json);
+
 async fn wrong_types_and_missing_fields_name_each_field(b: Backend) {
     let app = spawn_app(b).await;
     let res = app
@@ -104,11 +166,12 @@ async fn unknown_paths_and_wrong_methods(b: Backend) {
         assert_problem(res, 405, "method_not_allowed").await;
     }
     for (method, path, allow) in [
-        (reqwest::Method::POST, "/v1/me", "GET"),
-        (reqwest::Method::DELETE, "/v1/me", "GET"),
+        (reqwest::Method::POST, "/v1/me", "GET, HEAD"),
+        (reqwest::Method::DELETE, "/v1/me", "GET, HEAD"),
         (reqwest::Method::GET, "/v1/me/password", "PUT"),
-        (reqwest::Method::POST, "/.well-known/jwks.json", "GET"),
-        (reqwest::Method::POST, "/healthz", "GET"),
+        (reqwest::Method::POST, "/.well-known/jwks.json", "GET, HEAD"),
+        (reqwest::Method::POST, "/healthz", "GET, HEAD"),
+        (reqwest::Method::OPTIONS, "/healthz", "GET, HEAD"),
     ] {
         let res = app
             .client

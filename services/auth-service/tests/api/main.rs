@@ -9,6 +9,7 @@ mod accounts;
 mod availability;
 mod cors;
 mod errors;
+mod http;
 mod ratelimit;
 mod secrets;
 mod sessions;

@@ -343,3 +343,61 @@ async fn the_first_login_after_redis_restarts_is_served() {
     // The limiter's connection was cut: the login must reconnect, not answer 503.
     assert_eq!(app.login(&name, PASSWORD).await.status(), StatusCode::OK);
 }
+
+/// Behind a trusted proxy, a client keeps its own window however the header chain is dressed:
+/// a junk entry it prepended, a port, or the RFC 7239 header instead of `X-Forwarded-For`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limited_client_stays_limited_behind_a_trusted_proxy() {
+    let app = Spawn::new(Backend::Sqlite)
+        .env("TRUSTED_PROXIES", "127.0.0.0/8")
+        .start()
+        .await;
+    let fail = |name: &'static str, value: &'static str| {
+        app.client
+            .post(app.url("/v1/login"))
+            .header(name, value)
+            .json(&json!({"username": unique("who"), "password": "wrong password!"}))
+            .send()
+    };
+    for _ in 0..5 {
+        let res = fail("x-forwarded-for", "9.9.9.9").await.unwrap();
+        assert_problem(res, 401, "invalid_credentials").await;
+    }
+    for (name, value) in [
+        ("x-forwarded-for", "9.9.9.9"),
+        ("x-forwarded-for", "x, 9.9.9.9"),
+        ("x-forwarded-for", "not an address,9.9.9.9"),
+        ("x-forwarded-for", "9.9.9.9:5678"),
+        ("x-forwarded-for", "[::ffff:9.9.9.9]:80"),
+        ("forwarded", "for=9.9.9.9"),
+        ("forwarded", "for=\"9.9.9.9:1234\";proto=https"),
+        ("forwarded", "for=unknown, for=9.9.9.9"),
+    ] {
+        assert_limited(fail(name, value).await.unwrap()).await;
+    }
+
+    // Clients written with ports are each their own client, not the proxy: five failures from
+    // five of them fill no shared window.
+    for (i, value) in [
+        "1.2.3.1:5678",
+        "1.2.3.2:1",
+        "[2001:db8::3]:80",
+        "[2001:db8::4]",
+        "2001:db8::5",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let res = fail("x-forwarded-for", value).await.unwrap();
+        assert_problem(res, 401, "invalid_credentials").await;
+        let res = fail(
+            "forwarded",
+            ["for=\"1.2.4.1:80\"", "for=\"[2001:db8::6]:443\""][i % 2],
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 401, "attempt {i}");
+    }
+    let res = fail("x-forwarded-for", "1.2.3.99").await.unwrap();
+    assert_problem(res, 401, "invalid_credentials").await;
+}

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, Stack, access, assert_problem};
+use crate::helpers::{PASSWORD, Stack, access, assert_problem, log_lines};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secret_whoami_and_greeting() {
@@ -61,7 +61,7 @@ async fn secret_whoami_and_greeting() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.headers()["allow"], "GET");
+    assert_eq!(res.headers()["allow"], "GET, HEAD");
     assert_problem(res, 405, "method_not_allowed").await;
 }
 
@@ -112,6 +112,18 @@ async fn files_are_served_with_their_type_and_never_outside_the_directory() {
     let outside = stack.files_dir.parent().unwrap().join("outside.txt");
     std::fs::write(&outside, "outside").unwrap();
     std::os::unix::fs::symlink(&outside, stack.files_dir.join("link.txt")).unwrap();
+    // Symlinks inside the directory: one to a plain file is served; those whose target is
+    // hidden (itself, or inside a hidden directory) are not, by GET or by link.
+    std::fs::create_dir(stack.files_dir.join(".secret")).unwrap();
+    std::fs::write(stack.files_dir.join(".secret/key.txt"), "key").unwrap();
+    std::os::unix::fs::symlink("notes.txt", stack.files_dir.join("alias.txt")).unwrap();
+    std::os::unix::fs::symlink(".hidden", stack.files_dir.join("linkhidden")).unwrap();
+    std::os::unix::fs::symlink(".secret/key.txt", stack.files_dir.join("linkkey.txt")).unwrap();
+    std::os::unix::fs::symlink(
+        stack.files_dir.join(".secret"),
+        stack.files_dir.join("linkdir"),
+    )
+    .unwrap();
 
     let res = stack.get("/v1/files/notes.txt", Some(&token)).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -141,8 +153,25 @@ async fn files_are_served_with_their_type_and_never_outside_the_directory() {
         "/v1/files/missing.txt",
         "/v1/files/notes.txt%00.png",
         "/v1/files/..%5Coutside.txt",
+        "/v1/files/linkhidden",
+        "/v1/files/linkkey.txt",
+        "/v1/files/linkdir",
+        "/v1/files/linkdir%2Fkey.txt",
     ] {
         let res = stack.get(path, Some(&token)).await;
+        assert_problem(res, 404, "not_found").await;
+    }
+    let res = stack.get("/v1/files/alias.txt", Some(&token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap(), "plain text");
+    for name in ["linkhidden", "linkkey.txt", "link.txt", ".hidden"] {
+        let res = stack
+            .client
+            .post(format!("{}/v1/files/{name}/link", stack.resource))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_problem(res, 404, "not_found").await;
     }
 }
@@ -163,8 +192,9 @@ async fn signed_links_work_without_a_header_and_refuse_tampering() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let link: Value = res.json().await.unwrap();
-    let url = link["url"].as_str().unwrap().to_owned();
-    assert!(url.starts_with(&stack.resource));
+    let path = link["url"].as_str().unwrap().to_owned();
+    assert!(path.starts_with("/v1/files/report.txt?expires="), "{path}");
+    let url = format!("{}{path}", stack.resource);
     let expires_at = time::OffsetDateTime::parse(
         link["expires_at"].as_str().unwrap(),
         &time::format_description::well_known::Rfc3339,
@@ -226,6 +256,207 @@ async fn signed_links_work_without_a_header_and_refuse_tampering() {
         .await
         .unwrap();
     assert_problem(res, 404, "not_found").await;
+}
+
+/// Link URLs come from configuration, never from what the client says the host or scheme is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_urls_ignore_forwarding_and_host_headers() {
+    let stack = Stack::start().await;
+    let token = access(&stack.user().await);
+    std::fs::write(stack.files_dir.join("report.txt"), "the report").unwrap();
+    let spoofed = [
+        ("x-forwarded-host", "attacker.example"),
+        ("x-forwarded-proto", "javascript"),
+        ("forwarded", "host=attacker.example;proto=javascript"),
+        ("host", "attacker.example"),
+    ];
+    for headers in [&spoofed[..], &spoofed[..2], &spoofed[2..3], &spoofed[3..]] {
+        let mut req = stack
+            .client
+            .post(format!("{}/v1/files/report.txt/link", stack.resource))
+            .bearer_auth(&token);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let link: Value = res.json().await.unwrap();
+        let url = link["url"].as_str().unwrap();
+        // No base configured: a path relative to the service the client called.
+        assert!(url.starts_with("/v1/files/report.txt?expires="), "{url}");
+        assert!(
+            !url.contains("attacker") && !url.contains("javascript"),
+            "{url}"
+        );
+        let res = stack
+            .client
+            .get(format!("{}{url}", stack.resource))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.text().await.unwrap(), "the report");
+    }
+}
+
+/// With `PUBLIC_BASE_URL`, links are absolute under it (its path kept), whatever the headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_urls_use_the_public_base_url() {
+    let stack =
+        Stack::start_with(&[("PUBLIC_BASE_URL", "https://Files.Example.com/api/".into())]).await;
+    let token = access(&stack.user().await);
+    std::fs::write(stack.files_dir.join("a b.txt"), "spaced").unwrap();
+    let res = stack
+        .client
+        .post(format!("{}/v1/files/a%20b.txt/link", stack.resource))
+        .bearer_auth(&token)
+        .header("x-forwarded-host", "attacker.example")
+        .header("x-forwarded-proto", "http")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let link: Value = res.json().await.unwrap();
+    let url = link["url"].as_str().unwrap();
+    let rest = url
+        .strip_prefix("https://files.example.com/api/v1/files/a%20b.txt?expires=")
+        .unwrap_or_else(|| panic!("{url}"));
+    // The same path and query work against the service itself.
+    let res = stack
+        .client
+        .get(format!(
+            "{}/v1/files/a%20b.txt?expires={rest}",
+            stack.resource
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap(), "spaced");
+}
+
+/// Issuing a link is logged with the client's address, resolved through `TRUSTED_PROXIES`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_issuance_is_logged_with_the_resolved_client_address() {
+    for (trusted, expected) in [("127.0.0.1", "203.0.113.9"), ("10.9.9.9", "127.0.0.1")] {
+        let stack = Stack::start_with(&[("TRUSTED_PROXIES", trusted.into())]).await;
+        let user = stack.user().await;
+        std::fs::write(stack.files_dir.join("report.txt"), "the report").unwrap();
+        let res = stack
+            .client
+            .post(format!("{}/v1/files/report.txt/link", stack.resource))
+            .bearer_auth(access(&user))
+            .header("x-forwarded-for", "junk, 203.0.113.9:4711")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let link: Value = res.json().await.unwrap();
+        let sig = link["url"]
+            .as_str()
+            .unwrap()
+            .rsplit("sig=")
+            .next()
+            .unwrap()
+            .to_owned();
+        let sub = user["user"]["id"].as_str().unwrap();
+        let lines = log_lines();
+        let line = lines
+            .iter()
+            .find(|l| {
+                l["fields"]["message"] == "signed file link issued" && l["fields"]["sub"] == sub
+            })
+            .unwrap_or_else(|| panic!("no link line for {sub}"));
+        assert_eq!(line["fields"]["client_ip"], expected, "trusting {trusted}");
+        assert!(
+            !line.to_string().contains(&sig),
+            "the signature is a credential"
+        );
+    }
+}
+
+/// HEAD answers like GET without a body, on every GET endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_answers_like_get_without_a_body() {
+    let stack = Stack::start().await;
+    let token = access(&stack.user().await);
+    std::fs::write(stack.files_dir.join("notes.txt"), "plain text").unwrap();
+    for (path, token) in [
+        ("/healthz", None),
+        ("/readyz", None),
+        ("/v1/secret", Some(token.as_str())),
+        ("/v1/whoami", Some(token.as_str())),
+        ("/v1/greeting", None),
+        ("/v1/files/notes.txt", Some(token.as_str())),
+    ] {
+        let url = format!("{}{path}", stack.resource);
+        let send = |method: reqwest::Method| {
+            let mut req = stack.client.request(method, &url);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            req.send()
+        };
+        let get = send(reqwest::Method::GET).await.unwrap();
+        let head = send(reqwest::Method::HEAD).await.unwrap();
+        assert_eq!(get.status(), StatusCode::OK, "{path}");
+        assert_eq!(head.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            head.headers()["content-type"],
+            get.headers()["content-type"],
+            "{path}"
+        );
+        let len = get.bytes().await.unwrap().len();
+        assert_eq!(
+            head.headers()["content-length"],
+            len.to_string().as_str(),
+            "{path}"
+        );
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    let res = stack
+        .client
+        .head(format!("{}/v1/secret", stack.resource))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().contains_key("www-authenticate"));
+    let res = stack
+        .client
+        .head(format!("{}/v1/files/notes.txt/link", stack.resource))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.headers()["allow"], "POST");
+}
+
+/// The resource-service refuses a preflight from an unlisted origin with problem details too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_preflights_are_problem_details() {
+    let stack =
+        Stack::start_with(&[("CORS_ALLOWED_ORIGINS", "https://app.example.com".into())]).await;
+    let preflight = |origin: &'static str| {
+        stack
+            .client
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/v1/secret", stack.resource),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let ok = preflight("https://app.example.com").await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let res = preflight("https://evil.example.com").await.unwrap();
+    assert!(!res.headers().contains_key("access-control-allow-origin"));
+    assert_problem(res, 400, "invalid_request").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

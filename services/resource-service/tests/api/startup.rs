@@ -46,7 +46,33 @@ fn invalid_configuration_stops_with_one_line_naming_the_variable() {
             ],
             "FILES_LINK_SECRET",
         ),
+        (
+            vec![
+                ("REDIS_URL", "redis://127.0.0.1:1"),
+                ("TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal"),
+            ],
+            "TRUSTED_PROXIES",
+        ),
     ];
+    let bad_bases = [
+        "javascript://attacker.example",
+        "ftp://files.example.com",
+        "files.example.com",
+        "/relative/path",
+        "https://",
+        "https://user:pass@files.example.com",
+        "https://files.example.com/?q=1",
+        "https://files.example.com/#top",
+    ];
+    let cases = cases.into_iter().chain(bad_bases.iter().map(|base| {
+        (
+            vec![
+                ("REDIS_URL", "redis://127.0.0.1:1"),
+                ("PUBLIC_BASE_URL", *base),
+            ],
+            "PUBLIC_BASE_URL",
+        )
+    }));
     for (env, var) in cases {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_resource-service"));
         cmd.env_clear()
