@@ -13,6 +13,9 @@ use crate::config::{GuardConfig, KeySource};
 /// The least time between two JWKS fetches triggered by unknown `kid`s.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+/// The most of a JWKS body read: a key set is a few hundred bytes a key, and a server (or
+/// whoever answers in its place) must not make a verifier buffer without bound.
+pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 pub struct KeyStore {
     source: KeySource,
@@ -97,10 +100,22 @@ impl KeyStore {
         if !res.status().is_success() {
             return Err(format!("JWKS answered {}", res.status()));
         }
-        let set: JwkSet = res
-            .json()
-            .await
-            .map_err(|e| format!("JWKS is not valid: {e}"))?;
+        let mut res = res;
+        if res
+            .content_length()
+            .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
+        {
+            return Err(format!("JWKS is larger than {MAX_JWKS_BYTES} bytes"));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| e.to_string())? {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(format!("JWKS is larger than {MAX_JWKS_BYTES} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let set: JwkSet =
+            serde_json::from_slice(&body).map_err(|e| format!("JWKS is not valid: {e}"))?;
         let keys = VerificationKeys::from_jwks(&set).map_err(|e| e.to_string())?;
         let verifier = Arc::new(Verifier::new(keys, self.config.clone()));
         if let Ok(mut current) = self.current.write() {

@@ -17,4 +17,4 @@ pub use config::{GuardConfig, KeySource};
 pub use error::GuardError;
 pub use extract::{Authenticated, MaybeAuthenticated, RequireRole, RequireScope, Role, Scope};
 pub use guard::Guard;
-pub use keys::{KeyStore, REFETCH_INTERVAL};
+pub use keys::{KeyStore, MAX_JWKS_BYTES, REFETCH_INTERVAL};

@@ -315,3 +315,48 @@ async fn an_unknown_kid_refetches_the_jwks_at_most_once_every_few_seconds() {
     assert_eq!(hits.load(Ordering::SeqCst), fetched + 1);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_jwks_is_not_read_past_its_cap() {
+    tokenauth_jwt::install_crypto_provider();
+    let key = SigningKey::ed25519_from_pem(&SigningKey::generate_ed25519_pem().unwrap())
+        .unwrap()
+        .remove(0);
+    let jwk = serde_json::to_value(&tokenauth_jwt::public_jwks(std::slice::from_ref(&key)).keys[0])
+        .unwrap();
+    // A valid key set, padded past the cap: accepted, it would verify the key's tokens.
+    let padding = "x".repeat(tokenauth_guard::MAX_JWKS_BYTES);
+    let body = serde_json::json!({ "keys": [jwk], "padding": padding }).to_string();
+    let body = std::sync::Arc::new(std::sync::Mutex::new(body));
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let url = jwks_server(body, hits.clone()).await;
+    let dir = temp_dir();
+    let resource = start_resource(
+        &[
+            ("JWKS_URL", url),
+            ("FILES_DIR", dir.join("files").display().to_string()),
+        ],
+        Some(current_mirror()),
+    )
+    .await;
+    let base = resource.base_url();
+    tokio::spawn(resource.run_until_stopped());
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if hits.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let res = client
+        .get(format!("{base}/v1/secret"))
+        .bearer_auth(key.sign(&claims_now("x")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 503, "unavailable").await;
+    let _ = std::fs::remove_dir_all(dir);
+}
