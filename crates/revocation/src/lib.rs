@@ -9,6 +9,7 @@ pub mod connection;
 mod event;
 pub mod feed;
 mod mirror;
+pub mod outage;
 pub mod redis_store;
 
 pub use event::{Event, Kind};

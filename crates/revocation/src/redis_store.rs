@@ -29,18 +29,39 @@ pub const DEFAULT_PREFIX: &str = "tokenauth:";
 /// Members written per command when seeding.
 const SEED_CHUNK: usize = 5_000;
 
+/// What went wrong talking to Redis. The text never carries what the server sent verbatim: a
+/// server answering garbage (not Redis, or a proxy's error page) would otherwise put its bytes
+/// in the log, different each time and so never recognised as the same error again.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("redis: {0}")]
+    #[error("redis: {}", describe(.0))]
     Redis(#[from] redis::RedisError),
     #[error("redis did not answer within {REDIS_TIMEOUT:?}")]
     Timeout,
     #[error("redis did not answer a ping within {0:?}")]
     NoPong(std::time::Duration),
-    #[error("malformed revocation state in redis: {0}")]
+    #[error("malformed revocation state in redis: {}", bounded(.0))]
     Malformed(String),
     #[error("cannot start the revocation feed: {0}")]
     Thread(std::io::Error),
+}
+
+/// A Redis error in words that stay the same from one occurrence to the next.
+fn describe(e: &redis::RedisError) -> String {
+    match e.kind() {
+        redis::ErrorKind::Parse => "the server's answer is not the Redis protocol".to_owned(),
+        _ => bounded(&e.to_string()),
+    }
+}
+
+/// At most 160 characters, control characters escaped.
+fn bounded(text: &str) -> String {
+    let escaped: String = text
+        .chars()
+        .flat_map(char::escape_default)
+        .take(160)
+        .collect();
+    escaped
 }
 
 /// Key names under a prefix.
@@ -358,6 +379,43 @@ pub async fn snapshot<C: redis::aio::ConnectionLike + Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that answers every connection with different bytes that are not Redis.
+    async fn garbage_server() -> String {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut n = 0u32;
+            while let Ok((mut socket, _)) = listener.accept().await {
+                n += 1;
+                let _ = socket
+                    .write_all(format!("\u{1b}[31mGARBAGE{n}\u{0}\r\n").as_bytes())
+                    .await;
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    drop(socket);
+                });
+            }
+        });
+        format!("redis://127.0.0.1:{port}")
+    }
+
+    #[tokio::test]
+    async fn a_server_answering_garbage_is_described_without_its_bytes() {
+        let url = garbage_server().await;
+        let mut texts = Vec::new();
+        for _ in 0..2 {
+            let publisher = Publisher::new(&url, DEFAULT_PREFIX).unwrap();
+            let error = publisher.status().await.unwrap_err();
+            texts.push(error.to_string());
+        }
+        assert_eq!(texts[0], texts[1], "the same fault reads the same");
+        assert!(!texts[0].contains("GARBAGE"), "{}", texts[0]);
+        assert!(!texts[0].chars().any(char::is_control), "{}", texts[0]);
+        let long = StoreError::Malformed(format!("\u{7}{}", "x".repeat(10_000))).to_string();
+        assert!(long.len() < 300 && !long.contains('\u{7}'), "{long}");
+    }
 
     #[test]
     fn members_round_trip_for_every_kind() {

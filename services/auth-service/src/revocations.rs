@@ -8,9 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokenauth_revocation::outage::{OutageLog, Report};
 use tokenauth_revocation::redis_store::{self, StoreError as RedisError};
 use tokenauth_revocation::{Event, Kind, Mirror, unix_now};
-use tokenauth_store::models::Revocation;
+use tokenauth_store::models::{Revocation, RevocationKind};
 use tokenauth_store::{Database, StoreError, revocations};
 
 /// How often the database is reconciled into Redis (and verifiers told so).
@@ -32,10 +33,32 @@ pub enum Publisher {
 #[error("the revocation is recorded but not yet in the shared store: {0}")]
 pub struct NotPublished(#[from] RedisError);
 
+/// The verifiers' kind of a stored kind. The two enums live in crates that must not depend on
+/// each other (the store knows nothing of Redis); this match, exhaustive both ways, and the
+/// round-trip test below keep them one vocabulary.
+pub fn kind_of(kind: RevocationKind) -> Kind {
+    match kind {
+        RevocationKind::Token => Kind::Jti,
+        RevocationKind::Session => Kind::Sid,
+        RevocationKind::User => Kind::User,
+    }
+}
+
+/// The event of a stored revocation. A row whose kind this service does not know (written by a
+/// newer version, or damaged) cannot reach any verifier: that is a revocation lost, so it is
+/// logged as an error every time it is read, never skipped quietly.
 pub fn event_of(row: &Revocation) -> Option<Event> {
+    let Some(kind) = Kind::parse(&row.kind) else {
+        tracing::error!(
+            seq = row.seq,
+            kind = %row.kind.escape_debug(),
+            "a stored revocation has a kind no verifier knows; it cannot be enforced"
+        );
+        return None;
+    };
     Some(Event {
         seq: row.seq,
-        kind: Kind::parse(&row.kind)?,
+        kind,
         subject: row.subject.clone(),
         not_before: row.not_before,
         expires_at: row.expires_at,
@@ -111,7 +134,7 @@ impl Publisher {
         };
         let store = store.clone();
         tokio::spawn(async move {
-            let mut last_error = String::new();
+            let mut outage = OutageLog::new();
             let mut tick = tokio::time::interval(SYNC_EVERY);
             loop {
                 tick.tick().await;
@@ -119,14 +142,22 @@ impl Publisher {
                     continue;
                 }
                 match reconcile(&store, &db).await {
-                    Ok(()) => last_error.clear(),
-                    Err(e) => {
-                        let text = e.to_string();
-                        if text != last_error {
-                            tracing::warn!(error = %text, "cannot reconcile revocations into Redis yet");
-                            last_error = text;
+                    Ok(()) => {
+                        if let Report::Recovered(after) = outage.succeeded() {
+                            tracing::info!(?after, "revocations reconciled into Redis again");
                         }
                     }
+                    Err(e) => match outage.failed() {
+                        Report::Started => {
+                            tracing::warn!(error = %e, "cannot reconcile revocations into Redis");
+                        }
+                        Report::Continuing(failures) => tracing::warn!(
+                            error = %e,
+                            failures,
+                            "still cannot reconcile revocations into Redis"
+                        ),
+                        _ => {}
+                    },
                 }
             }
         });
@@ -174,4 +205,34 @@ async fn reconcile(store: &redis_store::Publisher, db: &Database) -> Result<(), 
     };
     store.announce_sync(announced).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_and_published_kinds_are_one_vocabulary() {
+        for stored in RevocationKind::ALL {
+            let kind = kind_of(stored);
+            assert_eq!(kind.as_str(), stored.as_str());
+            assert_eq!(Kind::parse(stored.as_str()), Some(kind));
+        }
+        for kind in [Kind::Jti, Kind::Sid, Kind::User] {
+            assert!(RevocationKind::ALL.iter().any(|s| kind_of(*s) == kind));
+        }
+    }
+
+    #[test]
+    fn a_row_of_an_unknown_kind_is_not_an_event() {
+        let row = Revocation {
+            seq: 7,
+            kind: "jwt".into(),
+            subject: "x".into(),
+            not_before: None,
+            created_at: 0,
+            expires_at: 10,
+        };
+        assert!(event_of(&row).is_none());
+    }
 }
