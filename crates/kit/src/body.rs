@@ -128,6 +128,14 @@ fn json_problem(err: &JsonPayloadError) -> Problem {
         JsonPayloadError::Deserialize(e) if e.is_eof() && e.line() == 1 && e.column() == 0 => {
             Problem::invalid_request("Body is empty; send a JSON object")
         }
+        JsonPayloadError::Payload(actix_web::error::PayloadError::Io(e))
+            if e.kind() == std::io::ErrorKind::TimedOut =>
+        {
+            Problem::invalid_request(format!(
+                "Body not received within {}s",
+                crate::deadline::BODY_DEADLINE.as_secs()
+            ))
+        }
         _ => Problem::invalid_request("Body is not valid JSON"),
     }
 }

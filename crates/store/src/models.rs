@@ -80,6 +80,12 @@ pub enum RevocationKind {
 }
 
 impl RevocationKind {
+    pub const ALL: [RevocationKind; 3] = [
+        RevocationKind::Token,
+        RevocationKind::Session,
+        RevocationKind::User,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RevocationKind::Token => "jti",

@@ -69,5 +69,6 @@ async fn a_body_sent_a_byte_a_second_is_cut_at_the_deadline() {
         assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
         assert!(answer.contains("application/problem+json"), "{answer}");
         assert!(answer.contains("\"code\":\"invalid_request\""), "{answer}");
+        assert!(answer.contains("not received within"), "{answer}");
     }
 }
