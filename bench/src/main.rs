@@ -9,6 +9,7 @@
 //! - `peer`: the resource-service against the Flask service the project's tutorials teach.
 
 mod bare;
+mod cgroup;
 mod login;
 mod mirror;
 mod peer;
@@ -34,22 +35,34 @@ fn main() -> anyhow::Result<()> {
             .and_then(|i| args.get(i + 1).cloned())
     };
     let seconds: u64 = flag("--seconds").map_or(Ok(15), |s| s.parse())?;
-    let redis_url = flag("--redis-url").unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
+    // Benchmarks that need Redis get a throw-away one, in a CPU group of its own like the
+    // services (see cgroup.rs), so nothing is left in the machine's Redis either.
+    let redis = || -> anyhow::Result<(procs::Proc, std::path::PathBuf)> {
+        let dir = procs::temp_dir("redis")?;
+        Ok((procs::spawn_redis(&dir)?, dir))
+    };
     let pass = match args.first().map(String::as_str) {
         Some("login") => {
             let database_url = flag("--database-url");
             runtime()?.block_on(login::run(seconds, database_url))?;
             true
         }
-        Some("verify") => runtime()?.block_on(verify::run(seconds, &redis_url))?,
-        Some("mirror") => runtime()?.block_on(mirror::run(&redis_url))?,
+        Some("verify") => {
+            let (redis, _dir) = redis()?;
+            runtime()?.block_on(verify::run(seconds, &redis.base))?
+        }
+        Some("mirror") => {
+            let (redis, _dir) = redis()?;
+            runtime()?.block_on(mirror::run(&redis.base))?
+        }
         Some("peer") => {
             let peer_dir = flag("--peer-dir").context("--peer-dir PATH of peer-flask")?;
             let python = flag("--python").context("--python PATH of the peer's venv python")?;
             let database_url = flag("--database-url").context("--database-url for the peer")?;
+            let (redis, _dir) = redis()?;
             runtime()?.block_on(peer::run(
                 seconds,
-                &redis_url,
+                &redis,
                 &peer_dir,
                 &python,
                 &database_url,
@@ -61,9 +74,7 @@ fn main() -> anyhow::Result<()> {
             bare::serve(port, &key)?;
             true
         }
-        _ => bail!(
-            "usage: tokenauth-bench login|verify|mirror|peer [--seconds N] [--redis-url URL] …"
-        ),
+        _ => bail!("usage: tokenauth-bench login|verify|mirror|peer [--seconds N] …"),
     };
     if !pass {
         bail!("below target");

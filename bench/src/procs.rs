@@ -7,11 +7,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::cgroup::Group;
+
 pub struct Proc {
     pub child: Child,
     pub base: String,
     /// Where its output goes, for a service this benchmark started.
     pub log: Option<PathBuf>,
+    /// Its CPU scheduling group (dropped after the process has ended).
+    pub group: Option<Group>,
 }
 
 impl Drop for Proc {
@@ -115,11 +119,49 @@ pub fn spawn(binary: &str, env: &[(&str, String)], dir: &Path) -> anyhow::Result
     let child = cmd
         .spawn()
         .with_context(|| format!("starting {}", path.display()))?;
-    Ok(Proc {
-        child,
+    let mut proc = Proc {
         base: format!("http://127.0.0.1:{port}"),
         log: Some(log),
-    })
+        group: None,
+        child,
+    };
+    proc.group = Some(Group::of(proc.child.id(), &format!("{binary}-{port}"))?);
+    Ok(proc)
+}
+
+/// A throw-away `redis-server` (nothing kept on disk) in a group of its own; `base` is its URL.
+pub fn spawn_redis(dir: &Path) -> anyhow::Result<Proc> {
+    let port = free_port()?;
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory-policy",
+            "noeviction",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting redis-server (bench/run installs it)")?;
+    let mut proc = Proc {
+        base: format!("redis://127.0.0.1:{port}"),
+        log: None,
+        group: None,
+        child,
+    };
+    proc.group = Some(Group::of(proc.child.id(), &format!("redis-{port}"))?);
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(10) {
+            bail!("redis-server did not start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(proc)
 }
 
 pub async fn wait_ready(client: &reqwest::Client, base: &str, path: &str) -> anyhow::Result<()> {
@@ -162,9 +204,12 @@ pub fn spawn_bench_bare(public_key_file: &Path, dir: &Path) -> anyhow::Result<Pr
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
-    Ok(Proc {
-        child,
+    let mut proc = Proc {
         base: format!("http://127.0.0.1:{port}"),
         log: None,
-    })
+        group: None,
+        child,
+    };
+    proc.group = Some(Group::of(proc.child.id(), &format!("bare-{port}"))?);
+    Ok(proc)
 }

@@ -1,10 +1,11 @@
 //! Running wrk (2 threads, 32 connections, as every figure in the README) and reading its
 //! throughput and latency percentiles.
 
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+
+use crate::cgroup::Group;
 
 #[derive(Debug, Clone, Copy)]
 pub struct WrkResult {
@@ -37,7 +38,10 @@ pub fn run(
     header: Option<&str>,
     script: Option<&str>,
 ) -> anyhow::Result<WrkResult> {
-    let mut cmd = Command::new("wrk");
+    // The load generator in a CPU group of its own, like a client on another machine would be
+    // as far as the scheduler lets it.
+    let group = Group::empty("wrk")?;
+    let mut cmd = group.wrap("wrk");
     cmd.args([
         "-t2",
         "-c32",
