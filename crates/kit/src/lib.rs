@@ -13,6 +13,7 @@ pub mod problem;
 pub mod request_id;
 pub mod resource;
 pub mod server;
+pub mod service;
 pub mod telemetry;
 
 pub use problem::Problem;

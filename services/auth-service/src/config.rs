@@ -1,17 +1,17 @@
-//! The auth-service's configuration, read once from the environment:
-//! `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE`, `DATABASE_URL`, `JWT_ALGORITHM`, `JWT_SECRET`,
-//! `JWT_PRIVATE_KEY_FILE`, `TOKEN_ISSUER`, `TOKEN_AUDIENCE`, `ACCESS_TOKEN_TTL_SECS`,
-//! `REFRESH_TOKEN_TTL_SECS`, `SESSION_MAX_AGE_SECS`, `BOOTSTRAP_ADMIN_USERNAME`, `BOOTSTRAP_ADMIN_PASSWORD`, `REDIS_URL`,
-//! `REDIS_KEY_PREFIX`, `LOGIN_RATE_LIMIT_PER_MINUTE`, `REGISTER_RATE_LIMIT_PER_MINUTE`, `TRUSTED_PROXIES`, `CORS_ALLOWED_ORIGINS`.
+//! The auth-service's configuration, read once from the environment: what every service reads
+//! ([`CommonConfig`]: `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE`, `CORS_ALLOWED_ORIGINS`,
+//! `TRUSTED_PROXIES`, `REDIS_URL`, `REDIS_KEY_PREFIX`), then `DATABASE_URL`, `JWT_ALGORITHM`,
+//! `JWT_SECRET`, `JWT_PRIVATE_KEY_FILE`, `TOKEN_ISSUER`, `TOKEN_AUDIENCE`,
+//! `ACCESS_TOKEN_TTL_SECS`, `REFRESH_TOKEN_TTL_SECS`, `SESSION_MAX_AGE_SECS`,
+//! `BOOTSTRAP_ADMIN_USERNAME`, `BOOTSTRAP_ADMIN_PASSWORD`, `LOGIN_RATE_LIMIT_PER_MINUTE`,
+//! `REGISTER_RATE_LIMIT_PER_MINUTE`.
 
 use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokenauth_jwt::{Algorithm, MIN_HS256_SECRET_BYTES};
-use tokenauth_kit::client_ip::TrustedProxies;
 use tokenauth_kit::config::{self, ConfigError, Source};
-use tokenauth_kit::cors::CorsConfig;
-use tokenauth_kit::server::ListenConfig;
+use tokenauth_kit::service::CommonConfig;
 use tokenauth_store::DatabaseUrl;
 
 use crate::domain::{Password, Username};
@@ -38,7 +38,7 @@ pub struct BootstrapAdmin {
 
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
-    pub listen: ListenConfig,
+    pub common: CommonConfig,
     pub database_url: DatabaseUrl,
     /// Where the embedded default keeps its SQLite file and generated key.
     pub data_dir: PathBuf,
@@ -54,14 +54,6 @@ pub struct AuthConfig {
     pub login_rate_limit: u32,
     /// Registrations allowed per client IP in any 60 s (0: no limit).
     pub register_rate_limit: u32,
-    pub trusted_proxies: TrustedProxies,
-    pub cors: CorsConfig,
-    /// The shared revocation store; unset: in-process (single-process only).
-    pub redis_url: Option<String>,
-    /// Prefix of every Redis key and channel (`REDIS_KEY_PREFIX`).
-    pub redis_prefix: String,
-    /// HTTP worker threads (default: one per core).
-    pub workers: Option<usize>,
 }
 
 impl AuthConfig {
@@ -70,7 +62,7 @@ impl AuthConfig {
     }
 
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
-        let listen = ListenConfig::from_source(src, DEFAULT_BIND)?;
+        let common = CommonConfig::from_source(src, DEFAULT_BIND)?;
         let data_dir = PathBuf::from(DEFAULT_DATA_DIR);
         let default_db = format!("sqlite://{}", data_dir.join("tokenauth.db").display());
         let database_url = DatabaseUrl::parse(&config::string_or(src, "DATABASE_URL", &default_db))
@@ -144,28 +136,10 @@ impl AuthConfig {
             }
         };
 
-        let redis_url = config::string(src, "REDIS_URL");
-        if let Some(url) = &redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
-            return Err(ConfigError::new(
-                "REDIS_URL",
-                "must start with redis:// or rediss://",
-            ));
-        }
-
         Ok(AuthConfig {
             login_rate_limit: config::parsed_or(src, "LOGIN_RATE_LIMIT_PER_MINUTE", 5)?,
             register_rate_limit: config::parsed_or(src, "REGISTER_RATE_LIMIT_PER_MINUTE", 10)?,
-            trusted_proxies: TrustedProxies::from_source(src)?,
-            cors: CorsConfig::from_source(src)?,
-            listen,
-            redis_url,
-            redis_prefix: config::string_or(
-                src,
-                "REDIS_KEY_PREFIX",
-                tokenauth_revocation::redis_store::DEFAULT_PREFIX,
-            ),
+            common,
             database_url,
             data_dir,
             keys,
@@ -175,7 +149,6 @@ impl AuthConfig {
             refresh_ttl_secs,
             session_max_age_secs,
             bootstrap_admin,
-            workers: None,
         })
     }
 }

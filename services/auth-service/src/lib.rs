@@ -21,12 +21,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
-use actix_web::middleware::{Condition, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use tokenauth_kit::config::ConfigError;
-use tokenauth_kit::cors::refusals_as_problems;
-use tokenauth_kit::{body, deadline, problem, request_id};
+use tokenauth_kit::service::{self, Running};
 use tokenauth_revocation::connection::SharedConnection;
 use tokenauth_store::Database;
 
@@ -39,9 +36,7 @@ use crate::tokens::Tokens;
 
 /// A built, bound, not yet running auth-service.
 pub struct Application {
-    server: Server,
-    addr: SocketAddr,
-    scheme: &'static str,
+    server: Running,
     state: AppState,
 }
 
@@ -59,28 +54,20 @@ impl Application {
         let db = Database::new(config.database_url.clone())
             .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string()))?;
         let hasher = Hasher::start(Hasher::default_threads()).await?;
-        let bound = tokenauth_kit::server::bind(&config.listen)?;
-        let (addr, scheme) = (bound.addr, bound.scheme());
-        let workers = config.workers;
-        let revocations = match &config.redis_url {
-            Some(url) => Publisher::redis(url, &config.redis_prefix)
-                .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?,
-            None => Publisher::in_process(),
+        let redis_error = |e: tokenauth_revocation::redis_store::StoreError| {
+            ConfigError::new("REDIS_URL", e.to_string())
         };
-        revocations.spawn_sync(db.clone());
-        let limit_store = match &config.redis_url {
-            Some(url) => Some(Arc::new(
-                SharedConnection::open(url)
-                    .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?,
-            )),
-            None => None,
+        let (revocations, limit_store) = match &config.common.redis {
+            Some(redis) => (
+                Publisher::redis(redis.url(), &redis.prefix).map_err(redis_error)?,
+                Some((
+                    Arc::new(SharedConnection::open(redis.url()).map_err(redis_error)?),
+                    redis.prefix.as_str(),
+                )),
+            ),
+            None => (Publisher::in_process(), None),
         };
-        let limiter = |limit| {
-            let redis = limit_store
-                .clone()
-                .map(|conn| (conn, config.redis_prefix.as_str()));
-            Limiter::new(limit, redis)
-        };
+        let limiter = |limit| Limiter::new(limit, limit_store.clone());
         let (login_limiter, register_limiter) = (
             limiter(config.login_rate_limit),
             limiter(config.register_rate_limit),
@@ -94,44 +81,23 @@ impl Application {
             register_limiter,
             config: Arc::new(config),
         };
+        let data = web::Data::new(state.clone());
+        let server = service::start(&state.config.common, move |app| {
+            app.app_data(data.clone());
+            routes::configure(app);
+        })?;
+        state.revocations.spawn_sync(state.db.clone());
         tokio::spawn(catch_up(state.clone()));
         tokio::spawn(prune_forever(state.clone()));
-
-        let data = web::Data::new(state.clone());
-        let cors = state.config.cors.clone();
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .configure(body::configure)
-                .configure(routes::configure)
-                .default_service(web::to(problem::not_found))
-                .wrap(Condition::new(cors.is_enabled(), cors.middleware()))
-                .wrap(Condition::new(
-                    cors.is_enabled(),
-                    from_fn(refusals_as_problems),
-                ))
-                .wrap(from_fn(deadline::middleware))
-                .wrap(from_fn(request_id::middleware))
-        })
-        .shutdown_timeout(10);
-        if let Some(n) = workers {
-            server = server.workers(n);
-        }
-        let server = tokenauth_kit::listen!(server, bound)?.run();
-        Ok(Application {
-            server,
-            addr,
-            scheme,
-            state,
-        })
+        Ok(Application { server, state })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     pub fn base_url(&self) -> String {
-        format!("{}://{}", self.scheme, self.addr)
+        self.server.base_url()
     }
 
     /// The revocation mirror verifiers in this process share (embedded default only; with
@@ -146,7 +112,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.run_until_stopped().await
     }
 }
 

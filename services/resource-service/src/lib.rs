@@ -10,14 +10,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::dev::Server;
-use actix_web::middleware::{Condition, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use secrecy::ExposeSecret;
 use tokenauth_guard::{Guard, KeyStore};
 use tokenauth_kit::config::ConfigError;
-use tokenauth_kit::cors::refusals_as_problems;
-use tokenauth_kit::{body, deadline, problem, request_id};
+use tokenauth_kit::service::{self, Running};
 use tokenauth_revocation::Mirror;
 
 use crate::config::ResourceConfig;
@@ -25,9 +22,7 @@ use crate::links::LinkSigner;
 use crate::routes::{Files, Started};
 
 pub struct Application {
-    server: Server,
-    addr: SocketAddr,
-    scheme: &'static str,
+    server: Running,
 }
 
 impl Application {
@@ -37,11 +32,11 @@ impl Application {
         config: ResourceConfig,
         in_process: Option<Arc<Mirror>>,
     ) -> anyhow::Result<Self> {
-        let mirror = match (in_process, &config.redis_url) {
+        let mirror = match (in_process, &config.common.redis) {
             (Some(mirror), _) => mirror,
-            (None, Some(url)) => {
+            (None, Some(redis)) => {
                 let mirror = Arc::new(Mirror::new());
-                tokenauth_revocation::feed::spawn(url, &config.redis_prefix, mirror.clone())
+                tokenauth_revocation::feed::spawn(redis.url(), &redis.prefix, mirror.clone())
                     .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?;
                 mirror
             }
@@ -71,47 +66,24 @@ impl Application {
             signer,
             public_base_url: config.public_base_url.clone(),
         });
-        let proxies = web::Data::new(config.trusted_proxies.clone());
+        let proxies = web::Data::new(config.common.trusted_proxies.clone());
         let started = web::Data::new(Started(Instant::now()));
-        let bound = tokenauth_kit::server::bind(&config.listen)?;
-        let (addr, scheme) = (bound.addr, bound.scheme());
-
-        let cors = config.cors.clone();
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(guard.clone())
+        let server = service::start(&config.common, move |app| {
+            app.app_data(guard.clone())
                 .app_data(files.clone())
                 .app_data(proxies.clone())
-                .app_data(started.clone())
-                .configure(body::configure)
-                .configure(routes::configure)
-                .default_service(web::to(problem::not_found))
-                .wrap(Condition::new(cors.is_enabled(), cors.middleware()))
-                .wrap(Condition::new(
-                    cors.is_enabled(),
-                    from_fn(refusals_as_problems),
-                ))
-                .wrap(from_fn(deadline::middleware))
-                .wrap(from_fn(request_id::middleware))
-        })
-        .shutdown_timeout(10);
-        if let Some(n) = config.workers {
-            server = server.workers(n);
-        }
-        let server = tokenauth_kit::listen!(server, bound)?.run();
-        Ok(Application {
-            server,
-            addr,
-            scheme,
-        })
+                .app_data(started.clone());
+            routes::configure(app);
+        })?;
+        Ok(Application { server })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     pub fn base_url(&self) -> String {
-        format!("{}://{}", self.scheme, self.addr)
+        self.server.base_url()
     }
 
     /// Stops the server from elsewhere (graceful shutdown).
@@ -120,6 +92,6 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.run_until_stopped().await
     }
 }

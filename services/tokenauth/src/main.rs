@@ -4,7 +4,7 @@
 
 use auth_service::config::AuthConfig;
 use resource_service::config::ResourceConfig;
-use tokenauth_kit::config::Env;
+use tokenauth_kit::config::{self, Env};
 
 #[tokio::main]
 async fn main() {
@@ -16,26 +16,31 @@ async fn main() {
 
 async fn run() -> anyhow::Result<()> {
     tokenauth_kit::telemetry::init(&Env)?;
-    let config = AuthConfig::from_env()?;
+    let config = AuthConfig::from_source(&Env)?;
     let auth = auth_service::Application::build(config).await?;
     let url = auth.base_url();
     // The resource-service verifies with the auth-service's published keys and shares its
     // revocation mirror (or, with REDIS_URL, follows Redis like any other replica). Its own listen address: RESOURCE_BIND_ADDR (default 127.0.0.1:8081).
-    let mut resource_config = ResourceConfig::from_env()?;
-    resource_config.listen.bind_addr = std::env::var("RESOURCE_BIND_ADDR")
-        .unwrap_or_else(|_| resource_service::config::DEFAULT_BIND.to_owned());
-    if std::env::var("JWKS_URL").is_err() && std::env::var("JWT_PUBLIC_KEY_FILE").is_err() {
+    let mut resource_config = ResourceConfig::from_source(&Env)?;
+    resource_config.common.listen.bind_addr = config::string_or(
+        &Env,
+        "RESOURCE_BIND_ADDR",
+        resource_service::config::DEFAULT_BIND,
+    );
+    if config::string(&Env, "JWKS_URL").is_none()
+        && config::string(&Env, "JWT_PUBLIC_KEY_FILE").is_none()
+    {
         resource_config.guard.keys =
             tokenauth_guard::KeySource::JwksUrl(format!("{url}/.well-known/jwks.json"));
     }
-    let resource =
-        resource_service::Application::build(resource_config, auth.revocation_mirror()).await?;
-    let resource_url = resource.base_url();
-    let mode = if std::env::var("REDIS_URL").is_ok() {
+    let mode = if resource_config.common.redis.is_some() {
         "revocations through Redis"
     } else {
         "in-process revocation"
     };
+    let resource =
+        resource_service::Application::build(resource_config, auth.revocation_mirror()).await?;
+    let resource_url = resource.base_url();
     println!("tokenauth is running ({mode}; default database: SQLite under ./data)");
     println!("  auth-service      {url}");
     println!("  resource-service  {resource_url}");

@@ -31,7 +31,7 @@ pub async fn register(
             .ok()
     });
     let (username, password) = fields.finish_with(username.zip(password))?;
-    let client_ip = state.config.trusted_proxies.client_ip(&req);
+    let client_ip = state.config.common.trusted_proxies.client_ip(&req);
     let signed_in = accounts::register(&state, username, password, client_ip).await?;
     Ok(views::tokens(StatusCode::CREATED, &signed_in))
 }
@@ -49,7 +49,7 @@ pub async fn login(
             .ok()
     });
     let (username, password) = fields.finish_with(username.zip(password))?;
-    let client_ip = state.config.trusted_proxies.client_ip(&req);
+    let client_ip = state.config.common.trusted_proxies.client_ip(&req);
     let signed_in = accounts::login(&state, &username, password, client_ip).await?;
     Ok(views::tokens(StatusCode::OK, &signed_in))
 }
@@ -76,7 +76,7 @@ pub async fn change_password(
             .ok()
     });
     let (current, new) = fields.finish_with(current.zip(new))?;
-    let client_ip = state.config.trusted_proxies.client_ip(&req);
+    let client_ip = state.config.common.trusted_proxies.client_ip(&req);
     accounts::change_password(
         &state,
         &auth.user,

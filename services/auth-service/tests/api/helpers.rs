@@ -183,7 +183,7 @@ impl Spawn {
         env.insert("DATABASE_URL".into(), database_url.clone());
         let mut config = AuthConfig::from_source(&env).expect("test config");
         config.data_dir = data_dir.clone();
-        config.workers = Some(2);
+        config.common.workers = Some(2);
         let app = Application::build(config).await.expect("build app");
         let base = app.base_url();
         tokio::spawn(app.run_until_stopped());
