@@ -2,10 +2,12 @@
 //! verification following RFC 8725. No I/O: callers load keys and pass the current time.
 
 mod claims;
+pub mod clock;
 mod keys;
 mod verify;
 
 pub use claims::AccessClaims;
+pub use clock::{unix_now, unix_now_ms};
 pub use jsonwebtoken::jwk::JwkSet;
 pub use keys::{KeyError, MIN_HS256_SECRET_BYTES, SigningKey, VerificationKeys, public_jwks};
 pub use verify::{Verifier, VerifierConfig, VerifyError};

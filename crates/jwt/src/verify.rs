@@ -2,8 +2,6 @@
 //! `alg`, `exp`, `nbf`, `iss` and `aud`; the size limit, `typ`, `kid`, refused headers and `iat`
 //! are checked here because jsonwebtoken does not.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode, decode_header};
 
@@ -139,9 +137,4 @@ impl Verifier {
     }
 }
 
-pub(crate) fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub(crate) use crate::clock::unix_now;

@@ -15,10 +15,4 @@ pub mod redis_store;
 pub use event::{Event, Kind};
 pub use mirror::{Mirror, MirrorStats, StateBuilder, TokenRef, Verdict};
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use tokenauth_jwt::unix_now;

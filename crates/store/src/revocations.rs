@@ -5,8 +5,7 @@ use diesel::prelude::*;
 
 use crate::db::{DbConnection, StoreError};
 use crate::models::{NewRevocation, Revocation, RevocationKind};
-use crate::schema::{revocations, users};
-use crate::sessions::revoke_all_of_user_in_tx;
+use crate::schema::revocations;
 
 /// Records a revocation; the database assigns its sequence number.
 pub fn insert(
@@ -29,45 +28,6 @@ pub fn insert(
         .find(seq)
         .select(Revocation::as_select())
         .first(conn)?)
-}
-
-/// Revokes everything a user holds: every session, and every access token issued before `now`
-/// (one user-wide entry rather than one per token). Returns the revocations recorded.
-pub fn revoke_user(
-    conn: &mut DbConnection,
-    user_id: &str,
-    now: i64,
-    revocation_ttl: i64,
-) -> Result<Vec<Revocation>, StoreError> {
-    conn.transaction(|conn| {
-        diesel::update(
-            users::table.find(user_id).filter(
-                users::tokens_not_before
-                    .is_null()
-                    .or(users::tokens_not_before.lt(now)),
-            ),
-        )
-        .set(users::tokens_not_before.eq(now))
-        .execute(conn)?;
-        let mut recorded = vec![insert(
-            conn,
-            &NewRevocation {
-                kind: RevocationKind::User.as_str().to_owned(),
-                subject: user_id.to_owned(),
-                not_before: Some(now),
-                created_at: now,
-                expires_at: now + revocation_ttl,
-            },
-        )?];
-        recorded.extend(revoke_all_of_user_in_tx(
-            conn,
-            user_id,
-            None,
-            now,
-            revocation_ttl,
-        )?);
-        Ok(recorded)
-    })
 }
 
 /// Whether one access token (`jti`) was revoked on its own.

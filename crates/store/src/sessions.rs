@@ -240,3 +240,42 @@ pub(crate) fn revoke_all_of_user_in_tx(
     }
     Ok(revoked)
 }
+
+/// Revokes everything a user holds: every session, and every access token issued before `now`
+/// (one user-wide entry rather than one per token). Returns the revocations recorded.
+pub fn revoke_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: i64,
+    revocation_ttl: i64,
+) -> Result<Vec<Revocation>, StoreError> {
+    conn.transaction(|conn| {
+        diesel::update(
+            users::table.find(user_id).filter(
+                users::tokens_not_before
+                    .is_null()
+                    .or(users::tokens_not_before.lt(now)),
+            ),
+        )
+        .set(users::tokens_not_before.eq(now))
+        .execute(conn)?;
+        let mut recorded = vec![revocations::insert(
+            conn,
+            &NewRevocation {
+                kind: RevocationKind::User.as_str().to_owned(),
+                subject: user_id.to_owned(),
+                not_before: Some(now),
+                created_at: now,
+                expires_at: now + revocation_ttl,
+            },
+        )?];
+        recorded.extend(revoke_all_of_user_in_tx(
+            conn,
+            user_id,
+            None,
+            now,
+            revocation_ttl,
+        )?);
+        Ok(recorded)
+    })
+}

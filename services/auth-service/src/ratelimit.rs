@@ -14,10 +14,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lc_rs::digest;
 use redis::Script;
+use tokenauth_jwt::unix_now_ms;
 use tokenauth_revocation::connection::SharedConnection;
 use tokenauth_revocation::redis_store::StoreError;
 use tokio::sync::Notify;
@@ -151,13 +152,6 @@ impl std::fmt::Debug for Limiter {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 fn secs_ceil(ms: i64) -> u64 {
     ((ms.max(1) + 999) / 1000) as u64
 }
@@ -249,7 +243,7 @@ impl Limiter {
     async fn try_reserve(&self, keys: &[String], id: u128) -> Result<TryReserve, LimitError> {
         match &self.store {
             Store::InProcess(windows) => {
-                let now = now_ms();
+                let now = unix_now_ms();
                 let mut windows = windows.lock().unwrap_or_else(|e| e.into_inner());
                 let (mut wait, mut busy) = (0, false);
                 for key in keys {
@@ -320,7 +314,7 @@ impl Limiter {
     async fn settle(&self, keys: &[String], id: u128, count: bool) -> Result<(), LimitError> {
         let result = match &self.store {
             Store::InProcess(windows) => {
-                let now = now_ms();
+                let now = unix_now_ms();
                 let mut windows = windows.lock().unwrap_or_else(|e| e.into_inner());
                 for key in keys {
                     let w = windows.entry(key.clone()).or_default();

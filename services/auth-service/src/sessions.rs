@@ -2,7 +2,6 @@
 
 use tokenauth_kit::Problem;
 use tokenauth_store::models::{RefreshToken, Session, User};
-use tokenauth_store::revocations;
 use tokenauth_store::sessions::{self, RefreshLookup, Rotation};
 
 use crate::error::ApiResult;
@@ -184,7 +183,7 @@ pub async fn logout_all(state: &AppState, user_id: &str) -> ApiResult<()> {
     let id = user_id.to_owned();
     let revoked = state
         .db
-        .run(move |conn| revocations::revoke_user(conn, &id, unix_now(), ttl))
+        .run(move |conn| sessions::revoke_user(conn, &id, unix_now(), ttl))
         .await?;
     state.revocations.publish(&revoked).await?;
     tracing::info!(%user_id, "logged out everywhere");

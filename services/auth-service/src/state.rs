@@ -23,6 +23,4 @@ pub struct AppState {
     pub config: Arc<AuthConfig>,
 }
 
-pub fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+pub use tokenauth_jwt::unix_now;
