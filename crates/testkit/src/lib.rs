@@ -8,11 +8,13 @@
 mod http;
 mod proxy;
 mod redis;
+mod startup;
 mod temp;
 
 pub use http::{assert_problem, wait_ready};
 pub use proxy::Proxy;
 pub use redis::RedisServer;
+pub use startup::assert_stops_naming;
 pub use temp::TempDir;
 
 /// A name no other test uses: `prefix` plus ten hex digits.

@@ -360,7 +360,7 @@ async fn a_session_ends_at_its_absolute_lifetime(b: Backend) {
         let db = db.clone();
         async move {
             db.run(move |conn| {
-                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let now = tokenauth_jwt::unix_now();
                 Ok(diesel::update(sessions::table)
                     .set(sessions::created_at.eq(now - secs))
                     .execute(conn)?)
@@ -410,7 +410,7 @@ async fn prune_deletes_only_what_can_no_longer_matter(b: Backend) {
     let spent = s(&live, "refresh_token");
     let current: Value = app.refresh(&spent).await.json().await.unwrap();
     let db = app.store().await;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = tokenauth_jwt::unix_now();
     let access_ttl = 900;
     // The logged-out session ended long ago, and every revocation has lapsed.
     let ended_sid = db
@@ -473,7 +473,7 @@ async fn prune_deletes_expired_refresh_tokens(b: Backend) {
     let app = spawn_app(b).await;
     let signed = app.register(&unique("stale")).await;
     let db = app.store().await;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = tokenauth_jwt::unix_now();
     let pruned = db
         .run(move |conn| {
             diesel::update(refresh_tokens::table)

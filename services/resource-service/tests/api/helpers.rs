@@ -62,37 +62,11 @@ pub struct Stack {
     pub client: reqwest::Client,
     pub files_dir: PathBuf,
     pub mirror: Arc<Mirror>,
-    dir: PathBuf,
+    /// Removed when the stack is dropped.
+    _dir: TempDir,
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Polls `GET {base}/readyz` until it answers 200, failing after `limit`.
-pub async fn wait_ready(client: &reqwest::Client, base: &str, limit: Duration) {
-    let started = std::time::Instant::now();
-    loop {
-        if let Ok(res) = client.get(format!("{base}/readyz")).send().await
-            && res.status() == StatusCode::OK
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{base} not ready within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-pub fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokenauth-rs-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+pub use tokenauth_testkit::{RedisServer, TempDir, assert_problem, wait_ready};
 
 fn env(pairs: &[(&str, String)]) -> HashMap<String, String> {
     pairs
@@ -116,7 +90,7 @@ pub async fn start_auth(
     vars.extend(env(extra));
     let mut config = auth_service::config::AuthConfig::from_source(&vars).unwrap();
     config.data_dir = dir.to_path_buf();
-    config.workers = Some(1);
+    config.common.workers = Some(1);
     auth_service::Application::build(config).await.unwrap()
 }
 
@@ -127,7 +101,7 @@ pub async fn start_resource(
     let mut all = env(&[("BIND_ADDR", "127.0.0.1:0".into())]);
     all.extend(env(vars));
     let mut config = resource_service::config::ResourceConfig::from_source(&all).unwrap();
-    config.workers = Some(1);
+    config.common.workers = Some(1);
     resource_service::Application::build(config, mirror)
         .await
         .unwrap()
@@ -141,8 +115,8 @@ impl Stack {
     /// `extra` applies to both services (e.g. HS256 mode).
     pub async fn start_with(extra: &[(&str, String)]) -> Stack {
         init_logs();
-        let dir = temp_dir();
-        let auth = start_auth(&dir, extra).await;
+        let dir = TempDir::new();
+        let auth = start_auth(dir.path(), extra).await;
         let auth_url = auth.base_url();
         let mirror = auth.revocation_mirror().unwrap();
         tokio::spawn(auth.run_until_stopped());
@@ -161,7 +135,7 @@ impl Stack {
             client: reqwest::Client::new(),
             files_dir,
             mirror,
-            dir,
+            _dir: dir,
         };
         stack.wait_ready(&stack.auth).await;
         stack.wait_ready(&stack.resource).await;
@@ -199,109 +173,6 @@ pub fn access(v: &Value) -> String {
     v["access_token"].as_str().unwrap().to_owned()
 }
 
-pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> Value {
-    assert_eq!(res.status().as_u16(), status, "status for {code}");
-    assert_eq!(res.headers()["content-type"], "application/problem+json");
-    if status == 401 {
-        assert!(
-            res.headers()["www-authenticate"]
-                .to_str()
-                .unwrap()
-                .starts_with("Bearer realm=\"tokenauth\"")
-        );
-    }
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["code"], code, "{body}");
-    body
-}
-
-/// A throw-away `redis-server` the test can kill, pause and restart empty.
-pub struct RedisServer {
-    pub port: u16,
-    child: Option<std::process::Child>,
-    dir: PathBuf,
-}
-
-impl RedisServer {
-    pub fn start() -> RedisServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut server = RedisServer {
-            port,
-            child: None,
-            dir: temp_dir(),
-        };
-        server.spawn();
-        server
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn spawn(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (scripts/test installs it)");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("redis-server did not start");
-    }
-
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts again on the same port, empty.
-    pub fn restart_empty(&mut self) {
-        self.kill();
-        self.spawn();
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        let status = std::process::Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    pub fn pause(&self) {
-        self.signal("-STOP");
-    }
-
-    pub fn resume(&self) {
-        self.signal("-CONT");
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            self.resume();
-        }
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// An auth-service and two resource-service replicas sharing one Redis.
 pub struct RedisStack {
     pub auth: String,
@@ -309,21 +180,15 @@ pub struct RedisStack {
     pub replicas: Vec<String>,
     pub client: reqwest::Client,
     pub auth_handle: actix_web::dev::ServerHandle,
-    dir: PathBuf,
-}
-
-impl Drop for RedisStack {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    dir: TempDir,
 }
 
 impl RedisStack {
     pub async fn start(redis: &RedisServer) -> RedisStack {
-        let dir = temp_dir();
+        let dir = TempDir::new();
         let prefix = format!("t{}:", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let shared = [("REDIS_URL", redis.url()), ("REDIS_KEY_PREFIX", prefix)];
-        let auth = start_auth(&dir, &shared).await;
+        let auth = start_auth(dir.path(), &shared).await;
         let auth_url = auth.base_url();
         let auth_handle = auth.handle();
         tokio::spawn(auth.run_until_stopped());
@@ -353,7 +218,7 @@ impl RedisStack {
 
     /// Another auth-service replica on the same database, signing key and Redis.
     pub async fn second_auth(&self) -> String {
-        let second = start_auth(&self.dir, &self.shared).await;
+        let second = start_auth(self.dir.path(), &self.shared).await;
         let url = second.base_url();
         tokio::spawn(second.run_until_stopped());
         wait_ready(&self.client, &url, Duration::from_secs(5)).await;

@@ -8,7 +8,7 @@ use tokenauth_jwt::SigningKey;
 use tokenauth_revocation::Mirror;
 
 use crate::helpers::{
-    PASSWORD, access, assert_problem, start_auth, start_resource, temp_dir, wait_ready,
+    PASSWORD, TempDir, access, assert_problem, start_auth, start_resource, wait_ready,
 };
 
 async fn register(client: &reqwest::Client, auth: &str) -> serde_json::Value {
@@ -31,7 +31,7 @@ fn current_mirror() -> std::sync::Arc<Mirror> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwks_down_at_start_is_retried_and_nothing_is_accepted_meanwhile() {
-    let dir = temp_dir();
+    let dir = TempDir::new();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -102,12 +102,11 @@ async fn jwks_down_at_start_is_retried_and_nothing_is_accepted_meanwhile() {
         .await
         .unwrap();
     assert_problem(res, 401, "invalid_token").await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_key_file_verifies_the_auth_service_tokens() {
-    let dir = temp_dir();
+    let dir = TempDir::new();
     let pem = SigningKey::generate_ed25519_pem().unwrap();
     let key_file = dir.join("signing.pem");
     std::fs::write(&key_file, &pem).unwrap();
@@ -144,12 +143,11 @@ async fn a_public_key_file_verifies_the_auth_service_tokens() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hs256_services_share_the_secret_and_refuse_eddsa_tokens() {
-    let dir = temp_dir();
+    let dir = TempDir::new();
     let secret = "a-shared-secret-for-both-services-0123456789";
     let hs = [
         ("JWT_ALGORITHM", "HS256".to_owned()),
@@ -176,7 +174,7 @@ async fn hs256_services_share_the_secret_and_refuse_eddsa_tokens() {
     assert_eq!(res.status(), StatusCode::OK);
 
     // An EdDSA token is the wrong algorithm here, whatever its signature.
-    let dir2 = temp_dir();
+    let dir2 = TempDir::new();
     let eddsa = start_auth(&dir2, &[]).await;
     let eddsa_url = eddsa.base_url();
     tokio::spawn(eddsa.run_until_stopped());
@@ -189,8 +187,6 @@ async fn hs256_services_share_the_secret_and_refuse_eddsa_tokens() {
         .await
         .unwrap();
     assert_problem(res, 401, "invalid_token").await;
-    let _ = std::fs::remove_dir_all(dir);
-    let _ = std::fs::remove_dir_all(dir2);
 }
 
 fn claims_now(sub: &str) -> tokenauth_jwt::AccessClaims {
@@ -264,7 +260,7 @@ async fn an_unknown_kid_refetches_the_jwks_at_most_once_every_few_seconds() {
     let body = std::sync::Arc::new(std::sync::Mutex::new(jwks_of(&[&a])));
     let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let url = jwks_server(body.clone(), hits.clone()).await;
-    let dir = temp_dir();
+    let dir = TempDir::new();
     let resource = start_resource(
         &[
             ("JWKS_URL", url),
@@ -313,7 +309,6 @@ async fn an_unknown_kid_refetches_the_jwks_at_most_once_every_few_seconds() {
         assert_eq!(get(c.sign(&claims_now("x")).unwrap()).await, 401);
     }
     assert_eq!(hits.load(Ordering::SeqCst), fetched + 1);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,7 +325,7 @@ async fn an_oversized_jwks_is_not_read_past_its_cap() {
     let body = std::sync::Arc::new(std::sync::Mutex::new(body));
     let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let url = jwks_server(body, hits.clone()).await;
-    let dir = temp_dir();
+    let dir = TempDir::new();
     let resource = start_resource(
         &[
             ("JWKS_URL", url),
@@ -358,5 +353,4 @@ async fn an_oversized_jwks_is_not_read_past_its_cap() {
         .await
         .unwrap();
     assert_problem(res, 503, "unavailable").await;
-    let _ = std::fs::remove_dir_all(dir);
 }
