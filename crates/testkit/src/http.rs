@@ -22,7 +22,7 @@ pub async fn wait_ready(client: &reqwest::Client, base: &str, limit: Duration) {
     }
 }
 
-/// Asserts an API.md problem response: status, `code`, content type, the request id in the body
+/// Asserts a problem-details response: status, `code`, content type, the request id in the body
 /// matching the header, and an RFC 6750 challenge on every 401. Returns the body.
 pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
     assert_eq!(res.status().as_u16(), status, "status for {code}");

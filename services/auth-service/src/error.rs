@@ -1,4 +1,4 @@
-//! The auth-service's one error type; every variant renders as an API.md problem.
+//! The auth-service's one error type; every variant renders as a problem-details body.
 
 use actix_web::{HttpResponse, ResponseError};
 use tokenauth_kit::Problem;

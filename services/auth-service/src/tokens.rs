@@ -34,7 +34,7 @@ pub enum TokenError {
     Random,
 }
 
-/// The token response of API.md.
+/// The token response (README, "auth-service API").
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
