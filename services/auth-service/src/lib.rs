@@ -140,6 +140,12 @@ impl Application {
         self.state.revocations.mirror().cloned()
     }
 
+    /// The write side of that mirror (embedded default only), for tests that need to make it
+    /// stale as a lost feed would.
+    pub fn revocation_writer(&self) -> Option<tokenauth_revocation::MirrorWriter> {
+        self.state.revocations.writer().cloned()
+    }
+
     /// Stops the server from elsewhere (graceful shutdown).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()

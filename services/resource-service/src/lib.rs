@@ -39,12 +39,8 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let mirror = match (in_process, &config.redis_url) {
             (Some(mirror), _) => mirror,
-            (None, Some(url)) => {
-                let mirror = Arc::new(Mirror::new());
-                tokenauth_revocation::feed::spawn(url, &config.redis_prefix, mirror.clone())
-                    .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?;
-                mirror
-            }
+            (None, Some(url)) => tokenauth_revocation::feed::spawn(url, &config.redis_prefix)
+                .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?,
             (None, None) => {
                 return Err(ConfigError::new(
                     "REDIS_URL",
