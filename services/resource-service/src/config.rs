@@ -1,8 +1,8 @@
 //! The resource-service's configuration: `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE`,
-//! `FILES_DIR`, `FILES_LINK_SECRET`, `PUBLIC_BASE_URL`, `REDIS_URL`, `REDIS_KEY_PREFIX`,
-//! `CORS_ALLOWED_ORIGINS`, `TRUSTED_PROXIES`, and the verifier's variables (see
-//! tokenauth-guard: `JWT_ALGORITHM`, `JWT_SECRET`, `JWKS_URL`, `JWT_PUBLIC_KEY_FILE`,
-//! `TOKEN_ISSUER`, `TOKEN_AUDIENCE`).
+//! `FILES_DIR`, `FILES_LINK_SECRET`, `PUBLIC_BASE_URL`, `CORS_ALLOWED_ORIGINS`,
+//! `TRUSTED_PROXIES`, and the verifier's variables (see tokenauth-guard: `JWT_ALGORITHM`,
+//! `JWT_SECRET`, `JWKS_URL`, `JWT_PUBLIC_KEY_FILE`, `TOKEN_ISSUER`, `TOKEN_AUDIENCE`,
+//! `REDIS_URL`, `REDIS_KEY_PREFIX`).
 
 use std::path::PathBuf;
 
@@ -19,6 +19,7 @@ pub const MIN_LINK_SECRET_BYTES: usize = 32;
 #[derive(Debug, Clone)]
 pub struct ResourceConfig {
     pub listen: ListenConfig,
+    /// Keys, issuer, audience and the Redis revocations are followed in.
     pub guard: GuardConfig,
     pub files_dir: PathBuf,
     /// Signs `/v1/files` links; replicas must share it for a link made by one to work on
@@ -29,10 +30,7 @@ pub struct ResourceConfig {
     /// Never taken from a request's `Host` or forwarding headers, which the client controls.
     pub public_base_url: Option<String>,
     pub trusted_proxies: TrustedProxies,
-    pub redis_url: Option<String>,
     pub cors: CorsConfig,
-    /// Prefix of every Redis key and channel (`REDIS_KEY_PREFIX`).
-    pub redis_prefix: String,
     pub workers: Option<usize>,
 }
 
@@ -51,15 +49,6 @@ impl ResourceConfig {
             }
             other => other.map(SecretString::from),
         };
-        let redis_url = config::string(src, "REDIS_URL");
-        if let Some(url) = &redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
-            return Err(ConfigError::new(
-                "REDIS_URL",
-                "must start with redis:// or rediss://",
-            ));
-        }
         Ok(ResourceConfig {
             listen: ListenConfig::from_source(src, DEFAULT_BIND)?,
             guard: GuardConfig::from_source(src)?,
@@ -67,13 +56,7 @@ impl ResourceConfig {
             link_secret,
             public_base_url: public_base_url(src)?,
             trusted_proxies: TrustedProxies::from_source(src)?,
-            redis_url,
             cors: CorsConfig::from_source(src)?,
-            redis_prefix: config::string_or(
-                src,
-                "REDIS_KEY_PREFIX",
-                tokenauth_revocation::redis_store::DEFAULT_PREFIX,
-            ),
             workers: None,
         })
     }

@@ -14,7 +14,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use secrecy::ExposeSecret;
-use tokenauth_guard::{Guard, KeyStore};
+use tokenauth_guard::GuardBuilder;
 use tokenauth_kit::config::ConfigError;
 use tokenauth_kit::cors::refusals_as_problems;
 use tokenauth_kit::{body, deadline, problem, request_id};
@@ -32,26 +32,17 @@ pub struct Application {
 
 impl Application {
     /// Builds the service. `in_process` is the auth-service's mirror when both run in one
-    /// process; otherwise the mirror follows Redis (`REDIS_URL`), which is then required.
+    /// process; otherwise the mirror follows Redis (`REDIS_URL`, under `REDIS_KEY_PREFIX`),
+    /// which is then required.
     pub async fn build(
         config: ResourceConfig,
         in_process: Option<Arc<Mirror>>,
     ) -> anyhow::Result<Self> {
-        let mirror = match (in_process, &config.redis_url) {
-            (Some(mirror), _) => mirror,
-            (None, Some(url)) => tokenauth_revocation::feed::spawn(url, &config.redis_prefix)
-                .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?,
-            (None, None) => {
-                return Err(ConfigError::new(
-                    "REDIS_URL",
-                    "is required: a resource-service on its own learns of revocations from Redis",
-                )
-                .into());
-            }
-        };
-        let keys = Arc::new(KeyStore::new(&config.guard)?);
-        keys.spawn_fetch();
-        let guard = web::Data::new(Guard::new(keys, mirror));
+        let mut guard = GuardBuilder::new(config.guard.clone());
+        if let Some(mirror) = in_process {
+            guard = guard.in_process(mirror);
+        }
+        let guard = guard.build()?;
 
         let dir = std::fs::create_dir_all(&config.files_dir)
             .and_then(|()| config.files_dir.canonicalize())
