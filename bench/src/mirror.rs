@@ -2,11 +2,10 @@
 //! a verifier does it, from Redis (one `MULTI`/`EXEC` snapshot). Prints the time and the
 //! resident memory the mirror adds (targets: ≤ 3 s, ≤ 128 MiB).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use tokenauth_revocation::redis_store::{Keys, Publisher, snapshot, snapshot_connection};
-use tokenauth_revocation::{Event, Kind, Mirror, StateBuilder, unix_now};
+use tokenauth_revocation::{Event, Kind, MirrorWriter, StateBuilder, unix_now};
 
 const COUNT: usize = 1_000_000;
 
@@ -39,16 +38,16 @@ pub async fn run(redis_url: &str) -> anyhow::Result<bool> {
 
     // A verifier's load: snapshot, then build the mirror.
     let before = rss_kib();
-    let mirror = Arc::new(Mirror::new());
+    let writer = MirrorWriter::new();
     let client = redis::Client::open(redis_url)?;
     let mut conn = snapshot_connection(&client).await?;
     let started = Instant::now();
     let mut builder = StateBuilder::default();
     let (_, seq) = snapshot(&mut conn, &Keys::new(&prefix), &mut builder).await?;
-    mirror.install(builder, seq);
+    writer.install(builder, seq);
     let load_time = started.elapsed();
     let after = rss_kib();
-    let stats = mirror.stats();
+    let stats = writer.mirror().stats();
 
     // Clean up the seeded keys.
     let keys = Keys::new(&prefix);

@@ -6,7 +6,8 @@
 //! entry also remembers the revocation mirror's generation when it was last found not revoked;
 //! while the mirror has not changed since, the answer stands, and any revocation (or the mirror
 //! going stale) changes the generation, so the next request checks again. Bounded per thread; an
-//! entry is never used at or after its `exp`.
+//! entry is never used at or after its `exp`. A thread that ends takes its entries with it, and
+//! gives them back to the shared count.
 
 use std::cell::RefCell;
 use std::hash::BuildHasher;
@@ -18,7 +19,7 @@ use hashbrown::HashTable;
 use tokenauth_jwt::AccessClaims;
 
 /// Tokens each worker thread keeps at most (about 1 KiB each).
-pub const DEFAULT_CAPACITY: usize = 4_096;
+pub(crate) const DEFAULT_CAPACITY: usize = 4_096;
 
 /// How many trailing bytes of a token are hashed: they are signature bytes, unique per token,
 /// so hashing the whole token (hundreds of bytes of mostly shared header and claims) buys
@@ -26,16 +27,25 @@ pub const DEFAULT_CAPACITY: usize = 4_096;
 const HASHED_TAIL: usize = 32;
 
 #[derive(Debug)]
-pub struct Entry {
+pub(crate) struct Entry {
     token: Box<[u8]>,
-    pub claims: Arc<AccessClaims>,
+    pub(crate) claims: Arc<AccessClaims>,
     /// The mirror generation under which this token was last found not revoked (0: never).
-    pub checked: u64,
+    pub(crate) checked: u64,
 }
 
 struct Map {
     table: HashTable<Entry>,
     hasher: RandomState,
+    /// The owning cache's count of entries across threads.
+    entries: Arc<AtomicUsize>,
+}
+
+impl Drop for Map {
+    fn drop(&mut self) {
+        // Its thread has ended (or its cache is gone): these entries no longer exist.
+        self.entries.fetch_sub(self.table.len(), Ordering::Relaxed);
+    }
 }
 
 fn tail_hash(hasher: &RandomState, token: &[u8]) -> u64 {
@@ -50,7 +60,7 @@ thread_local! {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 #[derive(Debug)]
-pub struct VerifiedCache {
+pub(crate) struct VerifiedCache {
     id: u64,
     capacity: usize,
     /// Entries across all threads, for statistics.
@@ -58,7 +68,7 @@ pub struct VerifiedCache {
 }
 
 impl VerifiedCache {
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         VerifiedCache {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             capacity,
@@ -67,7 +77,12 @@ impl VerifiedCache {
     }
 
     /// Runs `f` on this thread's live entry for `token`, if there is one.
-    pub fn with<T>(&self, token: &[u8], now: i64, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
+    pub(crate) fn with<T>(
+        &self,
+        token: &[u8],
+        now: i64,
+        f: impl FnOnce(&mut Entry) -> T,
+    ) -> Option<T> {
         CACHES.with(|caches| {
             let mut caches = caches.borrow_mut();
             let (_, map) = caches.iter_mut().find(|(id, _)| *id == self.id)?;
@@ -80,7 +95,7 @@ impl VerifiedCache {
         })
     }
 
-    pub fn insert(&self, token: &[u8], claims: Arc<AccessClaims>, now: i64) {
+    pub(crate) fn insert(&self, token: &[u8], claims: Arc<AccessClaims>, now: i64) {
         if claims.exp <= now || self.capacity == 0 {
             return;
         }
@@ -92,6 +107,7 @@ impl VerifiedCache {
                     let map = Map {
                         table: HashTable::new(),
                         hasher: RandomState::default(),
+                        entries: self.entries.clone(),
                     };
                     caches.push((self.id, map));
                     caches.len() - 1
@@ -210,6 +226,26 @@ mod tests {
         // Shorter than the hashed tail.
         cache.insert(b"t", claims(1000), 0);
         assert!(cache.with(b"t", 0, |_| ()).is_some());
+    }
+
+    #[test]
+    fn a_thread_that_ends_gives_its_entries_back_to_the_count() {
+        let cache = Arc::new(VerifiedCache::new(100));
+        cache.insert(b"main", claims(1000), 0);
+        let c = cache.clone();
+        std::thread::spawn(move || {
+            for i in 0..10 {
+                c.insert(format!("t{i}").as_bytes(), claims(1000), 0);
+            }
+            assert_eq!(c.len(), 11);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(cache.len(), 1, "the worker's entries went with it");
+        // And dropping the cache gives back this thread's.
+        let entries = cache.entries.clone();
+        drop(Arc::into_inner(cache));
+        assert_eq!(entries.load(Ordering::Relaxed), 0);
     }
 
     #[test]

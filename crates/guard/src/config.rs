@@ -1,32 +1,99 @@
 //! A verifier's configuration: `JWT_ALGORITHM`, `JWT_SECRET`, `JWKS_URL`, `JWT_PUBLIC_KEY_FILE`,
-//! `TOKEN_ISSUER`, `TOKEN_AUDIENCE`.
+//! `TOKEN_ISSUER`, `TOKEN_AUDIENCE`, `REDIS_URL`, `REDIS_KEY_PREFIX` (each described in the
+//! crate documentation).
 
 use std::path::PathBuf;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokenauth_jwt::{Algorithm, MIN_HS256_SECRET_BYTES};
-use tokenauth_kit::config::{self, ConfigError, Source};
+use tokenauth_kit::config::{self, ConfigError, DEFAULT_REDIS_PREFIX, Env, RedisConfig, Source};
 
+/// Where keys come from when neither `JWKS_URL` nor `JWT_PUBLIC_KEY_FILE` is set: the
+/// auth-service's JWKS on its default address.
 pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:8080/.well-known/jwks.json";
+/// `TOKEN_ISSUER` when unset: the auth-service's default address.
+pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
+/// `TOKEN_AUDIENCE` when unset.
+pub const DEFAULT_AUDIENCE: &str = "resource-service";
 
+/// Where verification keys come from.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum KeySource {
-    /// Fetched at start (with retries), cached, refetched on an unknown `kid`.
+    /// A JWKS URL (`http://` or `https://`): fetched at start with retries, refetched on an
+    /// unknown `kid` at most once every [`REFETCH_INTERVAL`](crate::REFETCH_INTERVAL).
+    /// Redirects are not followed.
     JwksUrl(String),
-    /// Ed25519 public keys (SubjectPublicKeyInfo PEM).
+    /// A file of Ed25519 public keys (`BEGIN PUBLIC KEY` PEM blocks; several for rotation).
     PublicKeyFile(PathBuf),
-    /// The HS256 shared secret.
+    /// The HS256 shared secret (its UTF-8 bytes, at least 32).
     Secret(SecretString),
 }
 
-#[derive(Debug, Clone)]
+/// What a [`Guard`](crate::Guard) needs to know; read from the environment with
+/// [`GuardConfig::from_env`], or start from [`GuardConfig::default`] and set fields. Its `Debug`
+/// shows neither the secret nor the Redis URL's credentials.
+#[derive(Clone)]
+#[non_exhaustive]
 pub struct GuardConfig {
+    /// Where verification keys come from (`JWT_ALGORITHM`, `JWT_SECRET`, `JWKS_URL`,
+    /// `JWT_PUBLIC_KEY_FILE`).
     pub keys: KeySource,
+    /// The exact `iss` tokens must carry (`TOKEN_ISSUER`).
     pub issuer: String,
+    /// A token's `aud` must contain one of these (`TOKEN_AUDIENCE`, comma-separated).
     pub audience: Vec<String>,
+    /// The Redis whose revocations are followed (`REDIS_URL`, `redis://` or `rediss://`).
+    /// Required unless the builder is handed a mirror kept in this process.
+    pub redis_url: Option<String>,
+    /// The prefix of every Redis key and channel (`REDIS_KEY_PREFIX`).
+    pub redis_key_prefix: String,
+}
+
+impl std::fmt::Debug for GuardConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `redis://user:password@host`: the credentials stay out of logs.
+        let redis_url = self
+            .redis_url
+            .as_deref()
+            .map(|url| match url.split_once("://") {
+                Some((scheme, rest)) => match rest.rsplit_once('@') {
+                    Some((_, host)) => format!("{scheme}://…@{host}"),
+                    None => url.to_owned(),
+                },
+                None => "…".to_owned(),
+            });
+        f.debug_struct("GuardConfig")
+            .field("keys", &self.keys)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("redis_url", &redis_url)
+            .field("redis_key_prefix", &self.redis_key_prefix)
+            .finish()
+    }
+}
+
+impl Default for GuardConfig {
+    /// What an empty environment gives: keys from [`DEFAULT_JWKS_URL`], issuer
+    /// [`DEFAULT_ISSUER`], audience [`DEFAULT_AUDIENCE`], no Redis, prefix `tokenauth:`.
+    fn default() -> Self {
+        GuardConfig {
+            keys: KeySource::JwksUrl(DEFAULT_JWKS_URL.to_owned()),
+            issuer: DEFAULT_ISSUER.to_owned(),
+            audience: vec![DEFAULT_AUDIENCE.to_owned()],
+            redis_url: None,
+            redis_key_prefix: DEFAULT_REDIS_PREFIX.to_owned(),
+        }
+    }
 }
 
 impl GuardConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env)
+    }
+
+    /// Reads `src` (the environment, or a map in tests). Every error names its variable.
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         let algorithm: Algorithm = config::parsed_or(src, "JWT_ALGORITHM", Algorithm::EdDsa)?;
         let keys = match algorithm {
@@ -38,26 +105,158 @@ impl GuardConfig {
             )?)),
             Algorithm::EdDsa => match config::string(src, "JWT_PUBLIC_KEY_FILE") {
                 Some(path) => KeySource::PublicKeyFile(PathBuf::from(path)),
-                None => {
-                    let url = config::string_or(src, "JWKS_URL", DEFAULT_JWKS_URL);
-                    if !(url.starts_with("http://") || url.starts_with("https://")) {
-                        return Err(ConfigError::new(
-                            "JWKS_URL",
-                            "must be an http:// or https:// URL",
-                        ));
-                    }
-                    KeySource::JwksUrl(url)
-                }
+                None => KeySource::JwksUrl(config::string_or(src, "JWKS_URL", DEFAULT_JWKS_URL)),
             },
         };
         let audience = match config::list(src, "TOKEN_AUDIENCE") {
-            list if list.is_empty() => vec!["resource-service".to_owned()],
+            list if list.is_empty() => vec![DEFAULT_AUDIENCE.to_owned()],
             list => list,
         };
-        Ok(GuardConfig {
+        let redis = RedisConfig::from_source(src)?;
+        let config = GuardConfig {
             keys,
-            issuer: config::string_or(src, "TOKEN_ISSUER", "http://127.0.0.1:8080"),
+            issuer: config::string_or(src, "TOKEN_ISSUER", DEFAULT_ISSUER),
             audience,
-        })
+            redis_key_prefix: redis
+                .as_ref()
+                .map_or_else(|| DEFAULT_REDIS_PREFIX.to_owned(), |r| r.prefix.clone()),
+            redis_url: redis.map(|r| r.url().to_owned()),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The checks a configuration set in code must pass too, naming the variable that would
+    /// have set the bad value.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        match &self.keys {
+            KeySource::JwksUrl(url)
+                if !(url.starts_with("http://") || url.starts_with("https://")) =>
+            {
+                return Err(ConfigError::new(
+                    "JWKS_URL",
+                    "must be an http:// or https:// URL",
+                ));
+            }
+            KeySource::Secret(secret) if secret.expose_secret().len() < MIN_HS256_SECRET_BYTES => {
+                return Err(ConfigError::new(
+                    "JWT_SECRET",
+                    format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"),
+                ));
+            }
+            _ => {}
+        }
+        if self.issuer.trim().is_empty() {
+            return Err(ConfigError::new("TOKEN_ISSUER", "must not be empty"));
+        }
+        if self.audience.iter().all(|a| a.trim().is_empty()) {
+            return Err(ConfigError::new("TOKEN_AUDIENCE", "must name an audience"));
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ConfigError::new(
+                "REDIS_URL",
+                "must start with redis:// or rediss://",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn src(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_environment_gives_the_defaults() {
+        let config = GuardConfig::from_source(&src(&[])).unwrap();
+        let default = GuardConfig::default();
+        assert!(matches!(&config.keys, KeySource::JwksUrl(url) if url == DEFAULT_JWKS_URL));
+        assert!(matches!(&default.keys, KeySource::JwksUrl(url) if url == DEFAULT_JWKS_URL));
+        assert_eq!(config.issuer, default.issuer);
+        assert_eq!(config.audience, default.audience);
+        assert_eq!(config.redis_url, None);
+        assert_eq!(config.redis_key_prefix, "tokenauth:");
+        assert_eq!(default.redis_key_prefix, "tokenauth:");
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let config = GuardConfig::from_source(&src(&[
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("TOKEN_ISSUER", "https://auth.example.com"),
+            ("TOKEN_AUDIENCE", "orders, billing"),
+            ("REDIS_URL", "rediss://redis.example.com"),
+            ("REDIS_KEY_PREFIX", "team-a:"),
+        ]))
+        .unwrap();
+        assert!(matches!(config.keys, KeySource::Secret(_)));
+        assert_eq!(config.issuer, "https://auth.example.com");
+        assert_eq!(config.audience, ["orders", "billing"]);
+        assert_eq!(
+            config.redis_url.as_deref(),
+            Some("rediss://redis.example.com")
+        );
+        assert_eq!(config.redis_key_prefix, "team-a:");
+        let file = GuardConfig::from_source(&src(&[
+            ("JWT_PUBLIC_KEY_FILE", "/keys.pem"),
+            ("JWKS_URL", "https://ignored.example.com"),
+        ]))
+        .unwrap();
+        assert!(
+            matches!(file.keys, KeySource::PublicKeyFile(p) if p == std::path::Path::new("/keys.pem"))
+        );
+        let jwks = GuardConfig::from_source(&src(&[("JWKS_URL", "https://auth.example.com/jwks")]))
+            .unwrap();
+        assert!(matches!(jwks.keys, KeySource::JwksUrl(u) if u == "https://auth.example.com/jwks"));
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let config = GuardConfig::from_source(&src(&[
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            (
+                "REDIS_URL",
+                "rediss://verifier:hunter2-secret@redis.example.com:6380/0",
+            ),
+        ]))
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("0123456789abcdef") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert!(shown.contains("redis.example.com:6380"), "{shown}");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (pairs, var) in [
+            (vec![("JWT_ALGORITHM", "none")], "JWT_ALGORITHM"),
+            (vec![("JWT_ALGORITHM", "HS256")], "JWT_SECRET"),
+            (
+                vec![("JWT_ALGORITHM", "HS256"), ("JWT_SECRET", "short")],
+                "JWT_SECRET",
+            ),
+            (vec![("JWKS_URL", "ftp://x")], "JWKS_URL"),
+            (vec![("REDIS_URL", "http://127.0.0.1:6379")], "REDIS_URL"),
+        ] {
+            let err = GuardConfig::from_source(&src(&pairs)).unwrap_err();
+            assert_eq!(err.var, var, "{pairs:?}");
+        }
     }
 }

@@ -10,7 +10,6 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::Either;
 use tokenauth_jwt::AccessClaims;
-use tokenauth_kit::Problem;
 use tokenauth_kit::bearer::bearer_token;
 
 use crate::error::GuardError;
@@ -20,7 +19,7 @@ type Boxed<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
 /// A token seen before is answered without allocating a future.
 type Fast<T> = Either<Ready<Result<T, actix_web::Error>>, Boxed<T>>;
 
-/// A verified, unrevoked access token.
+/// A verified, unrevoked access token: a handler taking this is protected (401 without one).
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Arc<AccessClaims>);
 
@@ -30,11 +29,13 @@ pub struct MaybeAuthenticated(pub Option<Arc<AccessClaims>>);
 
 /// A role a handler requires: `struct Admin; impl Role for Admin { const NAME: &'static str = "admin"; }`.
 pub trait Role {
+    /// The name in the token's `roles` claim.
     const NAME: &'static str;
 }
 
-/// A scope a handler requires.
+/// A scope a handler requires: `struct Read; impl Scope for Read { const NAME: &'static str = "read"; }`.
 pub trait Scope {
+    /// The name in the token's space-separated `scope` claim.
     const NAME: &'static str;
 }
 
@@ -46,28 +47,42 @@ pub struct RequireRole<R: Role>(pub Arc<AccessClaims>, PhantomData<R>);
 #[derive(Debug, Clone)]
 pub struct RequireScope<S: Scope>(pub Arc<AccessClaims>, PhantomData<S>);
 
-fn guard_of(req: &HttpRequest) -> Result<&web::Data<Guard>, actix_web::Error> {
-    req.app_data::<web::Data<Guard>>()
-        .ok_or_else(|| Problem::internal("tokenauth-guard: no Guard in the app data").into())
+/// The guard registered in the app, whichever way it was registered.
+fn guard_of(req: &HttpRequest) -> Option<&Guard> {
+    // The plain spelling first: it is what `Guard`'s documentation shows, so the usual
+    // request finds it with one look-up.
+    req.app_data::<Guard>()
+        .or_else(|| req.app_data::<web::Data<Guard>>().map(web::Data::get_ref))
+        .or_else(|| req.app_data::<Arc<Guard>>().map(|arc| &**arc))
+}
+
+fn not_registered() -> actix_web::Error {
+    GuardError::NotRegistered.into()
 }
 
 /// Verifies the request's token, if it has one.
 fn authenticate(req: &HttpRequest) -> Fast<Option<Arc<AccessClaims>>> {
+    let Some(guard) = guard_of(req) else {
+        return Either::Left(ready(Err(not_registered())));
+    };
+    // API.md: more than one Authorization header is 400, whichever one a proxy would read.
+    let mut values = req.headers().get_all(AUTHORIZATION);
+    let value = values.next();
+    if values.next().is_some() {
+        return Either::Left(ready(Err(GuardError::DuplicateAuthorization.into())));
+    }
     // The common case first: `Bearer <a token verified before>`. These exact bytes passed every
     // check below when they were first verified, so a cache hit needs no other look at them.
-    if let (Ok(guard), Some(value)) = (guard_of(req), req.headers().get(AUTHORIZATION))
+    if let Some(value) = value
         && let Some(token) = value.as_bytes().strip_prefix(b"Bearer ")
         && let Some(answer) = guard.authenticate_cached_bytes(token)
     {
         return Either::Left(ready(answer.map(Some).map_err(Into::into)));
     }
-    let (guard, token) = match (guard_of(req), bearer_token(req)) {
-        (Ok(guard), Ok(token)) => (guard, token),
-        (Err(e), _) => return Either::Left(ready(Err(e))),
-        (_, Err(problem)) => return Either::Left(ready(Err(problem.into()))),
-    };
-    let Some(token) = token else {
-        return Either::Left(ready(Ok(None)));
+    let token = match bearer_token(req) {
+        Ok(Some(token)) => token,
+        Ok(None) => return Either::Left(ready(Ok(None))),
+        Err(problem) => return Either::Left(ready(Err(problem.into()))),
     };
     // A token not seen before, or one spelled otherwise (`bearer`, extra spaces); the guard
     // still answers the latter from its cache.
@@ -75,6 +90,17 @@ fn authenticate(req: &HttpRequest) -> Fast<Option<Arc<AccessClaims>>> {
     Either::Right(Box::pin(async move {
         Ok(Some(guard.authenticate(&token).await?))
     }))
+}
+
+/// The guard itself, for a handler that needs it (readiness, statistics, a token read from
+/// elsewhere): found however it was registered, else 500.
+impl FromRequest for Guard {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(guard_of(req).cloned().ok_or_else(not_registered))
+    }
 }
 
 impl FromRequest for MaybeAuthenticated {

@@ -3,68 +3,78 @@
 
 use std::sync::Arc;
 
-use tokenauth_jwt::{AccessClaims, MAX_TOKEN_BYTES, VerifyError};
-use tokenauth_revocation::{Mirror, TokenRef, Verdict, unix_now};
+use tokenauth_jwt::{AccessClaims, MAX_TOKEN_BYTES};
+use tokenauth_kit::config::ConfigError;
+use tokenauth_revocation::{Mirror, MirrorStats, TokenRef, Verdict, unix_now};
 
-use crate::cache::{DEFAULT_CAPACITY, VerifiedCache};
+use crate::builder::GuardBuilder;
+use crate::cache::VerifiedCache;
 use crate::error::GuardError;
 use crate::keys::KeyStore;
 
+/// Verifies access tokens for the extractors. Build one with [`Guard::from_env`] or
+/// [`Guard::builder`] and register it in the app: `App::new().app_data(guard.clone())`
+/// (a `web::Data<Guard>` or `Arc<Guard>` is found too).
+///
+/// Cloning is cheap: clones share keys, revocation mirror and the verified-token cache.
+#[derive(Debug, Clone)]
+pub struct Guard(Arc<Inner>);
+
 #[derive(Debug)]
-pub struct Guard {
+struct Inner {
     keys: Arc<KeyStore>,
     mirror: Arc<Mirror>,
     cache: VerifiedCache,
 }
 
-fn verify_error(e: VerifyError) -> GuardError {
-    match e {
-        VerifyError::Expired => GuardError::Expired,
-        VerifyError::Invalid(why) => GuardError::Invalid(why),
-    }
-}
-
 impl Guard {
-    pub fn new(keys: Arc<KeyStore>, mirror: Arc<Mirror>) -> Self {
-        Self::with_cache_capacity(keys, mirror, DEFAULT_CAPACITY)
+    /// A builder with the settings of the environment (the variables listed in the crate
+    /// documentation); a setting may still be changed in code before [`GuardBuilder::build`].
+    pub fn from_env() -> Result<GuardBuilder, ConfigError> {
+        GuardBuilder::from_env()
     }
 
-    pub fn with_cache_capacity(keys: Arc<KeyStore>, mirror: Arc<Mirror>, capacity: usize) -> Self {
-        Guard {
+    /// A builder with the defaults of an empty environment, to be set in code.
+    pub fn builder() -> GuardBuilder {
+        GuardBuilder::default()
+    }
+
+    pub(crate) fn new(keys: Arc<KeyStore>, mirror: Arc<Mirror>, capacity: usize) -> Self {
+        Guard(Arc::new(Inner {
             keys,
             mirror,
             cache: VerifiedCache::new(capacity),
-        }
+        }))
     }
 
-    pub fn keys(&self) -> &Arc<KeyStore> {
-        &self.keys
-    }
-
-    pub fn mirror(&self) -> &Arc<Mirror> {
-        &self.mirror
-    }
-
-    /// How many verified tokens are cached.
+    /// How many verified tokens are cached, across worker threads.
     pub fn cached_tokens(&self) -> usize {
-        self.cache.len()
+        self.0.cache.len()
     }
 
-    /// Keys loaded and revocation state known complete and current.
+    /// Whether verification keys are loaded.
+    pub fn keys_ready(&self) -> bool {
+        self.0.keys.is_ready()
+    }
+
+    /// Whether the revocation state is known complete and current.
+    pub fn revocations_current(&self) -> bool {
+        self.0.mirror.is_current()
+    }
+
+    /// What the revocation mirror holds.
+    pub fn revocation_stats(&self) -> MirrorStats {
+        self.0.mirror.stats()
+    }
+
+    /// Keys loaded and revocation state known complete and current: a readiness check.
     pub fn is_ready(&self) -> bool {
-        self.keys.is_ready() && self.mirror.is_current()
+        self.keys_ready() && self.revocations_current()
     }
 
     /// The answer for a token seen before, without waiting: `None` when it must be verified.
-    pub fn authenticate_cached(
-        &self,
-        token: &str,
-    ) -> Option<Result<Arc<AccessClaims>, GuardError>> {
-        self.authenticate_cached_bytes(token.as_bytes())
-    }
-
-    /// As [`Guard::authenticate_cached`], for a token not yet checked to be text: a hit means
-    /// these exact bytes were verified before.
+    /// A hit means these exact bytes were verified before, so they need not be checked to be
+    /// text first.
     pub(crate) fn authenticate_cached_bytes(
         &self,
         token: &[u8],
@@ -72,11 +82,12 @@ impl Guard {
         if token.len() > MAX_TOKEN_BYTES {
             return Some(Err(GuardError::Invalid("Token is too large")));
         }
+        let inner = &*self.0;
         // Read the generation before checking: a change during the check makes the next
         // request check again.
-        let generation = self.mirror.generation();
-        self.cache.with(token, unix_now(), |entry| {
-            if entry.checked == generation && self.mirror.is_current() {
+        let generation = inner.mirror.generation();
+        inner.cache.with(token, unix_now(), |entry| {
+            if entry.checked == generation && inner.mirror.is_current() {
                 return Ok(entry.claims.clone());
             }
             let answer = self.check_revocation(entry.claims.clone());
@@ -87,12 +98,15 @@ impl Guard {
         })
     }
 
+    /// Verifies a token (signature, claims, revocation), as the extractors do: for a handler
+    /// that reads a token from somewhere other than the `Authorization` header.
     pub async fn authenticate(&self, token: &str) -> Result<Arc<AccessClaims>, GuardError> {
-        if let Some(answer) = self.authenticate_cached(token) {
+        if let Some(answer) = self.authenticate_cached_bytes(token.as_bytes()) {
             return answer;
         }
         let claims = Arc::new(self.verify(token).await?);
-        self.cache
+        self.0
+            .cache
             .insert(token.as_bytes(), claims.clone(), unix_now());
         self.check_revocation(claims)
     }
@@ -104,27 +118,28 @@ impl Guard {
             sub: &claims.sub,
             iat: claims.iat,
         };
-        match self.mirror.check(&token_ref) {
+        match self.0.mirror.check(&token_ref) {
             Verdict::Valid => Ok(claims),
             Verdict::Revoked => Err(GuardError::Revoked),
-            Verdict::Unknown => Err(GuardError::Unavailable),
+            Verdict::Unknown => Err(GuardError::RevocationsUnavailable),
         }
     }
 
     async fn verify(&self, token: &str) -> Result<AccessClaims, GuardError> {
-        let verifier = self.keys.verifier().ok_or(GuardError::Unavailable)?;
+        let keys = &self.0.keys;
+        let verifier = keys.verifier().ok_or(GuardError::KeysUnavailable)?;
         match verifier.verify(token) {
             Ok(claims) => Ok(claims),
             // A key we have not seen may be a rotation: refetch the JWKS (rate limited).
             Err(e) if verifier.knows_kid_of(token) == Some(false) => {
-                if self.keys.refetch_for_unknown_kid().await
-                    && let Some(fresh) = self.keys.verifier()
+                if keys.refetch_for_unknown_kid().await
+                    && let Some(fresh) = keys.verifier()
                 {
-                    return fresh.verify(token).map_err(verify_error);
+                    return fresh.verify(token).map_err(GuardError::from);
                 }
-                Err(verify_error(e))
+                Err(e.into())
             }
-            Err(e) => Err(verify_error(e)),
+            Err(e) => Err(e.into()),
         }
     }
 }

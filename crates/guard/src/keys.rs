@@ -1,27 +1,35 @@
 //! Where verification keys come from: a JWKS URL (fetched at start with retries, refetched on
 //! an unknown `kid` at most once every few seconds), a public key file, or the HS256 secret.
+//! Loading the JWKS, and failing to, are each reported once, not per retry.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
-use tokenauth_jwt::{JwkSet, VerificationKeys, Verifier, VerifierConfig};
+#[cfg(feature = "jwks")]
+use tokenauth_jwt::JwkSet;
+use tokenauth_jwt::{VerificationKeys, Verifier, VerifierConfig};
 use tokenauth_kit::config::ConfigError;
+use tokenauth_revocation::notice;
 
 use crate::config::{GuardConfig, KeySource};
 
 /// The least time between two JWKS fetches triggered by unknown `kid`s.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+#[cfg(feature = "jwks")]
 const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 /// The most of a JWKS body read: a key set is a few hundred bytes a key, and a server (or
 /// whoever answers in its place) must not make a verifier buffer without bound.
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 
-pub struct KeyStore {
+pub(crate) struct KeyStore {
     source: KeySource,
+    /// For the keys of each JWKS fetched.
+    #[cfg(feature = "jwks")]
     config: VerifierConfig,
     current: RwLock<Option<Arc<Verifier>>>,
     last_fetch: Mutex<Option<Instant>>,
+    #[cfg(feature = "jwks")]
     client: reqwest::Client,
 }
 
@@ -57,8 +65,18 @@ impl KeyStore {
                         .map_err(|e| ConfigError::new("JWT_PUBLIC_KEY_FILE", e.to_string()))?,
                 )
             }
+            #[cfg(feature = "jwks")]
             KeySource::JwksUrl(_) => None,
+            #[cfg(not(feature = "jwks"))]
+            KeySource::JwksUrl(_) => {
+                return Err(ConfigError::new(
+                    "JWKS_URL",
+                    "this build of tokenauth-guard cannot fetch a JWKS (its `jwks` feature is off): \
+                     set JWT_PUBLIC_KEY_FILE or JWT_ALGORITHM=HS256",
+                ));
+            }
         };
+        #[cfg(feature = "jwks")]
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -69,8 +87,10 @@ impl KeyStore {
                 initial.map(|k| Arc::new(Verifier::new(k, verifier_config.clone()))),
             ),
             source: config.keys.clone(),
+            #[cfg(feature = "jwks")]
             config: verifier_config,
             last_fetch: Mutex::new(None),
+            #[cfg(feature = "jwks")]
             client,
         })
     }
@@ -84,6 +104,7 @@ impl KeyStore {
     }
 
     /// Fetches the JWKS once and installs its keys.
+    #[cfg(feature = "jwks")]
     pub async fn fetch(&self) -> Result<(), String> {
         let KeySource::JwksUrl(url) = &self.source else {
             return Ok(());
@@ -124,22 +145,44 @@ impl KeyStore {
         Ok(())
     }
 
-    /// Fetches the JWKS in the background until it succeeds (1 s apart, then up to 5 s).
-    pub fn spawn_fetch(self: &Arc<Self>) {
-        if !matches!(self.source, KeySource::JwksUrl(_)) {
+    /// Without the `jwks` feature no store has a JWKS URL (see [`KeyStore::new`]).
+    #[cfg(not(feature = "jwks"))]
+    pub async fn fetch(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Whether keys come from a JWKS URL, fetched by [`KeyStore::spawn_fetch`].
+    pub fn needs_fetch(&self) -> bool {
+        matches!(self.source, KeySource::JwksUrl(_))
+    }
+
+    /// Fetches the JWKS in the background until it succeeds (1 s apart, then up to 5 s), on
+    /// the runtime `on`.
+    pub fn spawn_fetch(self: &Arc<Self>, on: &tokio::runtime::Handle) {
+        if !self.needs_fetch() {
             return;
         }
         let store = self.clone();
-        tokio::spawn(async move {
+        on.spawn(async move {
             let mut delay = Duration::from_secs(1);
+            let mut told = false;
             loop {
                 match store.fetch().await {
                     Ok(()) => {
-                        tracing::info!("verification keys loaded from the JWKS URL");
+                        notice::info("verification keys loaded from the JWKS URL");
                         return;
                     }
                     Err(error) => {
-                        tracing::warn!(%error, "cannot load the JWKS yet; retrying");
+                        if told {
+                            tracing::debug!(%error, "cannot load the JWKS yet; retrying");
+                        } else {
+                            notice::warn(
+                                "cannot load verification keys from the JWKS URL yet; refusing \
+                                 tokens (503) until they load (retrying)",
+                                Some(&error),
+                            );
+                            told = true;
+                        }
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(5));
                     }
@@ -151,7 +194,7 @@ impl KeyStore {
     /// On a token naming an unknown key: refetch, at most once per [`REFETCH_INTERVAL`].
     /// Returns whether new keys were installed.
     pub async fn refetch_for_unknown_kid(&self) -> bool {
-        if !matches!(self.source, KeySource::JwksUrl(_)) {
+        if !self.needs_fetch() {
             return false;
         }
         let allowed = match self.last_fetch.lock() {

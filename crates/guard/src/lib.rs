@@ -1,11 +1,7 @@
-//! tokenauth-guard: what any actix-web service adds to accept tokenauth access tokens.
-//!
-//! Put a [`Guard`] in the app data; then a handler argument of type [`Authenticated`] makes the
-//! handler protected, [`MaybeAuthenticated`] makes a token optional (a bad one is still 401),
-//! and [`RequireRole`] / [`RequireScope`] add 403 checks. Tokens are verified locally with keys
-//! from a JWKS URL, a public key file or the HS256 secret, and checked against an in-memory
-//! revocation mirror: no network call per request.
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
 
+mod builder;
 mod cache;
 mod config;
 mod error;
@@ -13,8 +9,35 @@ mod extract;
 mod guard;
 mod keys;
 
-pub use config::{GuardConfig, KeySource};
-pub use error::GuardError;
+pub use builder::GuardBuilder;
+pub use config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_JWKS_URL, GuardConfig, KeySource};
+pub use error::{BuildError, GuardError, RETRY_AFTER_SECS};
 pub use extract::{Authenticated, MaybeAuthenticated, RequireRole, RequireScope, Role, Scope};
 pub use guard::Guard;
-pub use keys::{KeyStore, MAX_JWKS_BYTES, REFETCH_INTERVAL};
+pub use keys::{MAX_JWKS_BYTES, REFETCH_INTERVAL};
+/// The claims of a verified access token (RFC 9068): what the extractors hand a handler.
+pub use tokenauth_jwt::AccessClaims;
+/// Configuration errors name the variable at fault; [`Source`] is where settings are read from
+/// (the environment, or a map in tests).
+pub use tokenauth_kit::config::{ConfigError, Source};
+/// The read-only revocation mirror a guard checks tokens against (for
+/// [`GuardBuilder::in_process`]) and its statistics.
+pub use tokenauth_revocation::{Mirror, MirrorStats};
+
+#[cfg(test)]
+mod readme {
+    /// The root README's section on protecting a service shows this crate's example, verbatim.
+    #[test]
+    fn the_root_readme_shows_the_example_compiled_here() {
+        let ours = include_str!("../README.md");
+        let start = ours.find("```rust,no_run\n").unwrap_or(0) + "```rust,no_run\n".len();
+        let example = &ours[start..];
+        let example = &example[..example.find("```").unwrap_or(example.len())];
+        assert!(example.contains("Guard::from_env()"));
+        let root = include_str!("../../../README.md");
+        assert!(
+            root.contains(&format!("```rust\n{example}```")),
+            "README.md must show crates/guard/README.md's first example"
+        );
+    }
+}

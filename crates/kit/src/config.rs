@@ -114,6 +114,51 @@ pub fn list(src: &dyn Source, var: &'static str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Prefix of every Redis key and channel unless `REDIS_KEY_PREFIX` says otherwise.
+pub const DEFAULT_REDIS_PREFIX: &str = "tokenauth:";
+
+/// `REDIS_URL` (with `REDIS_KEY_PREFIX`): the shared revocation store and attempt limits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    url: String,
+    /// Prefix of every key and channel.
+    pub prefix: String,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    // The URL may carry a password or an ACL user: show only its scheme.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.url.split("://").next().unwrap_or_default();
+        f.debug_struct("RedisConfig")
+            .field("url", &format_args!("{scheme}://…"))
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl RedisConfig {
+    /// `None` when `REDIS_URL` is unset (the in-process store).
+    pub fn from_source(src: &dyn Source) -> Result<Option<Self>, ConfigError> {
+        Ok(redis_url(src)?.map(|url| RedisConfig {
+            url,
+            prefix: string_or(src, "REDIS_KEY_PREFIX", DEFAULT_REDIS_PREFIX),
+        }))
+    }
+
+    /// A URL and prefix set in code.
+    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
+        RedisConfig {
+            url: url.into(),
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The URL, password included: for connecting, never for printing.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +193,18 @@ mod tests {
     fn lists_are_trimmed() {
         let s = src(&[("L", " a, b ,,c ")]);
         assert_eq!(list(&s, "L"), vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn the_redis_url_never_shows_in_debug() {
+        let s = src(&[("REDIS_URL", "rediss://app:hunter2-secret@cache:6380/0")]);
+        let redis = RedisConfig::from_source(&s).unwrap().unwrap();
+        let shown = format!("{redis:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("rediss://"), "{shown}");
+        assert_eq!(redis.prefix, DEFAULT_REDIS_PREFIX);
+        assert_eq!(redis.url(), "rediss://app:hunter2-secret@cache:6380/0");
+        let s = src(&[("REDIS_URL", "http://cache:6379")]);
+        assert_eq!(RedisConfig::from_source(&s).unwrap_err().var, "REDIS_URL");
     }
 }

@@ -3,8 +3,9 @@
 //! and routes.
 //!
 //! Variables: `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE` (see [`ListenConfig`]),
-//! `CORS_ALLOWED_ORIGINS`, `TRUSTED_PROXIES`, `REDIS_URL`, `REDIS_KEY_PREFIX`. (`RUST_LOG` and
-//! `LOG_FORMAT` are read by [`crate::telemetry::init`].)
+//! `CORS_ALLOWED_ORIGINS`, `TRUSTED_PROXIES`. (`REDIS_URL` and `REDIS_KEY_PREFIX` are read by
+//! [`crate::config::RedisConfig`], once per service, by whichever part of it needs Redis;
+//! `RUST_LOG` and `LOG_FORMAT` by [`crate::telemetry::init`].)
 //!
 //! Every server gets the same layers, outermost first: a request id and the request log, the
 //! body deadline, CORS (when configured, its refusals as problem details), the body and
@@ -17,57 +18,13 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use crate::client_ip::TrustedProxies;
-use crate::config::{self, ConfigError, Source};
+use crate::config::{ConfigError, Source};
 use crate::cors::{CorsConfig, refusals_as_problems};
 use crate::server::ListenConfig;
 use crate::{body, deadline, problem, request_id};
 
-/// Prefix of every Redis key and channel unless `REDIS_KEY_PREFIX` says otherwise.
-pub const DEFAULT_REDIS_PREFIX: &str = "tokenauth:";
 /// How long a stopping server lets requests under way finish.
 const SHUTDOWN_SECS: u64 = 10;
-
-/// `REDIS_URL` (with `REDIS_KEY_PREFIX`): the shared revocation store and attempt limits.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RedisConfig {
-    url: String,
-    /// Prefix of every key and channel.
-    pub prefix: String,
-}
-
-impl std::fmt::Debug for RedisConfig {
-    // The URL may carry a password or an ACL user: show only its scheme.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let scheme = self.url.split("://").next().unwrap_or_default();
-        f.debug_struct("RedisConfig")
-            .field("url", &format_args!("{scheme}://…"))
-            .field("prefix", &self.prefix)
-            .finish()
-    }
-}
-
-impl RedisConfig {
-    /// `None` when `REDIS_URL` is unset (the in-process store).
-    pub fn from_source(src: &dyn Source) -> Result<Option<Self>, ConfigError> {
-        Ok(config::redis_url(src)?.map(|url| RedisConfig {
-            url,
-            prefix: config::string_or(src, "REDIS_KEY_PREFIX", DEFAULT_REDIS_PREFIX),
-        }))
-    }
-
-    /// A URL and prefix set in code.
-    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
-        RedisConfig {
-            url: url.into(),
-            prefix: prefix.into(),
-        }
-    }
-
-    /// The URL, password included: for connecting, never for printing.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-}
 
 /// What every service reads the same way.
 #[derive(Debug, Clone)]
@@ -75,7 +32,6 @@ pub struct CommonConfig {
     pub listen: ListenConfig,
     pub cors: CorsConfig,
     pub trusted_proxies: TrustedProxies,
-    pub redis: Option<RedisConfig>,
     /// HTTP worker threads (default: one per core); set in code, not from the environment.
     pub workers: Option<usize>,
 }
@@ -86,7 +42,6 @@ impl CommonConfig {
             listen: ListenConfig::from_source(src, default_bind)?,
             cors: CorsConfig::from_source(src)?,
             trusted_proxies: TrustedProxies::from_source(src)?,
-            redis: RedisConfig::from_source(src)?,
             workers: None,
         })
     }
@@ -166,36 +121,4 @@ where
         addr,
         scheme,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    #[test]
-    fn the_redis_url_never_shows_in_debug() {
-        let src: HashMap<String, String> = [(
-            "REDIS_URL".to_owned(),
-            "rediss://app:hunter2-secret@cache:6380/0".to_owned(),
-        )]
-        .into();
-        let config = CommonConfig::from_source(&src, "127.0.0.1:0").unwrap_or_else(|e| {
-            panic!("{e}");
-        });
-        let shown = format!("{config:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("rediss://"), "{shown}");
-        let redis = config.redis.unwrap_or_else(|| panic!("REDIS_URL is set"));
-        assert_eq!(redis.prefix, DEFAULT_REDIS_PREFIX);
-        assert_eq!(redis.url(), "rediss://app:hunter2-secret@cache:6380/0");
-    }
-
-    #[test]
-    fn a_redis_url_of_another_scheme_is_refused() {
-        let src: HashMap<String, String> =
-            [("REDIS_URL".to_owned(), "http://cache:6379".to_owned())].into();
-        let err = CommonConfig::from_source(&src, "127.0.0.1:0").err();
-        assert_eq!(err.map(|e| e.var), Some("REDIS_URL"));
-    }
 }

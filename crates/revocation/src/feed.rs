@@ -23,39 +23,67 @@ const PING_EVERY: Duration = Duration::from_millis(200);
 /// How long a PING may go unanswered before the feed counts Redis as lost.
 const PONG_WITHIN: Duration = Duration::from_millis(1400);
 const RETRY_AFTER: Duration = Duration::from_millis(250);
+/// A connected feed stale for this long is reported: Redis answers, but holds no full state or
+/// no auth-service has announced a reconciliation on it.
+const SYNC_WITHIN: Duration = Duration::from_secs(5);
 
-/// Starts the feed in the background; it runs until the mirror has no other owner.
+/// Starts a feed in the background and returns the mirror it keeps: stale (every check
+/// `Unknown`) until the first full state is confirmed current. The feed runs until the mirror
+/// has no other owner.
 ///
 /// The feed has a thread and a single-threaded runtime of its own: a PING's round trip then
 /// needs only this thread to get a core. On a runtime shared with other work, sending the PING,
 /// reading the answer and waking the waiting task can each land on a different worker thread,
 /// and on a saturated host each hand-off waits its turn; hundreds of milliseconds were seen,
 /// enough to mistake a busy host for a lost Redis.
-pub fn spawn(url: &str, prefix: &str, mirror: Arc<Mirror>) -> Result<(), StoreError> {
+///
+/// Losing Redis and getting back in sync are each reported once (see [`crate::notice`]).
+pub fn spawn(url: &str, prefix: &str) -> Result<Arc<Mirror>, StoreError> {
     let client = Client::open(url)?;
     let keys = Keys::new(prefix);
+    let mirror = Arc::new(Mirror::new());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(StoreError::Thread)?;
+    let fed = mirror.clone();
+    // The feed reports to the caller's subscriber, a scoped one (a test's) as well as a global.
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
     std::thread::Builder::new()
         .name("revocation-feed".into())
-        .spawn(move || runtime.block_on(run(client, keys, mirror)))
+        .spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                runtime.block_on(run(client, keys, fed));
+            });
+        })
         .map_err(StoreError::Thread)?;
-    Ok(())
+    Ok(mirror)
+}
+
+/// What the log has last said of the feed, so each change is reported once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reported {
+    Nothing,
+    InSync,
+    Down,
+    NotInSync,
 }
 
 async fn run(client: Client, keys: Keys, mirror: Arc<Mirror>) {
-    let mut last_error = String::new();
+    let mut reported = Reported::Nothing;
     while !abandoned(&mirror) {
         mirror.mark_stale();
-        if let Err(e) = follow(&client, &keys, &mirror).await {
-            let text = e.to_string();
-            // Every loss after a good spell is logged; a failing reconnect only when it changes.
-            if mirror.is_current() || text != last_error {
-                tracing::warn!(error = %text, "revocation feed lost; refusing tokens until it is back");
-                last_error = text;
-            }
+        if let Err(e) = follow(&client, &keys, &mirror, &mut reported).await
+            && reported != Reported::Down
+        {
+            // Reconnecting fails again every RETRY_AFTER while Redis is away: said once.
+            let what = if reported == Reported::InSync {
+                "revocation feed lost; refusing tokens (503) until it is back"
+            } else {
+                "revocation feed not reachable yet; refusing tokens (503) until it is"
+            };
+            crate::notice::warn(what, Some(&e));
+            reported = Reported::Down;
         }
         mirror.mark_stale();
         tokio::time::sleep(RETRY_AFTER).await;
@@ -83,7 +111,12 @@ async fn reload(
 }
 
 /// One connection's life: returns when the connection is lost.
-async fn follow(client: &Client, keys: &Keys, mirror: &Arc<Mirror>) -> Result<(), StoreError> {
+async fn follow(
+    client: &Client,
+    keys: &Keys,
+    mirror: &Arc<Mirror>,
+    reported: &mut Reported,
+) -> Result<(), StoreError> {
     let pubsub = tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub())
         .await
         .map_err(|_| StoreError::Timeout)??;
@@ -92,6 +125,9 @@ async fn follow(client: &Client, keys: &Keys, mirror: &Arc<Mirror>) -> Result<()
         .await
         .map_err(|_| StoreError::Timeout)??;
     let mut conn = snapshot_connection(client).await?;
+    // Since when this connection's mirror has been stale, for the one report of a feed that
+    // answers but does not get in sync; a moment's reload does not count.
+    let mut stale_since = Some(tokio::time::Instant::now());
     let mut loaded = reload(&mut conn, keys, mirror).await?;
     let mut synced = false;
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -124,8 +160,9 @@ async fn follow(client: &Client, keys: &Keys, mirror: &Arc<Mirror>) -> Result<()
                         loaded = reload(&mut conn, keys, mirror).await?;
                     }
                 }
-                if loaded && synced {
-                    mirror.mark_current();
+                if loaded && synced && mirror.mark_current() && *reported != Reported::InSync {
+                    crate::notice::info("revocation feed in sync; checking tokens against it");
+                    *reported = Reported::InSync;
                 }
             }
             _ = ping.tick() => {
@@ -145,6 +182,21 @@ async fn follow(client: &Client, keys: &Keys, mirror: &Arc<Mirror>) -> Result<()
                 }
                 if !loaded {
                     loaded = reload(&mut conn, keys, mirror).await?;
+                }
+                if mirror.is_current() {
+                    stale_since = None;
+                } else if stale_since
+                    .get_or_insert_with(tokio::time::Instant::now)
+                    .elapsed()
+                    >= SYNC_WITHIN
+                    && !matches!(*reported, Reported::NotInSync | Reported::Down)
+                {
+                    crate::notice::warn(
+                        "revocation feed connected but not in sync (no full state in Redis, or no \
+                         auth-service reconciliation announced); refusing tokens (503) until it is",
+                        None,
+                    );
+                    *reported = Reported::NotInSync;
                 }
             }
         }

@@ -4,15 +4,20 @@
 //! and every access token minted from it), and every token of a user issued before an instant.
 //! The database is the source of truth and numbers every revocation (`seq`); a [`Mirror`] holds
 //! the live ones in memory so that checking a token costs no I/O.
+//!
+//! A verifier gets a read-only [`Mirror`]: from [`feed::spawn`], which keeps it equal to Redis,
+//! or from a [`MirrorWriter`], which an in-process owner (the auth-service's embedded default)
+//! writes to.
 
 pub mod connection;
 mod event;
 pub mod feed;
 mod mirror;
+pub mod notice;
 pub mod outage;
 pub mod redis_store;
 
 pub use event::{Event, Kind};
-pub use mirror::{Mirror, MirrorStats, StateBuilder, TokenRef, Verdict};
+pub use mirror::{Mirror, MirrorStats, MirrorWriter, StateBuilder, TokenRef, Verdict};
 
 pub use tokenauth_jwt::unix_now;

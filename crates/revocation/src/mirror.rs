@@ -4,10 +4,14 @@
 //! SHA-256), so a million revoked tokens cost tens of megabytes, not hundreds. The mirror also
 //! knows whether it is *current*: until a full state has been loaded, and again whenever its
 //! feed is lost, every check answers [`Verdict::Unknown`] and verifiers fail closed.
+//!
+//! A [`Mirror`] is read-only to everyone outside this crate: the Redis feed writes to the one it
+//! starts, and an in-process owner writes through a [`MirrorWriter`]. A verifier handed a mirror
+//! can therefore never change what it answers.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::digest;
 
@@ -16,26 +20,39 @@ use crate::{Event, Kind, unix_now};
 /// What a verifier knows of a token.
 #[derive(Debug, Clone, Copy)]
 pub struct TokenRef<'a> {
+    /// The token's `jti`.
     pub jti: &'a str,
+    /// Its session (`sid`), if it has one.
     pub sid: Option<&'a str>,
+    /// Its subject (`sub`).
     pub sub: &'a str,
+    /// When it was issued (`iat`, Unix seconds).
     pub iat: i64,
 }
 
+/// The answer of [`Mirror::check`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// Not revoked.
     Valid,
+    /// The token, its session or every token of its user issued before it was revoked.
     Revoked,
     /// The mirror is not known to be complete and current: refuse with 503.
     Unknown,
 }
 
+/// What a mirror holds, for statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MirrorStats {
+    /// Revoked access tokens (`jti`s) still in force.
     pub tokens: usize,
+    /// Revoked sessions still in force.
     pub sessions: usize,
+    /// Users with a "revoked before" instant still in force.
     pub users: usize,
+    /// The highest revocation sequence number applied.
     pub seq: i64,
+    /// Whether the state is known complete and current.
     pub current: bool,
 }
 
@@ -62,12 +79,14 @@ const PRUNE_EVERY: u32 = 4096;
 pub struct StateBuilder(State);
 
 impl StateBuilder {
+    /// Adds one revocation of the state being read.
     pub fn add(&mut self, event: &Event) {
         self.0.apply(event);
     }
 }
 
-#[derive(Debug, Default)]
+/// The live revocations, in memory; read-only outside this crate (see the module doc).
+#[derive(Debug)]
 pub struct Mirror {
     state: RwLock<State>,
     current: AtomicBool,
@@ -119,8 +138,14 @@ impl State {
 }
 
 impl Mirror {
-    pub fn new() -> Self {
-        Self::default()
+    /// Stale until a full state is loaded. Only this crate makes mirrors: the feed, or a
+    /// [`MirrorWriter`], owns every one.
+    pub(crate) fn new() -> Self {
+        Mirror {
+            state: RwLock::new(State::default()),
+            current: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+        }
     }
 
     /// Whether the token is revoked. Cheap: a read lock and up to three hash look-ups.
@@ -150,7 +175,7 @@ impl Mirror {
 
     /// Applies one event. Returns false when it shows a gap in the sequence (an event before it
     /// was missed): the caller should reload the full state.
-    pub fn apply(&self, event: &Event) -> bool {
+    pub(crate) fn apply(&self, event: &Event) -> bool {
         let Ok(mut state) = self.state.write() else {
             return false;
         };
@@ -165,13 +190,13 @@ impl Mirror {
     }
 
     /// Replaces everything with a full state and marks the mirror current.
-    pub fn replace(&self, events: &[Event], seq: i64) {
+    pub(crate) fn replace(&self, events: &[Event], seq: i64) {
         self.load(events, seq);
         self.mark_current();
     }
 
     /// Replaces everything with a full state, leaving the current/stale mark as it is.
-    pub fn load(&self, events: &[Event], seq: i64) {
+    pub(crate) fn load(&self, events: &[Event], seq: i64) {
         let mut fresh = State::default();
         for e in events {
             fresh.apply(e);
@@ -186,7 +211,7 @@ impl Mirror {
 
     /// Replaces everything with a state built piece by piece (a paged snapshot), leaving the
     /// current/stale mark as it is.
-    pub fn install(&self, builder: StateBuilder, seq: i64) {
+    pub(crate) fn install(&self, builder: StateBuilder, seq: i64) {
         let mut fresh = builder.0;
         fresh.seq = fresh.seq.max(seq);
         fresh.prune(unix_now());
@@ -197,14 +222,16 @@ impl Mirror {
     }
 
     /// The feed was lost (or the state is known incomplete): refuse until the next `replace`.
-    pub fn mark_stale(&self) {
+    pub(crate) fn mark_stale(&self) {
         self.current.store(false, Ordering::Release);
         self.bump();
     }
 
-    pub fn mark_current(&self) {
-        self.current.store(true, Ordering::Release);
+    /// The state is complete and current again. Returns whether it was stale until now.
+    pub(crate) fn mark_current(&self) -> bool {
+        let was_current = self.current.swap(true, Ordering::AcqRel);
         self.bump();
+        !was_current
     }
 
     /// Changes whenever what [`Mirror::check`] would answer may have changed.
@@ -216,14 +243,17 @@ impl Mirror {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Whether the state is known complete and current (else every check is `Unknown`).
     pub fn is_current(&self) -> bool {
         self.current.load(Ordering::Acquire)
     }
 
+    /// The highest revocation sequence number applied.
     pub fn seq(&self) -> i64 {
         self.state.read().map(|s| s.seq).unwrap_or(0)
     }
 
+    /// What the mirror holds now.
     pub fn stats(&self) -> MirrorStats {
         let current = self.is_current();
         self.state
@@ -242,6 +272,60 @@ impl Mirror {
                 seq: 0,
                 current: false,
             })
+    }
+}
+
+/// The write side of a mirror kept in process, such as the auth-service's embedded default,
+/// which applies each revocation as it commits it and loads the full state from its database.
+/// Whoever holds the writer decides what the mirror holds; verifiers get the read-only
+/// [`Mirror`] from [`MirrorWriter::mirror`]. Clones write to the same mirror.
+#[derive(Debug, Clone)]
+pub struct MirrorWriter(Arc<Mirror>);
+
+impl Default for MirrorWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MirrorWriter {
+    /// A new mirror, stale (every check `Unknown`) until [`MirrorWriter::replace`].
+    pub fn new() -> Self {
+        MirrorWriter(Arc::new(Mirror::new()))
+    }
+
+    /// The mirror this writer writes, to hand to verifiers.
+    pub fn mirror(&self) -> &Arc<Mirror> {
+        &self.0
+    }
+
+    /// Applies one revocation. Returns false when it shows a gap in the sequence (an event
+    /// before it was missed): the full state should be loaded again.
+    pub fn apply(&self, event: &Event) -> bool {
+        self.0.apply(event)
+    }
+
+    /// Replaces everything with a full state (every live revocation, and the sequence number
+    /// it is complete up to) and marks the mirror current.
+    pub fn replace(&self, events: &[Event], seq: i64) {
+        self.0.replace(events, seq);
+    }
+
+    /// Replaces everything with a state read piece by piece, leaving the current/stale mark
+    /// as it is.
+    pub fn install(&self, builder: StateBuilder, seq: i64) {
+        self.0.install(builder, seq);
+    }
+
+    /// The state is no longer known complete: verifiers refuse (503) until
+    /// [`MirrorWriter::mark_current`] or [`MirrorWriter::replace`].
+    pub fn mark_stale(&self) {
+        self.0.mark_stale();
+    }
+
+    /// The state is complete and current.
+    pub fn mark_current(&self) {
+        self.0.mark_current();
     }
 }
 
@@ -337,6 +421,22 @@ mod tests {
         assert!(g2 > g1);
         m.mark_stale();
         assert!(m.generation() > g2);
+    }
+
+    #[test]
+    fn a_writer_changes_what_its_mirror_answers_and_says_when_it_became_current() {
+        let writer = MirrorWriter::new();
+        let mirror = writer.mirror().clone();
+        let t = token("j", None, "u", 1);
+        assert_eq!(mirror.check(&t), Verdict::Unknown);
+        writer.replace(&[], 0);
+        assert_eq!(mirror.check(&t), Verdict::Valid);
+        assert!(writer.apply(&event(1, Kind::Jti, "j", None)));
+        assert_eq!(mirror.check(&t), Verdict::Revoked);
+        writer.mark_stale();
+        assert_eq!(mirror.check(&t), Verdict::Unknown);
+        assert!(mirror.mark_current(), "stale until now");
+        assert!(!mirror.mark_current(), "already current");
     }
 
     #[test]

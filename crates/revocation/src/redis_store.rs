@@ -25,7 +25,6 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Reading the full state may take longer with a million entries; the mirror is stale (and
 /// verifiers refuse) meanwhile, so a hung Redis still fails closed.
 pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(30);
-pub const DEFAULT_PREFIX: &str = "tokenauth:";
 /// Members written per command when seeding.
 const SEED_CHUNK: usize = 5_000;
 
@@ -406,7 +405,7 @@ mod tests {
         let url = garbage_server().await;
         let mut texts = Vec::new();
         for _ in 0..2 {
-            let publisher = Publisher::new(&url, DEFAULT_PREFIX).unwrap();
+            let publisher = Publisher::new(&url, "tokenauth-test:").unwrap();
             let error = publisher.status().await.unwrap_err();
             texts.push(error.to_string());
         }

@@ -28,11 +28,9 @@ pub struct Authenticated {
 #[derive(Debug)]
 pub struct MaybeAuthenticated(pub Option<Authenticated>);
 
+/// The same answer every verifier gives (tokenauth-guard holds the one mapping).
 fn verify_error(e: VerifyError) -> Problem {
-    match e {
-        VerifyError::Expired => Problem::unauthorized("token_expired", e.detail()),
-        VerifyError::Invalid(_) => Problem::unauthorized("invalid_token", e.detail()),
-    }
+    tokenauth_guard::GuardError::from(e).problem()
 }
 
 async fn authenticate(state: AppState, token: String) -> Result<Authenticated, ApiError> {

@@ -1,6 +1,6 @@
 //! The auth-service's configuration, read once from the environment: what every service reads
 //! ([`CommonConfig`]: `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE`, `CORS_ALLOWED_ORIGINS`,
-//! `TRUSTED_PROXIES`, `REDIS_URL`, `REDIS_KEY_PREFIX`), then `DATABASE_URL`, `JWT_ALGORITHM`,
+//! `TRUSTED_PROXIES`), `REDIS_URL` and `REDIS_KEY_PREFIX` ([`RedisConfig`]), then `DATABASE_URL`, `JWT_ALGORITHM`,
 //! `JWT_SECRET`, `JWT_PRIVATE_KEY_FILE`, `TOKEN_ISSUER`, `TOKEN_AUDIENCE`,
 //! `ACCESS_TOKEN_TTL_SECS`, `REFRESH_TOKEN_TTL_SECS`, `SESSION_MAX_AGE_SECS`,
 //! `BOOTSTRAP_ADMIN_USERNAME`, `BOOTSTRAP_ADMIN_PASSWORD`, `LOGIN_RATE_LIMIT_PER_MINUTE`,
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokenauth_jwt::{Algorithm, MIN_HS256_SECRET_BYTES};
-use tokenauth_kit::config::{self, ConfigError, Source};
+use tokenauth_kit::config::{self, ConfigError, RedisConfig, Source};
 use tokenauth_kit::service::CommonConfig;
 use tokenauth_store::DatabaseUrl;
 
@@ -39,6 +39,8 @@ pub struct BootstrapAdmin {
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     pub common: CommonConfig,
+    /// The shared revocation store and attempt limits; unset: in process (single process only).
+    pub redis: Option<RedisConfig>,
     pub database_url: DatabaseUrl,
     /// Where the embedded default keeps its SQLite file and generated key.
     pub data_dir: PathBuf,
@@ -140,6 +142,7 @@ impl AuthConfig {
             login_rate_limit: config::parsed_or(src, "LOGIN_RATE_LIMIT_PER_MINUTE", 5)?,
             register_rate_limit: config::parsed_or(src, "REGISTER_RATE_LIMIT_PER_MINUTE", 10)?,
             common,
+            redis: RedisConfig::from_source(src)?,
             database_url,
             data_dir,
             keys,

@@ -57,7 +57,7 @@ impl Application {
         let redis_error = |e: tokenauth_revocation::redis_store::StoreError| {
             ConfigError::new("REDIS_URL", e.to_string())
         };
-        let (revocations, limit_store) = match &config.common.redis {
+        let (revocations, limit_store) = match &config.redis {
             Some(redis) => (
                 Publisher::redis(redis.url(), &redis.prefix).map_err(redis_error)?,
                 Some((
@@ -104,6 +104,12 @@ impl Application {
     /// `REDIS_URL` verifiers follow Redis).
     pub fn revocation_mirror(&self) -> Option<Arc<tokenauth_revocation::Mirror>> {
         self.state.revocations.mirror().cloned()
+    }
+
+    /// The write side of that mirror (embedded default only), for tests that need to make it
+    /// stale as a lost feed would.
+    pub fn revocation_writer(&self) -> Option<tokenauth_revocation::MirrorWriter> {
+        self.state.revocations.writer().cloned()
     }
 
     /// Stops the server from elsewhere (graceful shutdown).

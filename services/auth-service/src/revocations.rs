@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokenauth_revocation::outage::{OutageLog, Report};
 use tokenauth_revocation::redis_store::{self, StoreError as RedisError};
-use tokenauth_revocation::{Event, Kind, Mirror, unix_now};
+use tokenauth_revocation::{Event, Kind, Mirror, MirrorWriter, unix_now};
 use tokenauth_store::models::{Revocation, RevocationKind};
 use tokenauth_store::{Database, StoreError, revocations};
 
@@ -23,8 +23,8 @@ const FULL_READ_DEADLINE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub enum Publisher {
-    /// Verifiers in this process read this mirror directly.
-    InProcess(Arc<Mirror>),
+    /// Verifiers in this process read this writer's mirror directly.
+    InProcess(MirrorWriter),
     /// Verifiers everywhere mirror Redis.
     Redis(Arc<redis_store::Publisher>),
 }
@@ -67,7 +67,7 @@ pub fn event_of(row: &Revocation) -> Option<Event> {
 
 impl Publisher {
     pub fn in_process() -> Self {
-        Publisher::InProcess(Arc::new(Mirror::new()))
+        Publisher::InProcess(MirrorWriter::new())
     }
 
     pub fn redis(url: &str, prefix: &str) -> Result<Self, RedisError> {
@@ -78,8 +78,13 @@ impl Publisher {
 
     /// The in-process mirror (embedded default only).
     pub fn mirror(&self) -> Option<&Arc<Mirror>> {
+        self.writer().map(MirrorWriter::mirror)
+    }
+
+    /// The in-process mirror's write side (embedded default only).
+    pub fn writer(&self) -> Option<&MirrorWriter> {
         match self {
-            Publisher::InProcess(mirror) => Some(mirror),
+            Publisher::InProcess(writer) => Some(writer),
             Publisher::Redis(_) => None,
         }
     }
@@ -87,7 +92,7 @@ impl Publisher {
     /// Whether verifiers can be told of revocations now.
     pub async fn is_ready(&self) -> bool {
         match self {
-            Publisher::InProcess(mirror) => mirror.is_current(),
+            Publisher::InProcess(writer) => writer.mirror().is_current(),
             Publisher::Redis(store) => matches!(store.status().await, Ok((true, _))),
         }
     }
@@ -97,9 +102,9 @@ impl Publisher {
     pub async fn publish(&self, rows: &[Revocation]) -> Result<(), NotPublished> {
         let events: Vec<Event> = rows.iter().filter_map(event_of).collect();
         match self {
-            Publisher::InProcess(mirror) => {
+            Publisher::InProcess(writer) => {
                 for event in &events {
-                    mirror.apply(event);
+                    writer.apply(event);
                 }
                 Ok(())
             }
@@ -112,7 +117,7 @@ impl Publisher {
 
     /// Loads every live revocation from the database into the in-process mirror.
     pub async fn load_in_process(&self, db: &Database) -> Result<(), StoreError> {
-        let Publisher::InProcess(mirror) = self else {
+        let Publisher::InProcess(writer) = self else {
             return Ok(());
         };
         let rows = db
@@ -122,7 +127,7 @@ impl Publisher {
             .await?;
         let events: Vec<Event> = rows.iter().filter_map(event_of).collect();
         let seq = events.iter().map(|e| e.seq).max().unwrap_or(0);
-        mirror.replace(&events, seq);
+        writer.replace(&events, seq);
         tracing::info!(live = events.len(), seq, "revocation state loaded");
         Ok(())
     }

@@ -1,8 +1,8 @@
 //! The resource-service's configuration: what every service reads ([`CommonConfig`]:
-//! `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE`, `CORS_ALLOWED_ORIGINS`, `TRUSTED_PROXIES`,
-//! `REDIS_URL`, `REDIS_KEY_PREFIX`), the verifier's variables (see tokenauth-guard:
-//! `JWT_ALGORITHM`, `JWT_SECRET`, `JWKS_URL`, `JWT_PUBLIC_KEY_FILE`, `TOKEN_ISSUER`,
-//! `TOKEN_AUDIENCE`), then `FILES_DIR`, `FILES_LINK_SECRET`, `PUBLIC_BASE_URL`.
+//! `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE`, `CORS_ALLOWED_ORIGINS`, `TRUSTED_PROXIES`), the
+//! verifier's variables ([`GuardConfig`]: `JWT_ALGORITHM`, `JWT_SECRET`, `JWKS_URL`,
+//! `JWT_PUBLIC_KEY_FILE`, `TOKEN_ISSUER`, `TOKEN_AUDIENCE`, `REDIS_URL`, `REDIS_KEY_PREFIX`),
+//! then `FILES_DIR`, `FILES_LINK_SECRET`, `PUBLIC_BASE_URL`.
 
 use std::path::PathBuf;
 

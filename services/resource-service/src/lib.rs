@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use actix_web::web;
 use secrecy::ExposeSecret;
-use tokenauth_guard::{Guard, KeyStore};
+use tokenauth_guard::GuardBuilder;
 use tokenauth_kit::config::ConfigError;
 use tokenauth_kit::service::{self, Running};
 use tokenauth_revocation::Mirror;
@@ -27,30 +27,17 @@ pub struct Application {
 
 impl Application {
     /// Builds the service. `in_process` is the auth-service's mirror when both run in one
-    /// process; otherwise the mirror follows Redis (`REDIS_URL`), which is then required.
+    /// process; otherwise the mirror follows Redis (`REDIS_URL`, under `REDIS_KEY_PREFIX`),
+    /// which is then required.
     pub async fn build(
         config: ResourceConfig,
         in_process: Option<Arc<Mirror>>,
     ) -> anyhow::Result<Self> {
-        let mirror = match (in_process, &config.common.redis) {
-            (Some(mirror), _) => mirror,
-            (None, Some(redis)) => {
-                let mirror = Arc::new(Mirror::new());
-                tokenauth_revocation::feed::spawn(redis.url(), &redis.prefix, mirror.clone())
-                    .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?;
-                mirror
-            }
-            (None, None) => {
-                return Err(ConfigError::new(
-                    "REDIS_URL",
-                    "is required: a resource-service on its own learns of revocations from Redis",
-                )
-                .into());
-            }
-        };
-        let keys = Arc::new(KeyStore::new(&config.guard)?);
-        keys.spawn_fetch();
-        let guard = web::Data::new(Guard::new(keys, mirror));
+        let mut guard = GuardBuilder::new(config.guard.clone());
+        if let Some(mirror) = in_process {
+            guard = guard.in_process(mirror);
+        }
+        let guard = guard.build()?;
 
         let dir = std::fs::create_dir_all(&config.files_dir)
             .and_then(|()| config.files_dir.canonicalize())

@@ -79,10 +79,10 @@ async fn greeting(MaybeAuthenticated(claims): MaybeAuthenticated) -> HttpRespons
 
 async fn admin_stats(
     _: RequireRole<Admin>,
-    guard: web::Data<Guard>,
+    guard: Guard,
     started: web::Data<Started>,
 ) -> HttpResponse {
-    let m = guard.mirror().stats();
+    let m = guard.revocation_stats();
     HttpResponse::Ok().json(json!({
         "uptime_secs": started.0.elapsed().as_secs(),
         "verified_tokens_cached": guard.cached_tokens(),
@@ -96,10 +96,10 @@ async fn admin_stats(
     }))
 }
 
-async fn readyz(guard: web::Data<Guard>) -> HttpResponse {
+async fn readyz(guard: Guard) -> HttpResponse {
     tokenauth_kit::health::readiness(&[
-        ("keys", guard.keys().is_ready()),
-        ("revocations", guard.mirror().is_current()),
+        ("keys", guard.keys_ready()),
+        ("revocations", guard.revocations_current()),
     ])
 }
 
@@ -132,7 +132,7 @@ async fn file(
     name: web::Path<String>,
     query: web::Query<LinkQuery>,
     files: web::Data<Files>,
-    guard: web::Data<Guard>,
+    guard: Guard,
 ) -> Result<HttpResponse, actix_web::Error> {
     let name = name.into_inner();
     match (&query.expires, &query.sig) {

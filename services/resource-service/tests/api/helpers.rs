@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokenauth_revocation::Mirror;
+use tokenauth_revocation::{Mirror, MirrorWriter};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -61,7 +61,8 @@ pub struct Stack {
     pub resource: String,
     pub client: reqwest::Client,
     pub files_dir: PathBuf,
-    pub mirror: Arc<Mirror>,
+    /// The write side of the mirror both services share, to make it stale as a lost feed would.
+    pub revocations: MirrorWriter,
     /// Removed when the stack is dropped.
     _dir: TempDir,
 }
@@ -118,7 +119,7 @@ impl Stack {
         let dir = TempDir::new();
         let auth = start_auth(dir.path(), extra).await;
         let auth_url = auth.base_url();
-        let mirror = auth.revocation_mirror().unwrap();
+        let revocations = auth.revocation_writer().unwrap();
         tokio::spawn(auth.run_until_stopped());
         let files_dir = dir.join("files");
         let mut vars = vec![
@@ -126,7 +127,7 @@ impl Stack {
             ("FILES_DIR", files_dir.display().to_string()),
         ];
         vars.extend(extra.iter().cloned());
-        let resource = start_resource(&vars, Some(mirror.clone())).await;
+        let resource = start_resource(&vars, Some(revocations.mirror().clone())).await;
         let resource_url = resource.base_url();
         tokio::spawn(resource.run_until_stopped());
         let stack = Stack {
@@ -134,7 +135,7 @@ impl Stack {
             resource: resource_url,
             client: reqwest::Client::new(),
             files_dir,
-            mirror,
+            revocations,
             _dir: dir,
         };
         stack.wait_ready(&stack.auth).await;

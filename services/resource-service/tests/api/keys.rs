@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 use tokenauth_jwt::SigningKey;
-use tokenauth_revocation::Mirror;
+use tokenauth_revocation::{Mirror, MirrorWriter};
 
 use crate::helpers::{
     PASSWORD, TempDir, access, assert_problem, start_auth, start_resource, wait_ready,
@@ -24,9 +24,9 @@ async fn register(client: &reqwest::Client, auth: &str) -> serde_json::Value {
 }
 
 fn current_mirror() -> std::sync::Arc<Mirror> {
-    let mirror = std::sync::Arc::new(Mirror::new());
-    mirror.replace(&[], 0);
-    mirror
+    let writer = MirrorWriter::new();
+    writer.replace(&[], 0);
+    writer.mirror().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

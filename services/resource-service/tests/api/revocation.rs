@@ -102,7 +102,7 @@ async fn an_unknown_revocation_state_is_503_never_200() {
         stack.get("/v1/secret", Some(&token)).await.status(),
         StatusCode::OK
     );
-    stack.mirror.mark_stale();
+    stack.revocations.mark_stale();
     assert_problem(
         stack.get("/v1/secret", Some(&token)).await,
         503,
@@ -117,7 +117,7 @@ async fn an_unknown_revocation_state_is_503_never_200() {
         StatusCode::OK
     );
     assert_eq!(stack.get("/healthz", None).await.status(), StatusCode::OK);
-    stack.mirror.mark_current();
+    stack.revocations.mark_current();
     assert_eq!(
         stack.get("/v1/secret", Some(&token)).await.status(),
         StatusCode::OK
