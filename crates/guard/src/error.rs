@@ -1,6 +1,7 @@
 //! Why a request was refused, rendered as API.md problems (with RFC 6750 challenges).
 
 use std::sync::Once;
+use tokenauth_kit::problem::Code;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -88,32 +89,29 @@ impl GuardError {
     /// ([`ResponseError::error_response`]) also carries `Retry-After` on a 503.
     pub fn problem(&self) -> Problem {
         match self {
-            GuardError::Missing => {
-                Problem::unauthorized("missing_token", "An access token is required")
-            }
-            GuardError::Invalid(why) => Problem::unauthorized("invalid_token", *why),
-            GuardError::Expired => Problem::unauthorized("token_expired", "Token has expired"),
-            GuardError::Revoked => Problem::unauthorized("token_revoked", "Token has been revoked"),
+            GuardError::Missing => Problem::new(Code::MissingToken, "An access token is required"),
+            GuardError::Invalid(why) => Problem::new(Code::InvalidToken, *why),
+            GuardError::Expired => Problem::new(Code::TokenExpired, "Token has expired"),
+            GuardError::Revoked => Problem::new(Code::TokenRevoked, "Token has been revoked"),
             GuardError::DuplicateAuthorization => {
                 Problem::invalid_request("More than one Authorization header")
             }
             // Not `Problem::unavailable`, which logs every refusal: during an outage that is a
             // flood. The outage itself is logged once, where it is noticed.
             GuardError::KeysUnavailable => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+                Code::Unavailable,
                 "Verification keys are not loaded yet; try again shortly",
             ),
             GuardError::RevocationsUnavailable => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+                Code::Unavailable,
                 "The revocation state is not current; try again shortly",
             ),
-            GuardError::InsufficientRole(role) => {
-                Problem::forbidden("insufficient_role", format!("The {role} role is required"))
-            }
-            GuardError::InsufficientScope(scope) => Problem::forbidden(
-                "insufficient_scope",
+            GuardError::InsufficientRole(role) => Problem::new(
+                Code::InsufficientRole,
+                format!("The {role} role is required"),
+            ),
+            GuardError::InsufficientScope(scope) => Problem::new(
+                Code::InsufficientScope,
                 format!("The {scope} scope is required"),
             ),
             GuardError::NotRegistered => {
@@ -151,7 +149,7 @@ impl ResponseError for GuardError {
     fn error_response(&self) -> HttpResponse {
         let problem = self.problem();
         // Refusals are the service working as meant: at most DEBUG, or an outage floods the log.
-        tracing::debug!(code = problem.code(), reason = %self, "request refused");
+        tracing::debug!(code = problem.code().as_str(), reason = %self, "request refused");
         let mut res = problem.error_response();
         if res.status() == StatusCode::SERVICE_UNAVAILABLE {
             res.headers_mut()
@@ -172,13 +170,13 @@ mod tests {
         let expired = GuardError::from(VerifyError::Expired).problem();
         assert_eq!(
             (expired.status(), expired.code()),
-            (StatusCode::UNAUTHORIZED, "token_expired")
+            (StatusCode::UNAUTHORIZED, Code::TokenExpired)
         );
         assert_eq!(expired.detail(), VerifyError::Expired.detail());
         let invalid = GuardError::from(VerifyError::Invalid("Unknown key")).problem();
         assert_eq!(
             (invalid.status(), invalid.code()),
-            (StatusCode::UNAUTHORIZED, "invalid_token")
+            (StatusCode::UNAUTHORIZED, Code::InvalidToken)
         );
         assert_eq!(invalid.detail(), "Unknown key");
     }

@@ -1,5 +1,6 @@
 //! Reading an RFC 6750 bearer token from the `Authorization` header.
 
+use crate::problem::Code;
 use actix_web::HttpRequest;
 use actix_web::http::header;
 
@@ -12,20 +13,17 @@ pub fn bearer_token(req: &HttpRequest) -> Result<Option<&str>, Problem> {
         return Ok(None);
     };
     let value = visible_ascii(value.as_bytes())
-        .ok_or_else(|| Problem::unauthorized("invalid_token", "Malformed Authorization header"))?;
+        .ok_or_else(|| Problem::new(Code::InvalidToken, "Malformed Authorization header"))?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(Problem::unauthorized(
-            "invalid_token",
+        return Err(Problem::new(
+            Code::InvalidToken,
             "Authorization scheme must be Bearer",
         ));
     }
     let token = token.trim();
     if token.is_empty() {
-        return Err(Problem::unauthorized(
-            "invalid_token",
-            "Bearer token is empty",
-        ));
+        return Err(Problem::new(Code::InvalidToken, "Bearer token is empty"));
     }
     Ok(Some(token))
 }

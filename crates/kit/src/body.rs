@@ -7,6 +7,7 @@
 //! actix's own check is wider (any `json` subtype or `+json` suffix, any charset), so
 //! [`JsonObject`] checks first.
 
+use crate::problem::Code;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -105,16 +106,14 @@ pub fn path_config() -> web::PathConfig {
 
 fn payload_too_large() -> Problem {
     Problem::new(
-        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        Code::PayloadTooLarge,
         format!("Body is larger than {BODY_LIMIT} bytes"),
     )
 }
 
 fn unsupported_media_type() -> Problem {
     Problem::new(
-        actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
+        Code::UnsupportedMediaType,
         "Send the body as application/json (UTF-8)",
     )
 }

@@ -16,10 +16,115 @@ use crate::request_id;
 pub const CONTENT_TYPE: &str = "application/problem+json";
 pub const REALM: &str = "tokenauth";
 
+/// Every `code` a problem can carry, each with its one status. The README's error table lists
+/// exactly these (a test reads it), so the contract cannot drift from the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    InvalidRequest,
+    MissingToken,
+    InvalidToken,
+    TokenExpired,
+    TokenRevoked,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    InsufficientRole,
+    InsufficientScope,
+    AccountDisabled,
+    NotFound,
+    MethodNotAllowed,
+    UsernameTaken,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    RateLimited,
+    InternalError,
+    Unavailable,
+}
+
+impl Code {
+    pub const ALL: [Code; 19] = [
+        Code::InvalidRequest,
+        Code::MissingToken,
+        Code::InvalidToken,
+        Code::TokenExpired,
+        Code::TokenRevoked,
+        Code::InvalidCredentials,
+        Code::InvalidRefreshToken,
+        Code::InsufficientRole,
+        Code::InsufficientScope,
+        Code::AccountDisabled,
+        Code::NotFound,
+        Code::MethodNotAllowed,
+        Code::UsernameTaken,
+        Code::PayloadTooLarge,
+        Code::UnsupportedMediaType,
+        Code::ValidationFailed,
+        Code::RateLimited,
+        Code::InternalError,
+        Code::Unavailable,
+    ];
+
+    /// What clients match on.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidRequest => "invalid_request",
+            Code::MissingToken => "missing_token",
+            Code::InvalidToken => "invalid_token",
+            Code::TokenExpired => "token_expired",
+            Code::TokenRevoked => "token_revoked",
+            Code::InvalidCredentials => "invalid_credentials",
+            Code::InvalidRefreshToken => "invalid_refresh_token",
+            Code::InsufficientRole => "insufficient_role",
+            Code::InsufficientScope => "insufficient_scope",
+            Code::AccountDisabled => "account_disabled",
+            Code::NotFound => "not_found",
+            Code::MethodNotAllowed => "method_not_allowed",
+            Code::UsernameTaken => "username_taken",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::UnsupportedMediaType => "unsupported_media_type",
+            Code::ValidationFailed => "validation_failed",
+            Code::RateLimited => "rate_limited",
+            Code::InternalError => "internal_error",
+            Code::Unavailable => "unavailable",
+        }
+    }
+
+    /// The status every problem of this code has.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Code::InvalidRequest => StatusCode::BAD_REQUEST,
+            Code::MissingToken
+            | Code::InvalidToken
+            | Code::TokenExpired
+            | Code::TokenRevoked
+            | Code::InvalidCredentials
+            | Code::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            Code::InsufficientRole | Code::InsufficientScope | Code::AccountDisabled => {
+                StatusCode::FORBIDDEN
+            }
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Code::UsernameTaken => StatusCode::CONFLICT,
+            Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Code::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Problem {
     status: StatusCode,
-    code: &'static str,
+    code: Code,
     detail: Cow<'static, str>,
     errors: Option<BTreeMap<String, Vec<String>>>,
     allow: Option<&'static str>,
@@ -39,13 +144,9 @@ struct Body<'a> {
 }
 
 impl Problem {
-    pub fn new(
-        status: StatusCode,
-        code: &'static str,
-        detail: impl Into<Cow<'static, str>>,
-    ) -> Self {
+    pub fn new(code: Code, detail: impl Into<Cow<'static, str>>) -> Self {
         Problem {
-            status,
+            status: code.status(),
             code,
             detail: detail.into(),
             errors: None,
@@ -54,7 +155,7 @@ impl Problem {
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         self.code
     }
 
@@ -67,51 +168,27 @@ impl Problem {
     }
 
     pub fn invalid_request(detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", detail)
-    }
-
-    pub fn unauthorized(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, code, detail)
-    }
-
-    pub fn forbidden(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, detail)
+        Self::new(Code::InvalidRequest, detail)
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found")
+        Self::new(Code::NotFound, "Not found")
     }
 
     pub fn method_not_allowed(allow: &'static str) -> Self {
-        let mut p = Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "Method not allowed",
-        );
+        let mut p = Self::new(Code::MethodNotAllowed, "Method not allowed");
         p.allow = Some(allow);
         p
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, detail)
-    }
-
     pub fn validation(errors: BTreeMap<String, Vec<String>>) -> Self {
-        let mut p = Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "Some fields are invalid",
-        );
+        let mut p = Self::new(Code::ValidationFailed, "Some fields are invalid");
         p.errors = Some(errors);
         p
     }
 
     pub fn rate_limited(retry_after_secs: u64) -> Self {
-        let mut p = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "Too many attempts; try again later",
-        );
+        let mut p = Self::new(Code::RateLimited, "Too many attempts; try again later");
         p.retry_after = Some(retry_after_secs.max(1));
         p
     }
@@ -120,8 +197,7 @@ impl Problem {
     pub fn unavailable(cause: impl fmt::Display) -> Self {
         tracing::warn!(request_id = %request_id::current().unwrap_or_default(), %cause, "dependency unavailable");
         Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            Code::Unavailable,
             "A dependency is unavailable; try again shortly",
         )
     }
@@ -129,24 +205,20 @@ impl Problem {
     /// 500: logged with its cause chain and the request id; the body names neither.
     pub fn internal(cause: impl fmt::Display) -> Self {
         tracing::error!(request_id = %request_id::current().unwrap_or_default(), %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "Internal server error",
-        )
+        Self::new(Code::InternalError, "Internal server error")
     }
 
     /// RFC 6750 §3 challenge for 401s (and 403 `insufficient_scope`).
     fn www_authenticate(&self) -> Option<String> {
         let description = self.detail.replace(['"', '\\'], "'");
         match (self.status, self.code) {
-            (StatusCode::UNAUTHORIZED, "missing_token" | "invalid_credentials") => {
+            (StatusCode::UNAUTHORIZED, Code::MissingToken | Code::InvalidCredentials) => {
                 Some(format!("Bearer realm=\"{REALM}\""))
             }
             (StatusCode::UNAUTHORIZED, _) => Some(format!(
                 "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{description}\""
             )),
-            (StatusCode::FORBIDDEN, "insufficient_scope") => Some(format!(
+            (StatusCode::FORBIDDEN, Code::InsufficientScope) => Some(format!(
                 "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", error_description=\"{description}\""
             )),
             _ => None,
@@ -171,7 +243,7 @@ impl ResponseError for Problem {
         let body = Body {
             status: self.status.as_u16(),
             title: self.status.canonical_reason().unwrap_or("Error"),
-            code: self.code,
+            code: self.code.as_str(),
             detail: &self.detail,
             request_id: request_id::current(),
             errors: self.errors.as_ref(),
@@ -222,7 +294,7 @@ mod tests {
 
     #[actix_web::test]
     async fn unauthorized_carries_a_bearer_challenge() {
-        let (res, body) = render(Problem::unauthorized("token_expired", "Token has expired")).await;
+        let (res, body) = render(Problem::new(Code::TokenExpired, "Token has expired")).await;
         assert_eq!(res.status(), 401);
         assert_eq!(
             res.headers().get("www-authenticate").unwrap(),
@@ -236,7 +308,7 @@ mod tests {
 
     #[actix_web::test]
     async fn missing_token_has_no_error_attribute() {
-        let (res, _) = render(Problem::unauthorized("missing_token", "No token")).await;
+        let (res, _) = render(Problem::new(Code::MissingToken, "No token")).await;
         assert_eq!(
             res.headers().get("www-authenticate").unwrap(),
             "Bearer realm=\"tokenauth\""
@@ -256,5 +328,36 @@ mod tests {
         assert_eq!(res.status(), 405);
         assert_eq!(res.headers().get("allow").unwrap(), "GET, PUT");
         assert_eq!(body["code"], "method_not_allowed");
+    }
+
+    /// The README's error table (the rows of its `| status | code | when |` table) names every
+    /// code and no other.
+    #[test]
+    fn the_readme_lists_exactly_these_codes() {
+        let readme = include_str!("../../../README.md");
+        let table = readme
+            .split("| status | code | when |")
+            .nth(1)
+            .unwrap_or_default();
+        let mut listed = std::collections::BTreeSet::new();
+        for row in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
+            let cell = row.split('|').nth(2).unwrap_or_default();
+            for code in cell.split('`').skip(1).step_by(2) {
+                listed.insert(code.to_owned());
+            }
+        }
+        let ours: std::collections::BTreeSet<String> =
+            Code::ALL.iter().map(|c| c.as_str().to_owned()).collect();
+        assert_eq!(listed, ours);
+        // And each row's status is the code's.
+        for row in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
+            let cells: Vec<&str> = row.split('|').collect();
+            let statuses: Vec<&str> = cells[1].split('/').map(str::trim).collect();
+            let codes: Vec<&str> = cells[2].split('`').skip(1).step_by(2).collect();
+            for (status, code) in statuses.iter().zip(&codes) {
+                let known = Code::ALL.iter().find(|c| c.as_str() == *code).unwrap();
+                assert_eq!(known.status().as_str(), *status, "{row}");
+            }
+        }
     }
 }

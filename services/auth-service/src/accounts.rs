@@ -1,6 +1,7 @@
 //! Account flows: register, log in, change password, bootstrap the admin.
 
 use tokenauth_kit::Problem;
+use tokenauth_kit::problem::Code;
 use tokenauth_store::StoreError;
 use tokenauth_store::models::User;
 use tokenauth_store::users;
@@ -19,11 +20,14 @@ pub const ROLE_USER: &str = "user";
 pub const ROLE_ADMIN: &str = "admin";
 
 fn username_taken() -> Problem {
-    Problem::conflict("username_taken", "That username is taken")
+    Problem::new(Code::UsernameTaken, "That username is taken")
 }
 
 fn invalid_credentials() -> Problem {
-    Problem::unauthorized("invalid_credentials", "Unknown username or wrong password")
+    Problem::new(
+        Code::InvalidCredentials,
+        "Unknown username or wrong password",
+    )
 }
 
 /// A place in `limiter`'s windows for one attempt, or 429.
@@ -139,7 +143,7 @@ pub async fn login(
         return Err(invalid_credentials().into());
     };
     if user.disabled {
-        return Err(Problem::forbidden("account_disabled", "Account is disabled").into());
+        return Err(Problem::new(Code::AccountDisabled, "Account is disabled").into());
     }
     let tokens = start_session(state, &user).await?;
     Ok(SignedIn {

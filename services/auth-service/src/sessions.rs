@@ -1,6 +1,7 @@
 //! Session flows: start a session at login, rotate its refresh token, log out.
 
 use tokenauth_kit::Problem;
+use tokenauth_kit::problem::Code;
 use tokenauth_store::models::{RefreshToken, Session, User};
 use tokenauth_store::sessions::{self, RefreshLookup, Rotation};
 
@@ -11,8 +12,8 @@ use crate::tokens::{
 };
 
 fn invalid_refresh_token() -> Problem {
-    Problem::unauthorized(
-        "invalid_refresh_token",
+    Problem::new(
+        Code::InvalidRefreshToken,
         "Refresh token is unknown, expired, revoked or already used",
     )
 }
@@ -111,7 +112,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenRespon
             Ok(token_response(state, access, refresh, expires_at - now))
         }
         Rotation::Disabled => {
-            Err(Problem::forbidden("account_disabled", "Account is disabled").into())
+            Err(Problem::new(Code::AccountDisabled, "Account is disabled").into())
         }
         Rotation::Reused {
             session_id,
@@ -157,8 +158,8 @@ pub async fn logout(
         }
     }
     if targets.is_empty() {
-        return Err(Problem::unauthorized(
-            "missing_token",
+        return Err(Problem::new(
+            Code::MissingToken,
             "Send an access token or a refresh token",
         )
         .into());

@@ -1,6 +1,7 @@
 //! The protected example API: each endpoint shows one way a service uses tokens.
 
 use std::path::{Component, Path, PathBuf};
+use tokenauth_kit::problem::Code;
 
 use std::time::Instant;
 
@@ -138,23 +139,21 @@ async fn file(
     match (&query.expires, &query.sig) {
         (Some(expires), Some(sig)) => {
             if !files.signer.verify(&name, *expires, sig, unix_now()) {
-                return Err(Problem::unauthorized(
-                    "invalid_token",
-                    "The link is invalid or has expired",
-                )
-                .into());
+                return Err(
+                    Problem::new(Code::InvalidToken, "The link is invalid or has expired").into(),
+                );
             }
         }
         (None, None) => {
             let token = tokenauth_kit::bearer::bearer_token(&req)?.ok_or_else(|| {
-                Problem::unauthorized(
-                    "missing_token",
+                Problem::new(
+                    Code::MissingToken,
                     "An access token or a signed link is required",
                 )
             })?;
             guard.authenticate(token).await?;
         }
-        _ => return Err(Problem::unauthorized("invalid_token", "The link is incomplete").into()),
+        _ => return Err(Problem::new(Code::InvalidToken, "The link is incomplete").into()),
     }
     let path = resolve(&files.dir, &name).ok_or_else(Problem::not_found)?;
     let file = web::block(move || actix_files::NamedFile::open(path))
