@@ -30,6 +30,55 @@ pub enum KeySource {
     Secret(SecretString),
 }
 
+/// What the auth-service that mints tokens and every verifier must agree on, read in one place
+/// for both: `JWT_ALGORITHM` (with `JWT_SECRET` for HS256), `TOKEN_ISSUER`, `TOKEN_AUDIENCE`.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct TokenSettings {
+    /// The HS256 shared secret when `JWT_ALGORITHM=HS256`; `None` for EdDSA.
+    pub hs256_secret: Option<SecretString>,
+    /// The exact `iss` (`TOKEN_ISSUER`).
+    pub issuer: String,
+    /// The audiences (`TOKEN_AUDIENCE`, comma-separated): minted into `aud`, one required by
+    /// verifiers.
+    pub audience: Vec<String>,
+}
+
+impl std::fmt::Debug for TokenSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSettings")
+            .field("hs256", &self.hs256_secret.is_some())
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+impl TokenSettings {
+    /// Reads `src`; every error names its variable.
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let algorithm: Algorithm = config::parsed_or(src, "JWT_ALGORITHM", Algorithm::EdDsa)?;
+        let hs256_secret = match algorithm {
+            Algorithm::Hs256 => Some(SecretString::from(config::required_min_len(
+                src,
+                "JWT_SECRET",
+                MIN_HS256_SECRET_BYTES,
+                "when JWT_ALGORITHM=HS256",
+            )?)),
+            Algorithm::EdDsa => None,
+        };
+        let audience = match config::list(src, "TOKEN_AUDIENCE") {
+            list if list.is_empty() => vec![DEFAULT_AUDIENCE.to_owned()],
+            list => list,
+        };
+        Ok(TokenSettings {
+            hs256_secret,
+            issuer: config::string_or(src, "TOKEN_ISSUER", DEFAULT_ISSUER),
+            audience,
+        })
+    }
+}
+
 /// What a [`Guard`](crate::Guard) needs to know; read from the environment with
 /// [`GuardConfig::from_env`], or start from [`GuardConfig::default`] and set fields. Its `Debug`
 /// shows neither the secret nor the Redis URL's credentials.
@@ -95,27 +144,19 @@ impl GuardConfig {
 
     /// Reads `src` (the environment, or a map in tests). Every error names its variable.
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
-        let algorithm: Algorithm = config::parsed_or(src, "JWT_ALGORITHM", Algorithm::EdDsa)?;
-        let keys = match algorithm {
-            Algorithm::Hs256 => KeySource::Secret(SecretString::from(config::required_min_len(
-                src,
-                "JWT_SECRET",
-                MIN_HS256_SECRET_BYTES,
-                "when JWT_ALGORITHM=HS256",
-            )?)),
-            Algorithm::EdDsa => match config::string(src, "JWT_PUBLIC_KEY_FILE") {
+        let tokens = TokenSettings::from_source(src)?;
+        let keys = match tokens.hs256_secret {
+            Some(secret) => KeySource::Secret(secret),
+            None => match config::string(src, "JWT_PUBLIC_KEY_FILE") {
                 Some(path) => KeySource::PublicKeyFile(PathBuf::from(path)),
                 None => KeySource::JwksUrl(config::string_or(src, "JWKS_URL", DEFAULT_JWKS_URL)),
             },
         };
-        let audience = match config::list(src, "TOKEN_AUDIENCE") {
-            list if list.is_empty() => vec![DEFAULT_AUDIENCE.to_owned()],
-            list => list,
-        };
+        let (issuer, audience) = (tokens.issuer, tokens.audience);
         let redis = RedisConfig::from_source(src)?;
         let config = GuardConfig {
             keys,
-            issuer: config::string_or(src, "TOKEN_ISSUER", DEFAULT_ISSUER),
+            issuer,
             audience,
             redis_key_prefix: redis
                 .as_ref()

@@ -10,7 +10,9 @@ mod guard;
 mod keys;
 
 pub use builder::GuardBuilder;
-pub use config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_JWKS_URL, GuardConfig, KeySource};
+pub use config::{
+    DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_JWKS_URL, GuardConfig, KeySource, TokenSettings,
+};
 pub use error::{BuildError, GuardError, RETRY_AFTER_SECS};
 pub use extract::{Authenticated, MaybeAuthenticated, RequireRole, RequireScope, Role, Scope};
 pub use guard::Guard;

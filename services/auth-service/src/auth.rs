@@ -1,7 +1,12 @@
-//! Authentication as extractors: a handler that takes `Authenticated` is protected. The token
-//! is verified (signature and claims), then checked against the database: the user must exist
-//! and not be disabled, and neither the token, its session nor the user's tokens may have been
-//! revoked.
+//! The auth-service's own authentication: a handler that takes [`CurrentUser`] is protected.
+//!
+//! It is not the guard's `Authenticated`, on purpose. Resource services answer from the
+//! revocation mirror, which is current within milliseconds but is a copy. The auth-service owns
+//! the source of truth and the endpoints that act on an account (change its password, log it out
+//! everywhere, later administer it), so it verifies the token the same way (one mapping of
+//! verification errors, in the guard) and then checks the database: the user must exist and not
+//! be disabled, and neither the token, its session nor the user's tokens may have been revoked.
+//! An account action is then never taken on a token revoked a moment ago, and it needs no Redis.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,29 +16,30 @@ use actix_web::{FromRequest, HttpRequest, web};
 use tokenauth_jwt::{AccessClaims, VerifyError};
 use tokenauth_kit::Problem;
 use tokenauth_kit::bearer::bearer_token;
+use tokenauth_kit::problem::Code;
 use tokenauth_store::models::User;
 use tokenauth_store::{revocations, sessions, users};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// A verified, unrevoked access token of an enabled user.
+/// A verified access token of an enabled user, unrevoked according to the database.
 #[derive(Debug)]
-pub struct Authenticated {
+pub struct CurrentUser {
     pub claims: AccessClaims,
     pub user: User,
 }
 
 /// `Some` when a valid token was sent, `None` when none was; a bad token is still a 401.
 #[derive(Debug)]
-pub struct MaybeAuthenticated(pub Option<Authenticated>);
+pub struct MaybeCurrentUser(pub Option<CurrentUser>);
 
 /// The same answer every verifier gives (tokenauth-guard holds the one mapping).
 fn verify_error(e: VerifyError) -> Problem {
     tokenauth_guard::GuardError::from(e).problem()
 }
 
-async fn authenticate(state: AppState, token: String) -> Result<Authenticated, ApiError> {
+async fn authenticate(state: AppState, token: String) -> Result<CurrentUser, ApiError> {
     let claims = state
         .tokens
         .verifier()
@@ -55,17 +61,17 @@ async fn authenticate(state: AppState, token: String) -> Result<Authenticated, A
             ))
         })
         .await?;
-    let revoked = || Problem::unauthorized("token_revoked", "Token has been revoked");
+    let revoked = || Problem::new(Code::TokenRevoked, "Token has been revoked");
     let Some(user) = user else {
         return Err(revoked().into());
     };
     if user.disabled {
-        return Err(Problem::forbidden("account_disabled", "Account is disabled").into());
+        return Err(Problem::new(Code::AccountDisabled, "Account is disabled").into());
     }
     if !session_live || jti_revoked || user.tokens_not_before.is_some_and(|nb| claims.iat < nb) {
         return Err(revoked().into());
     }
-    Ok(Authenticated { claims, user })
+    Ok(CurrentUser { claims, user })
 }
 
 fn state_of(req: &HttpRequest) -> Result<AppState, ApiError> {
@@ -74,15 +80,14 @@ fn state_of(req: &HttpRequest) -> Result<AppState, ApiError> {
         .ok_or_else(|| Problem::internal("AppState missing from app data").into())
 }
 
-impl FromRequest for Authenticated {
+impl FromRequest for CurrentUser {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let found = state_of(req).and_then(|state| {
-            let token = bearer_token(req)?.ok_or_else(|| {
-                Problem::unauthorized("missing_token", "An access token is required")
-            })?;
+            let token = bearer_token(req)?
+                .ok_or_else(|| Problem::new(Code::MissingToken, "An access token is required"))?;
             Ok((state, token.to_owned()))
         });
         Box::pin(async move {
@@ -92,7 +97,7 @@ impl FromRequest for Authenticated {
     }
 }
 
-impl FromRequest for MaybeAuthenticated {
+impl FromRequest for MaybeCurrentUser {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
@@ -101,9 +106,9 @@ impl FromRequest for MaybeAuthenticated {
             .and_then(|state| Ok(bearer_token(req)?.map(|token| (state, token.to_owned()))));
         Box::pin(async move {
             match found? {
-                None => Ok(MaybeAuthenticated(None)),
+                None => Ok(MaybeCurrentUser(None)),
                 Some((state, token)) => {
-                    Ok(MaybeAuthenticated(Some(authenticate(state, token).await?)))
+                    Ok(MaybeCurrentUser(Some(authenticate(state, token).await?)))
                 }
             }
         })

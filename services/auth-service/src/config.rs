@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
-use tokenauth_jwt::{Algorithm, MIN_HS256_SECRET_BYTES};
+use tokenauth_guard::TokenSettings;
 use tokenauth_kit::config::{self, ConfigError, RedisConfig, Source};
 use tokenauth_kit::service::CommonConfig;
 use tokenauth_store::DatabaseUrl;
@@ -70,26 +70,15 @@ impl AuthConfig {
         let database_url = DatabaseUrl::parse(&config::string_or(src, "DATABASE_URL", &default_db))
             .map_err(|m| ConfigError::new("DATABASE_URL", m))?;
 
-        let algorithm: Algorithm = config::parsed_or(src, "JWT_ALGORITHM", Algorithm::EdDsa)?;
-        let keys = match algorithm {
-            Algorithm::EdDsa => KeyConfig::EdDsa {
+        // The variables verifiers read too are read by the guard's one parser.
+        let tokens = TokenSettings::from_source(src)?;
+        let keys = match tokens.hs256_secret {
+            Some(secret) => KeyConfig::Hs256 { secret },
+            None => KeyConfig::EdDsa {
                 private_key_file: config::string(src, "JWT_PRIVATE_KEY_FILE").map(PathBuf::from),
             },
-            Algorithm::Hs256 => KeyConfig::Hs256 {
-                secret: SecretString::from(config::required_min_len(
-                    src,
-                    "JWT_SECRET",
-                    MIN_HS256_SECRET_BYTES,
-                    "when JWT_ALGORITHM=HS256",
-                )?),
-            },
         };
-
-        let issuer = config::string_or(src, "TOKEN_ISSUER", "http://127.0.0.1:8080");
-        let audience = match config::list(src, "TOKEN_AUDIENCE") {
-            list if list.is_empty() => vec!["resource-service".to_owned()],
-            list => list,
-        };
+        let (issuer, audience) = (tokens.issuer, tokens.audience);
         let access_ttl_secs: i64 = config::parsed_or(src, "ACCESS_TOKEN_TTL_SECS", 900)?;
         if !(1..=86_400).contains(&access_ttl_secs) {
             return Err(ConfigError::new(

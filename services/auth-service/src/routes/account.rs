@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use tokenauth_kit::body::{Fields, JsonObject};
 
 use crate::accounts;
-use crate::auth::Authenticated;
+use crate::auth::CurrentUser;
 use crate::domain::{Password, Username};
 use crate::error::ApiResult;
 use crate::state::AppState;
@@ -54,14 +54,14 @@ pub async fn login(
     Ok(views::tokens(StatusCode::OK, &signed_in))
 }
 
-pub async fn me(auth: Authenticated) -> HttpResponse {
+pub async fn me(auth: CurrentUser) -> HttpResponse {
     HttpResponse::Ok().json(UserView::from(&auth.user))
 }
 
 pub async fn change_password(
     req: HttpRequest,
     state: web::Data<AppState>,
-    auth: Authenticated,
+    auth: CurrentUser,
     body: JsonObject,
 ) -> ApiResult<HttpResponse> {
     let mut fields = Fields::new(body.0);

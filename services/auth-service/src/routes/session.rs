@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use tokenauth_kit::body::{Fields, JsonObject, OptionalJsonObject};
 
-use crate::auth::{Authenticated, MaybeAuthenticated};
+use crate::auth::{CurrentUser, MaybeCurrentUser};
 use crate::error::{ApiError, ApiResult};
 use crate::sessions;
 use crate::state::AppState;
@@ -24,7 +24,7 @@ pub async fn refresh(state: web::Data<AppState>, body: JsonObject) -> ApiResult<
 /// one, the access token must be valid.
 pub async fn logout(
     state: web::Data<AppState>,
-    auth: Result<MaybeAuthenticated, ApiError>,
+    auth: Result<MaybeCurrentUser, ApiError>,
     body: OptionalJsonObject,
 ) -> ApiResult<HttpResponse> {
     let mut fields = Fields::new(body.0);
@@ -40,10 +40,7 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn logout_all(
-    state: web::Data<AppState>,
-    auth: Authenticated,
-) -> ApiResult<HttpResponse> {
+pub async fn logout_all(state: web::Data<AppState>, auth: CurrentUser) -> ApiResult<HttpResponse> {
     sessions::logout_all(&state, &auth.user.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
