@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod http;
+pub mod logs;
 mod proxy;
 mod redis;
 mod startup;

@@ -1,10 +1,8 @@
 //! Starting the real auth-service on port 0 with a fresh database per test, and a typed client.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use auth_service::Application;
 use auth_service::config::AuthConfig;
@@ -39,41 +37,12 @@ macro_rules! both {
     };
 }
 
-/// Every log line the services in this test process write, for checking that no secret leaks.
-static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
-
-#[derive(Clone, Copy)]
-struct LogSink(&'static Mutex<Vec<u8>>);
-
-impl Write for LogSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// Captures every log line of this process, for checking that no secret leaks.
+fn init_logs() {
+    tokenauth_testkit::logs::capture("debug");
 }
 
-fn init_logs() -> &'static Mutex<Vec<u8>> {
-    LOGS.get_or_init(|| {
-        let sink: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
-        let _ = tracing_subscriber::fmt()
-            .json()
-            .with_env_filter("debug")
-            .with_writer(move || LogSink(sink))
-            .try_init();
-        sink
-    })
-}
-
-/// Everything logged so far in this process.
-pub fn logs() -> String {
-    String::from_utf8_lossy(&init_logs().lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-}
+pub use tokenauth_testkit::logs::logs;
 
 pub fn admin_pg_url() -> String {
     std::env::var("TEST_DATABASE_URL")
@@ -216,19 +185,7 @@ impl TestApp {
     }
 
     pub async fn wait_ready(&self, limit: Duration) {
-        let started = Instant::now();
-        loop {
-            if let Ok(res) = self.client.get(self.url("/readyz")).send().await
-                && res.status() == StatusCode::OK
-            {
-                return;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "service not ready within {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        tokenauth_testkit::wait_ready(&self.client, &self.base, limit).await;
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Response {

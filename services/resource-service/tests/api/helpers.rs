@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -12,49 +12,12 @@ use tokenauth_revocation::{Mirror, MirrorWriter};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// Every log line the services in this test process write (nextest runs each test in a process
-/// of its own).
-static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
-
-#[derive(Clone, Copy)]
-struct LogSink(&'static Mutex<Vec<u8>>);
-
-impl std::io::Write for LogSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// Captures this process's log lines (see [`log_lines`]).
+pub fn init_logs() {
+    tokenauth_testkit::logs::capture("info");
 }
 
-fn init_logs() -> &'static Mutex<Vec<u8>> {
-    LOGS.get_or_init(|| {
-        let sink: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
-        let _ = tracing_subscriber::fmt()
-            .json()
-            .with_env_filter("info")
-            .with_writer(move || LogSink(sink))
-            .try_init();
-        sink
-    })
-}
-
-/// The JSON log lines written so far in this process.
-pub fn log_lines() -> Vec<Value> {
-    let bytes = init_logs()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    String::from_utf8_lossy(&bytes)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
+pub use tokenauth_testkit::logs::log_lines;
 
 pub struct Stack {
     pub auth: String,
