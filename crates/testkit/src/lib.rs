@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod auth;
 mod http;
 pub mod logs;
 mod proxy;

@@ -43,19 +43,14 @@ pub async fn start_auth(
     dir: &std::path::Path,
     extra: &[(&str, String)],
 ) -> auth_service::Application {
-    let mut vars = env(&[
-        ("BIND_ADDR", "127.0.0.1:0".into()),
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}/auth.db", dir.display()),
-        ),
-        ("REGISTER_RATE_LIMIT_PER_MINUTE", "0".into()),
-    ]);
-    vars.extend(env(extra));
-    let mut config = auth_service::config::AuthConfig::from_source(&vars).unwrap();
-    config.data_dir = dir.to_path_buf();
-    config.common.workers = Some(1);
-    auth_service::Application::build(config).await.unwrap()
+    let mut spawn = tokenauth_testkit::auth::Spawn::new(tokenauth_testkit::auth::Backend::Sqlite);
+    spawn.workers = 1;
+    for (k, v) in extra {
+        spawn = spawn.env(k, v);
+    }
+    spawn
+        .build(&format!("sqlite://{}/auth.db", dir.display()), dir)
+        .await
 }
 
 pub async fn start_resource(

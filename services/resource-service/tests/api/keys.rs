@@ -134,7 +134,8 @@ async fn a_public_key_file_verifies_the_auth_service_tokens() {
     let base = resource.base_url();
     tokio::spawn(resource.run_until_stopped());
     let client = reqwest::Client::new();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_ready(&client, &auth_url, Duration::from_secs(15)).await;
+    wait_ready(&client, &base, Duration::from_secs(15)).await;
     let user = register(&client, &auth_url).await;
     let res = client
         .get(format!("{base}/v1/secret"))
@@ -163,7 +164,8 @@ async fn hs256_services_share_the_secret_and_refuse_eddsa_tokens() {
     let base = resource.base_url();
     tokio::spawn(resource.run_until_stopped());
     let client = reqwest::Client::new();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_ready(&client, &auth_url, Duration::from_secs(15)).await;
+    wait_ready(&client, &base, Duration::from_secs(15)).await;
     let user = register(&client, &auth_url).await;
     let res = client
         .get(format!("{base}/v1/secret"))
@@ -178,7 +180,7 @@ async fn hs256_services_share_the_secret_and_refuse_eddsa_tokens() {
     let eddsa = start_auth(&dir2, &[]).await;
     let eddsa_url = eddsa.base_url();
     tokio::spawn(eddsa.run_until_stopped());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_ready(&client, &eddsa_url, Duration::from_secs(15)).await;
     let other = register(&client, &eddsa_url).await;
     let res = client
         .get(format!("{base}/v1/secret"))
