@@ -122,3 +122,15 @@ where
         scheme,
     })
 }
+
+/// A service binary's `main`: runs `run` and, should it fail (invalid configuration, a port in
+/// use), prints one line naming the binary and the cause and exits with status 1.
+pub async fn exit_on_error<E: std::fmt::Display>(
+    binary: &str,
+    run: impl std::future::Future<Output = Result<(), E>>,
+) {
+    if let Err(e) = run.await {
+        eprintln!("{binary}: {e}");
+        std::process::exit(1);
+    }
+}

@@ -6,10 +6,7 @@ use tokenauth_kit::config::Env;
 
 #[tokio::main]
 async fn main() {
-    if let Err(e) = run().await {
-        eprintln!("auth-service: {e}");
-        std::process::exit(1);
-    }
+    tokenauth_kit::service::exit_on_error("auth-service", run()).await;
 }
 
 async fn run() -> anyhow::Result<()> {

@@ -7,10 +7,7 @@ use tokenauth_kit::config::Env;
 
 #[tokio::main]
 async fn main() {
-    if let Err(e) = run().await {
-        eprintln!("resource-service: {e}");
-        std::process::exit(1);
-    }
+    tokenauth_kit::service::exit_on_error("resource-service", run()).await;
 }
 
 async fn run() -> anyhow::Result<()> {

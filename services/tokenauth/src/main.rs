@@ -8,10 +8,7 @@ use tokenauth_kit::config::{self, Env};
 
 #[tokio::main]
 async fn main() {
-    if let Err(e) = run().await {
-        eprintln!("tokenauth: {e}");
-        std::process::exit(1);
-    }
+    tokenauth_kit::service::exit_on_error("tokenauth", run()).await;
 }
 
 async fn run() -> anyhow::Result<()> {
