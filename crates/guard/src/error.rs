@@ -1,4 +1,4 @@
-//! Why a request was refused, rendered as API.md problems (with RFC 6750 challenges).
+//! Why a request was refused, rendered as problem details (with RFC 6750 challenges).
 
 use std::sync::Once;
 use tokenauth_kit::problem::Code;
