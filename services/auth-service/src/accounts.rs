@@ -98,23 +98,26 @@ pub async fn register(
     })
 }
 
-/// The user whose password this is, or `None`, in constant work: an unknown name costs one
-/// argon2id run like a known one.
-async fn verify_password(
+/// The user a login names, if any (one database read, made before the attempt is reserved so
+/// that a database that does not answer holds no place in the login windows).
+async fn find_login_user(state: &AppState, name: Option<&LoginName>) -> ApiResult<Option<User>> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let (key, legacy_key) = (name.key(), name.legacy_key());
+    Ok(state
+        .db
+        .run(move |conn| users::find_for_login(conn, &key, &legacy_key))
+        .await?)
+}
+
+/// `user` if `password` is theirs, else `None`, in constant work: no user costs one argon2id
+/// run like a known one.
+async fn check_password(
     state: &AppState,
-    username: Option<&LoginName>,
+    user: Option<User>,
     password: Password,
 ) -> ApiResult<Option<User>> {
-    let user = match username {
-        Some(name) => {
-            let (key, legacy_key) = (name.key(), name.legacy_key());
-            state
-                .db
-                .run(move |conn| users::find_for_login(conn, &key, &legacy_key))
-                .await?
-        }
-        None => None,
-    };
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     Ok(if state.hasher.verify(password, hash).await? {
         user
@@ -136,8 +139,9 @@ pub async fn login(
     let limit_key = name
         .as_ref()
         .map_or_else(|| username.to_lowercase(), LoginName::key);
+    let user = find_login_user(state, name.as_ref()).await?;
     let reservation = reserve(&state.login_limiter, login_keys(client_ip, &limit_key)).await?;
-    let verified = verify_password(state, name.as_ref(), password).await;
+    let verified = check_password(state, user, password).await;
     settle(reservation, matches!(verified, Ok(None))).await?;
     let Some(user) = verified? else {
         return Err(invalid_credentials().into());

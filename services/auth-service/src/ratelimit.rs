@@ -26,8 +26,10 @@ use tokio::sync::Notify;
 pub const WINDOW_MS: i64 = 60_000;
 /// A pending attempt older than this is forgotten (its process died mid-attempt).
 pub const PENDING_TTL_MS: i64 = 30_000;
-/// How long an attempt waits for a place before it is told to come back.
-pub const BUSY_WAIT: Duration = Duration::from_secs(10);
+/// How long an attempt waits for a place before it is told to come back. A place is held only
+/// while a password is hashed (tens of milliseconds), so this is long for a crowd behind one
+/// address, and short enough that every answer comes within the contract's 5 s.
+pub const BUSY_WAIT: Duration = Duration::from_secs(3);
 /// How often a waiting attempt asks again (other replicas settle without telling this one).
 const POLL: Duration = Duration::from_millis(25);
 
