@@ -92,7 +92,7 @@ pub fn required_min_len(
 }
 
 /// `REDIS_URL`, if set: `redis://…` or `rediss://…`.
-pub fn redis_url(src: &dyn Source) -> Result<Option<String>, ConfigError> {
+fn redis_url(src: &dyn Source) -> Result<Option<String>, ConfigError> {
     match string(src, "REDIS_URL") {
         Some(url) if !(url.starts_with("redis://") || url.starts_with("rediss://")) => Err(
             ConfigError::new("REDIS_URL", "must start with redis:// or rediss://"),

@@ -118,15 +118,3 @@ pub fn bind(config: &ListenConfig) -> Result<Bound, ConfigError> {
         tls,
     })
 }
-
-/// Attaches a bound socket to a server, with TLS when configured.
-#[macro_export]
-macro_rules! listen {
-    ($server:expr, $bound:expr) => {{
-        let bound: $crate::server::Bound = $bound;
-        match bound.tls {
-            Some(tls) => $server.listen_rustls_0_23(bound.listener, tls),
-            None => $server.listen(bound.listener),
-        }
-    }};
-}

@@ -1,5 +1,5 @@
 //! argon2id hashing on a pool of its own: one thread per core, each with one argon2 memory
-//! block allocated when it starts and reused for every hash, fed through a queue that callers
+//! block allocated at its first hash and reused for every later one, fed through a queue that callers
 //! wait on without holding a thread. So a login flood cannot stall other requests (no hash runs
 //! on an async worker) nor grow memory: however many logins arrive at once, the hashing memory
 //! is `threads × 19 MiB`, allocated once. (Letting argon2 allocate per hash on tokio's blocking
@@ -43,9 +43,9 @@ pub fn argon2() -> Argon2<'static> {
 type Job = Box<dyn FnOnce(&mut [Block]) + Send>;
 
 struct Pool {
-    queue: Mutex<mpsc::Sender<Job>>,
+    queue: mpsc::Sender<Job>,
     /// One per thread: a hash waits here (on no thread) until a thread is free for it.
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     threads: usize,
 }
 
@@ -105,8 +105,8 @@ impl Hasher {
         tx.send(job).map_err(|_| HashError::Pool)?;
         let dummy = dummy.await.map_err(|_| HashError::Pool)??;
         let pool = Arc::new(Pool {
-            queue: Mutex::new(tx),
-            permits: Semaphore::new(threads),
+            queue: tx,
+            permits: Arc::new(Semaphore::new(threads)),
             threads,
         });
         Ok(Hasher {
@@ -124,24 +124,22 @@ impl Hasher {
         &self,
         f: impl FnOnce(&mut [Block]) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
+        let permit = self
             .pool
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| HashError::Pool)?;
         let (tx, rx) = oneshot::channel();
+        // The permit travels with the job: should the caller go away (a client that sends a
+        // login and disconnects), its place is given back only when the hash has run, so no
+        // more hashes than threads are ever queued, however many requests are abandoned.
         let job: Job = Box::new(move |memory| {
             let _ = tx.send(f(memory));
+            drop(permit);
         });
-        self.pool
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(job)
-            .map_err(|_| HashError::Pool)?;
-        // Should the caller go away, the hash still finishes before its permit is given back,
-        // so no more hashes than threads are ever queued.
+        self.pool.queue.send(job).map_err(|_| HashError::Pool)?;
         rx.await.map_err(|_| HashError::Pool)
     }
 
@@ -338,6 +336,29 @@ mod tests {
         for name in names {
             let name = name.unwrap_or_default();
             assert!(name.starts_with("argon2-"), "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn abandoned_hashes_keep_their_place_until_they_have_run() {
+        let hasher = Hasher::start(1).await.unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let first = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.run(move |_| hold.recv().ok()).await }
+        });
+        while hasher.pool.permits.available_permits() != 0 {
+            tokio::task::yield_now().await;
+        }
+        // The caller goes away while its hash runs: the place stays taken until it is done.
+        first.abort();
+        let _ = first.await;
+        assert_eq!(hasher.pool.permits.available_permits(), 0);
+        release.send(()).unwrap();
+        let started = std::time::Instant::now();
+        while hasher.pool.permits.available_permits() != 1 {
+            assert!(started.elapsed() < std::time::Duration::from_secs(5));
+            tokio::task::yield_now().await;
         }
     }
 }
