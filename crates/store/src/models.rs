@@ -14,6 +14,9 @@ pub struct User {
     /// UTS 39 skeleton of `username_key`, unique: no two users look alike. `None` on rows stored
     /// before it existed, until backfilled, and where another user already has it.
     pub username_skeleton: Option<String>,
+    /// UTS 39 skeleton of `username_key` in upper case, unique: no two users look alike in
+    /// capitals either. `None` as `username_skeleton` is, and on rows stored before it existed.
+    pub username_upper_skeleton: Option<String>,
     pub password_hash: String,
     /// Space-separated.
     pub roles: String,

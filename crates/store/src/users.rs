@@ -6,7 +6,8 @@ use crate::db::{DbConnection, StoreError};
 use crate::models::User;
 use crate::schema::users;
 
-/// Inserts a user; `Conflict` when the username (ignoring case) is taken or its skeleton is.
+/// Inserts a user; `Conflict` when the username (ignoring case) is taken or one of its
+/// skeletons is.
 pub fn insert(conn: &mut DbConnection, user: &User) -> Result<(), StoreError> {
     diesel::insert_into(users::table)
         .values(user)
@@ -33,13 +34,22 @@ pub fn find_by_username_key(
         .optional()?)
 }
 
-/// Whether a user has this key or this skeleton.
-pub fn is_taken(conn: &mut DbConnection, key: &str, skeleton: &str) -> Result<bool, StoreError> {
+/// A username's unique forms: its case-folded key and its two UTS 39 skeletons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsernameForms {
+    pub key: String,
+    pub skeleton: String,
+    pub upper_skeleton: String,
+}
+
+/// Whether a user has this key or one of these skeletons.
+pub fn is_taken(conn: &mut DbConnection, forms: &UsernameForms) -> Result<bool, StoreError> {
     let found: Option<String> = users::table
         .filter(
             users::username_key
-                .eq(key)
-                .or(users::username_skeleton.eq(skeleton)),
+                .eq(&forms.key)
+                .or(users::username_skeleton.eq(&forms.skeleton))
+                .or(users::username_upper_skeleton.eq(&forms.upper_skeleton)),
         )
         .select(users::id)
         .first(conn)
@@ -68,14 +78,15 @@ pub fn find_for_login(
         .optional()?)
 }
 
-/// Up to `limit` users without a skeleton, by id after `after`: `(id, username)`.
+/// Up to `limit` users without an upper-case skeleton (so also those without any), by id after
+/// `after`: `(id, username)`.
 pub fn without_skeleton(
     conn: &mut DbConnection,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<(String, String)>, StoreError> {
     let mut query = users::table
-        .filter(users::username_skeleton.is_null())
+        .filter(users::username_upper_skeleton.is_null())
         .select((users::id, users::username))
         .order(users::id)
         .limit(limit)
@@ -89,9 +100,10 @@ pub fn without_skeleton(
 /// What [`backfill_username`] did to a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backfill {
-    /// Key and skeleton stored.
+    /// Key and skeletons stored.
     Done,
-    /// Key stored; another user has the skeleton, so this row keeps none.
+    /// Key stored; another user has one of the skeletons, so this row's skeletons stay as they
+    /// were (none, or the lower-case one an earlier version stored).
     SkeletonTaken,
     /// Another user has the key: the row is left as it was.
     KeyTaken,
@@ -99,21 +111,22 @@ pub enum Backfill {
     Skipped,
 }
 
-/// Stores the key and skeleton of a row that has no skeleton yet. The unique indexes decide
-/// collisions, also against registrations running at the same time.
+/// Stores the key and skeletons of a row that has no upper-case skeleton yet. The unique
+/// indexes decide collisions, also against registrations running at the same time.
 pub fn backfill_username(
     conn: &mut DbConnection,
     id: &str,
-    key: &str,
-    skeleton: &str,
+    forms: &UsernameForms,
 ) -> Result<Backfill, StoreError> {
+    let key = &forms.key;
     let row = users::table
         .find(id)
-        .filter(users::username_skeleton.is_null());
+        .filter(users::username_upper_skeleton.is_null());
     match diesel::update(row)
         .set((
             users::username_key.eq(key),
-            users::username_skeleton.eq(skeleton),
+            users::username_skeleton.eq(&forms.skeleton),
+            users::username_upper_skeleton.eq(&forms.upper_skeleton),
         ))
         .execute(conn)
     {

@@ -62,12 +62,12 @@ pub async fn register(
         .await?
         .count()
         .await?;
-    let (key, skeleton) = (username.key(), username.skeleton());
+    let forms = username.forms();
     // Answer a taken (or look-alike) name before spending a hash on it; the insert below still
     // decides races.
     let exists = state
         .db
-        .run(move |conn| users::is_taken(conn, &key, &skeleton))
+        .run(move |conn| users::is_taken(conn, &forms))
         .await?;
     if exists {
         return Err(username_taken().into());
@@ -78,6 +78,7 @@ pub async fn register(
         username: username.as_str().to_owned(),
         username_key: username.key(),
         username_skeleton: Some(username.skeleton()),
+        username_upper_skeleton: Some(username.upper_skeleton()),
         password_hash: hash,
         roles: ROLE_USER.to_owned(),
         disabled: false,
@@ -218,6 +219,7 @@ pub async fn bootstrap_admin(state: &AppState, admin: &BootstrapAdmin) -> ApiRes
         username: admin.username.as_str().to_owned(),
         username_key: admin.username.key(),
         username_skeleton: Some(admin.username.skeleton()),
+        username_upper_skeleton: Some(admin.username.upper_skeleton()),
         password_hash: hash,
         roles: format!("{ROLE_USER} {ROLE_ADMIN}"),
         disabled: false,

@@ -3,6 +3,7 @@
 
 use caseless::Caseless;
 use secrecy::{ExposeSecret, SecretString};
+use tokenauth_store::users::UsernameForms;
 use unicode_normalization::UnicodeNormalization;
 use unicode_security::{GeneralSecurityProfile, MixedScript};
 
@@ -58,6 +59,18 @@ impl Username {
     /// The UTS 39 skeleton of `key()`: names that look alike share it.
     pub fn skeleton(&self) -> String {
         username_skeleton(&self.key)
+    }
+
+    /// The forms uniqueness is checked on: the key and both skeletons.
+    pub fn forms(&self) -> UsernameForms {
+        username_forms(self.key.clone())
+    }
+
+    /// The UTS 39 skeleton of `key()` in upper case: names that look alike once written in
+    /// capitals share it (Greek `ΤΟΡ` and Latin `TOP`, whose lower cases `τορ` and `top` do
+    /// not look alike).
+    pub fn upper_skeleton(&self) -> String {
+        username_upper_skeleton(&self.key)
     }
 }
 
@@ -119,6 +132,20 @@ pub fn username_key(nfkc_name: &str) -> String {
 /// The UTS 39 skeleton of a username key.
 pub fn username_skeleton(key: &str) -> String {
     unicode_security::skeleton(key).collect()
+}
+
+/// A username key with its two skeletons.
+pub fn username_forms(key: String) -> UsernameForms {
+    UsernameForms {
+        skeleton: username_skeleton(&key),
+        upper_skeleton: username_upper_skeleton(&key),
+        key,
+    }
+}
+
+/// The UTS 39 skeleton of a username key's upper case.
+pub fn username_upper_skeleton(key: &str) -> String {
+    unicode_security::skeleton(&key.to_uppercase()).collect()
 }
 
 /// A password of acceptable length, checked before any hashing.
@@ -221,6 +248,39 @@ mod tests {
             Username::parse("alicia").unwrap().skeleton(),
             alice.skeleton()
         );
+    }
+
+    #[test]
+    fn whole_script_look_alikes_in_capitals_share_an_upper_skeleton() {
+        let upper = |raw: &str| Username::parse(raw).unwrap().upper_skeleton();
+        // Greek TAU OMICRON RHO; Cyrillic EN O EM IE; Greek ETA OMICRON MU EPSILON; Cyrillic
+        // VE O HA; Cyrillic A VE VE A; Greek KAPPA EPSILON UPSILON; Cyrillic ES TE ES.
+        for (look_alike, latin) in [
+            ("\u{3A4}\u{39F}\u{3A1}", "TOP"),
+            ("\u{41D}\u{41E}\u{41C}\u{415}", "HOME"),
+            ("\u{397}\u{39F}\u{39C}\u{395}", "HOME"),
+            ("\u{412}\u{41E}\u{425}", "BOX"),
+            ("\u{410}\u{412}\u{412}\u{410}", "ABBA"),
+            ("\u{39A}\u{395}\u{3A5}", "KEY"),
+            ("\u{415}\u{422}\u{421}", "ETC"),
+        ] {
+            assert_eq!(upper(look_alike), upper(latin), "{look_alike}");
+            // Typed in lower case, they are the same accounts: the key is case-folded.
+            assert_eq!(
+                upper(&look_alike.to_lowercase()),
+                upper(latin),
+                "{look_alike}"
+            );
+            assert_eq!(upper(&latin.to_lowercase()), upper(latin));
+            // Their lower cases do not look alike, which is why one skeleton is not enough.
+            assert_ne!(
+                Username::parse(look_alike).unwrap().skeleton(),
+                Username::parse(latin).unwrap().skeleton(),
+                "{look_alike}"
+            );
+        }
+        assert_ne!(upper("TOP"), upper("TOR"));
+        assert_ne!(upper("alice"), upper("alicia"));
     }
 
     #[test]

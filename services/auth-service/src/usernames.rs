@@ -1,19 +1,21 @@
 //! Brings users stored before usernames were case-folded and checked for look-alikes up to
-//! date: each row without a skeleton gets its Unicode case-folded key and its UTS 39 skeleton.
-//! Every replica runs it at start-up; it touches only rows whose skeleton is still missing.
+//! date: each row without skeletons gets its Unicode case-folded key and its two UTS 39
+//! skeletons (of the key and of its upper case). Every replica runs it at start-up; it touches
+//! only rows whose upper-case skeleton is still missing.
 
 use tokenauth_store::users::{self, Backfill};
 use tokenauth_store::{DbConnection, StoreError};
 
-use crate::domain::{username_key, username_skeleton};
+use crate::domain::{username_forms, username_key};
 use crate::state::AppState;
 
 /// Rows per database round trip.
 const PAGE: usize = 500;
 
-/// Backfills every row that has no skeleton yet. A row whose skeleton another user already has
-/// keeps `NULL` (and its old key too when another user has its new key), and is reported by
-/// user id only, again at every start until an operator renames one of the two.
+/// Backfills every row that has no upper-case skeleton yet. A row one of whose skeletons another
+/// user already has keeps the skeletons it had (and its old key too when another user has its
+/// new key), and is reported by user id only, again at every start until an operator renames
+/// one of the two.
 pub async fn backfill(state: &AppState) -> Result<(), StoreError> {
     let mut after: Option<String> = None;
     loop {
@@ -38,13 +40,12 @@ fn backfill_page(
     let full = rows.len() == PAGE;
     let mut last = None;
     for (id, username) in rows {
-        let key = username_key(&username);
-        let skeleton = username_skeleton(&key);
-        match users::backfill_username(conn, &id, &key, &skeleton)? {
+        let forms = username_forms(username_key(&username));
+        match users::backfill_username(conn, &id, &forms)? {
             Backfill::Done | Backfill::Skipped => {}
             Backfill::SkeletonTaken => tracing::warn!(
                 user_id = %id,
-                "username looks like another user's (same UTS 39 skeleton); left without a skeleton"
+                "username looks like another user's (same UTS 39 skeleton); its skeletons left as they were"
             ),
             Backfill::KeyTaken => tracing::warn!(
                 user_id = %id,

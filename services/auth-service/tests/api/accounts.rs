@@ -335,6 +335,15 @@ async fn look_alike_usernames_are_refused(b: Backend) {
         // Unicode case folding: `ß` folds to `ss`.
         ("STRASSE", 409),
         ("ALICE", 409),
+        // Whole-script look-alikes in capitals: Greek TAU OMICRON RHO beside "top", Cyrillic
+        // EN O EM IE (typed in lower case) beside "HOME", Greek KAPPA EPSILON UPSILON.
+        ("top", 201),
+        ("\u{3A4}\u{39F}\u{3A1}", 409),
+        ("HOME", 201),
+        ("\u{43D}\u{43E}\u{43C}\u{435}", 409),
+        ("\u{397}\u{39F}\u{39C}\u{395}", 409),
+        ("\u{39A}\u{395}\u{3A5}", 201),
+        ("key", 409),
     ];
     for (name, status) in cases {
         assert_eq!(register_status(&app, name).await, status, "{name:?}");
@@ -344,13 +353,13 @@ async fn look_alike_usernames_are_refused(b: Backend) {
         app.login("STRASSE", PASSWORD).await.status(),
         StatusCode::OK
     );
-    // Only the three real accounts exist.
+    // Only the real accounts exist.
     let db = app.store().await;
     let count: i64 = db
         .run(|conn| Ok(users::table.count().get_result(conn)?))
         .await
         .unwrap();
-    assert_eq!(count, 3);
+    assert_eq!(count, 6);
 }
 both!(look_alike_usernames_are_refused);
 
@@ -375,6 +384,7 @@ fn legacy_user(username: &str, password_hash: &str) -> User {
         username: username.to_owned(),
         username_key: username.to_lowercase(),
         username_skeleton: None,
+        username_upper_skeleton: None,
         password_hash: password_hash.to_owned(),
         roles: "user".to_owned(),
         disabled: false,
@@ -413,7 +423,17 @@ async fn accounts_named_before_the_look_alike_rules_still_log_in_and_are_backfil
     let mixed = legacy_user("b\u{3BF}b", &hash);
     let folded = legacy_user("Stra\u{DF}e", &hash);
     let look_alike = legacy_user("\u{430}lice", &hash);
-    let rows = vec![mixed.clone(), folded.clone(), look_alike.clone()];
+    // A row as the version before upper-case skeletons stored it.
+    let top = User {
+        username_skeleton: Some("top".to_owned()),
+        ..legacy_user("top", &hash)
+    };
+    let rows = vec![
+        mixed.clone(),
+        folded.clone(),
+        look_alike.clone(),
+        top.clone(),
+    ];
     db.run(move |conn| {
         for row in &rows {
             diesel::insert_into(users::table)
@@ -438,9 +458,9 @@ async fn accounts_named_before_the_look_alike_rules_still_log_in_and_are_backfil
     .await;
     let started = Instant::now();
     loop {
-        let done = stored_user(&db, &folded.id)
+        let done = stored_user(&db, &top.id)
             .await
-            .username_skeleton
+            .username_upper_skeleton
             .is_some()
             && logs().contains(&look_alike.id);
         if done {
@@ -455,6 +475,9 @@ async fn accounts_named_before_the_look_alike_rules_still_log_in_and_are_backfil
     let row = stored_user(&db, &mixed.id).await;
     assert_eq!(row.username_key, "b\u{3BF}b");
     assert_eq!(row.username_skeleton.as_deref(), Some("bob"));
+    assert_eq!(row.username_upper_skeleton.as_deref(), Some("BOB"));
+    let row = stored_user(&db, &top.id).await;
+    assert_eq!(row.username_upper_skeleton.as_deref(), Some("TOP"));
     let row = stored_user(&db, &folded.id).await;
     assert_eq!(row.username_key, "strasse");
     assert_eq!(row.username_skeleton.as_deref(), Some("strasse"));
@@ -481,8 +504,12 @@ async fn accounts_named_before_the_look_alike_rules_still_log_in_and_are_backfil
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["user"]["id"], id, "{name:?}");
     }
-    // And the backfilled skeleton keeps new look-alikes out.
+    // And the backfilled skeletons keep new look-alikes out (Greek TAU OMICRON RHO).
     assert_eq!(register_status(&restarted, "Bob").await, 409);
+    assert_eq!(
+        register_status(&restarted, "\u{3A4}\u{39F}\u{3A1}").await,
+        409
+    );
 }
 both!(accounts_named_before_the_look_alike_rules_still_log_in_and_are_backfilled);
 
