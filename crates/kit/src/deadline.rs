@@ -40,7 +40,7 @@ pub async fn middleware(
 }
 
 /// Whether the request announces a body; requests without one (every GET) are left alone.
-fn has_body(req: &ServiceRequest) -> bool {
+pub(crate) fn has_body(req: &ServiceRequest) -> bool {
     let headers = req.headers();
     headers.contains_key(header::TRANSFER_ENCODING)
         || headers

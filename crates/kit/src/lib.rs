@@ -7,6 +7,8 @@
 //! behind proxies ([`client_ip`]). A library that only reads requests (tokenauth-guard) turns
 //! it off, and does not pull a TLS server into the apps that use it.
 
+#[cfg(feature = "server")]
+pub mod backpressure;
 pub mod bearer;
 pub mod body;
 #[cfg(feature = "server")]

@@ -1,19 +1,36 @@
 //! Binding a service's listener: `BIND_ADDR`, and HTTPS with rustls when `TLS_CERT_FILE` and
-//! `TLS_KEY_FILE` are both set.
+//! `TLS_KEY_FILE` are both set; how many connections it holds (`MAX_CONNECTIONS`) and how long
+//! a client may accept none of its answer (`SEND_TIMEOUT_SECS`).
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::{ConfigError, Source};
 
+/// Connections a service holds at once, all workers together, unless `MAX_CONNECTIONS` says
+/// otherwise; more wait in the kernel's accept queue. With what a connection may hold bounded
+/// ([`crate::backpressure`]: ~55 KiB measured for one that pipelines requests and reads no
+/// answers), this bounds the memory clients can take.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
+
+/// How long a client may accept none of the bytes sent to it before its connection is dropped,
+/// unless `SEND_TIMEOUT_SECS` says otherwise.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Where and how a service listens.
 #[derive(Debug, Clone)]
 pub struct ListenConfig {
     pub bind_addr: String,
     pub tls: Option<TlsFiles>,
+    /// Connections held at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Sent bytes left unacknowledged this long (a client that stopped reading, or vanished)
+    /// end the connection: the kernel's `TCP_USER_TIMEOUT`, which also covers a zero window.
+    pub send_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -46,7 +63,25 @@ impl ListenConfig {
                 ));
             }
         };
-        let config = ListenConfig { bind_addr, tls };
+        let max_connections =
+            crate::config::parsed_or(src, "MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS)?;
+        if max_connections == 0 {
+            return Err(ConfigError::new("MAX_CONNECTIONS", "must be at least 1"));
+        }
+        let send_timeout_secs =
+            crate::config::parsed_or(src, "SEND_TIMEOUT_SECS", DEFAULT_SEND_TIMEOUT.as_secs())?;
+        if !(1..=3600).contains(&send_timeout_secs) {
+            return Err(ConfigError::new(
+                "SEND_TIMEOUT_SECS",
+                "must be 1 to 3600 seconds",
+            ));
+        }
+        let config = ListenConfig {
+            bind_addr,
+            tls,
+            max_connections,
+            send_timeout: Duration::from_secs(send_timeout_secs),
+        };
         if let Some(tls) = &config.tls {
             // Fail at start-up, naming the variable, rather than at bind time.
             tls.server_config()?;
@@ -97,6 +132,17 @@ impl Bound {
     }
 }
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_send_timeout(listener: &TcpListener, timeout: Duration) -> std::io::Result<()> {
+    socket2::SockRef::from(listener).set_tcp_user_timeout(Some(timeout))
+}
+
+/// Elsewhere the operating system's own retransmission limits apply.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_send_timeout(_listener: &TcpListener, _timeout: Duration) -> std::io::Result<()> {
+    Ok(())
+}
+
 pub fn bind(config: &ListenConfig) -> Result<Bound, ConfigError> {
     let listener = TcpListener::bind(&config.bind_addr).map_err(|e| {
         ConfigError::new(
@@ -107,6 +153,9 @@ pub fn bind(config: &ListenConfig) -> Result<Bound, ConfigError> {
     let addr = listener
         .local_addr()
         .map_err(|e| ConfigError::new("BIND_ADDR", e.to_string()))?;
+    // Accepted connections inherit it from the listener.
+    set_send_timeout(&listener, config.send_timeout)
+        .map_err(|e| ConfigError::new("SEND_TIMEOUT_SECS", e.to_string()))?;
     let tls = config
         .tls
         .as_ref()

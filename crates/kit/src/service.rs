@@ -2,21 +2,36 @@
 //! of them, and one way to build and run its HTTP server, so a service supplies only its state
 //! and routes.
 //!
-//! Variables: `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE` (see [`ListenConfig`]),
+//! Variables: `BIND_ADDR`, `TLS_CERT_FILE`, `TLS_KEY_FILE`, `MAX_CONNECTIONS`,
+//! `SEND_TIMEOUT_SECS` (see [`ListenConfig`]),
 //! `CORS_ALLOWED_ORIGINS`, `TRUSTED_PROXIES`. (`REDIS_URL` and `REDIS_KEY_PREFIX` are read by
 //! [`crate::config::RedisConfig`], once per service, by whichever part of it needs Redis;
 //! `RUST_LOG` and `LOG_FORMAT` by [`crate::telemetry::init`].)
 //!
-//! Every server gets the same layers, outermost first: a request id and the request log, the
-//! body deadline, CORS (when configured, its refusals as problem details), the body and
+//! Every server gets the same layers, outermost first: a request waits while its connection
+//! cannot send ([`crate::backpressure`]), a request id and the request log, the body deadline, CORS (when configured, its refusals as problem details), the body and
 //! extractor limits, and a problem-details 404 for unknown paths.
 
 use std::net::SocketAddr;
 
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::{Condition, from_fn};
-use actix_web::{App, HttpServer, web};
+use std::time::Duration;
 
+use actix_http::error::DispatchError;
+use actix_http::{HttpService, KeepAlive, Protocol, Request};
+use actix_server::GracefulShutdownSignal;
+use actix_service::{
+    IntoServiceFactory, ServiceFactory, ServiceFactoryExt, fn_service, map_config,
+};
+use actix_tls::accept::TlsError;
+use actix_tls::accept::rustls_0_23::{Acceptor, TlsStream};
+use actix_web::body::MessageBody;
+use actix_web::dev::{AppConfig, Server, ServerHandle, ServiceResponse};
+use actix_web::middleware::{Condition, from_fn};
+use actix_web::{App, web};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::backpressure::{self, Watched};
 use crate::client_ip::TrustedProxies;
 use crate::config::{ConfigError, Source};
 use crate::cors::{CorsConfig, refusals_as_problems};
@@ -25,6 +40,12 @@ use crate::{body, deadline, problem, request_id};
 
 /// How long a stopping server lets requests under way finish.
 const SHUTDOWN_SECS: u64 = 10;
+
+/// Request headers must have arrived this long after the connection opened.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long closing a connection may take.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What every service reads the same way.
 #[derive(Debug, Clone)]
@@ -92,7 +113,7 @@ where
     let bound = crate::server::bind(&config.listen)?;
     let (addr, scheme) = (bound.addr, bound.scheme());
     let cors = config.cors.clone();
-    let mut server = HttpServer::new(move || {
+    let make_app = move || {
         App::new()
             .configure(body::configure)
             .configure(app.clone())
@@ -104,16 +125,44 @@ where
             ))
             .wrap(from_fn(deadline::middleware))
             .wrap(from_fn(request_id::middleware))
-    })
-    .shutdown_timeout(SHUTDOWN_SECS);
-    if let Some(n) = config.workers {
-        server = server.workers(n);
-    }
-    let listener = match bound.tls {
-        Some(tls) => server.listen_rustls_0_23(bound.listener, tls),
-        None => server.listen(bound.listener),
+            .wrap(from_fn(backpressure::middleware))
     };
-    let server = listener
+    let workers = config.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let builder = Server::build()
+        .workers(workers)
+        .max_concurrent_connections(config.listen.max_connections.div_ceil(workers))
+        .shutdown_timeout(SHUTDOWN_SECS);
+    let signal = builder.graceful_shutdown_signal();
+    let listening = match bound.tls {
+        None => builder.listen("http", bound.listener, move || {
+            fn_service(|io: TcpStream| async move {
+                let peer = io.peer_addr().ok();
+                Ok::<_, DispatchError>((Watched::new(io), Protocol::Http1, peer))
+            })
+            .and_then(http_service(make_app(), signal.clone(), addr, false))
+        }),
+        Some(mut tls) => {
+            tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let acceptor = Acceptor::new(tls);
+            builder.listen("https", bound.listener, move || {
+                acceptor
+                    .clone()
+                    .map_init_err(|_| ())
+                    .map_err(TlsError::into_service_error)
+                    .and_then(|io: TlsStream<TcpStream>| async move {
+                        let peer = io.get_ref().0.peer_addr().ok();
+                        Ok((Watched::new(io), Protocol::Http1, peer))
+                    })
+                    .and_then(
+                        http_service(make_app(), signal.clone(), addr, true)
+                            .map_err(TlsError::Service),
+                    )
+            })
+        }
+    };
+    let server = listening
         .map_err(|e| ConfigError::new("BIND_ADDR", format!("cannot serve on {addr}: {e}")))?
         .run();
     Ok(Running {
@@ -121,6 +170,53 @@ where
         addr,
         scheme,
     })
+}
+
+/// The HTTP/1.1 service of one worker over connections of type `T`: actix-web's own defaults
+/// (5 s for request headers, 5 s keep-alive, 1 s to close), every connection's send state
+/// registered for [`backpressure::middleware`].
+fn http_service<T, I, S, B>(
+    app: I,
+    signal: GracefulShutdownSignal,
+    addr: SocketAddr,
+    secure: bool,
+) -> impl ServiceFactory<
+    (Watched<T>, Protocol, Option<SocketAddr>),
+    Config = (),
+    Response = (),
+    Error = DispatchError,
+    InitError = (),
+>
+where
+    T: AsyncRead + AsyncWrite + Unpin + 'static,
+    I: IntoServiceFactory<S, Request>,
+    S: ServiceFactory<
+            Request,
+            Config = AppConfig,
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    S::Future: 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
+    let host = addr.to_string();
+    HttpService::build()
+        .graceful_shutdown_signal(move || {
+            let signal = signal.clone();
+            async move { signal.notified().await }
+        })
+        .keep_alive(KeepAlive::default())
+        .client_request_timeout(HEAD_TIMEOUT)
+        .client_disconnect_timeout(DISCONNECT_TIMEOUT)
+        .local_addr(addr)
+        .on_connect_ext(|io: &Watched<T>, extensions| io.register(extensions))
+        // What actix-web's own `HttpServer` passes (its constructor is only public under this
+        // name): the scheme and host a request reports when it has no `Host` header.
+        .finish(map_config(app, move |()| {
+            AppConfig::__priv_test_new(secure, host.clone(), addr)
+        }))
 }
 
 /// A service binary's `main`: runs `run` and, should it fail (invalid configuration, a port in

@@ -1,6 +1,7 @@
-//! Clients that send slowly must not hold connections: a body trickling in a byte a second is
-//! cut once the body deadline passes, with a problem answer, and the service keeps serving
-//! everyone else meanwhile.
+//! Clients that send or read slowly must not hold connections: a body trickling in a byte a
+//! second is cut once the body deadline passes, with a problem answer; a client that reads none
+//! of its answers is cut after the send timeout; connections beyond `MAX_CONNECTIONS` wait. The
+//! service keeps serving everyone else meanwhile.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,9 @@ use tokenauth_kit::deadline::BODY_DEADLINE;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Backend, spawn_app};
+use tokenauth_testkit::{TempDir, wait_ready};
+
+use crate::helpers::{Backend, Spawn, spawn_app};
 
 /// Sends the headers of a 64-byte login body, then one byte a second. Returns what the server
 /// answered and when it closed the connection.
@@ -71,4 +74,216 @@ async fn a_body_sent_a_byte_a_second_is_cut_at_the_deadline() {
         assert!(answer.contains("\"code\":\"invalid_request\""), "{answer}");
         assert!(answer.contains("not received within"), "{answer}");
     }
+}
+
+/// Connects with a small receive buffer, then pipelines `GET /healthz` without ever reading the
+/// answers. Returns how long the server kept the connection: until writing failed.
+async fn pipeline_without_reading(addr: std::net::SocketAddr) -> Duration {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let requests = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n".repeat(1000);
+    let started = Instant::now();
+    while stream.write_all(&requests).await.is_ok() {}
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_no_answers_is_cut_after_the_send_timeout() {
+    let app = Spawn::new(Backend::Sqlite)
+        .env("SEND_TIMEOUT_SECS", "2")
+        .start()
+        .await;
+    let addr = app.base.trim_start_matches("http://").parse().unwrap();
+    let stalled: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(pipeline_without_reading(addr)))
+        .collect();
+
+    // Meanwhile everyone else is served (the pipelines keep the server busy until the
+    // buffers between it and them are full, so not at once).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = Instant::now();
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(res.status().is_success());
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // Without the timeout the server stops reading and the writes block for ever.
+    let limit = Duration::from_secs(30);
+    for task in stalled {
+        let held = tokio::time::timeout(limit, task)
+            .await
+            .unwrap_or_else(|_| panic!("a client that reads nothing was held over {limit:?}"))
+            .unwrap();
+        assert!(held >= Duration::from_secs(2), "cut too early: {held:?}");
+    }
+}
+
+/// A process's resident memory.
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// The auth-service binary, started on a free port; killed when dropped.
+struct Process {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    _dir: TempDir,
+}
+
+impl Process {
+    async fn start() -> Process {
+        let dir = TempDir::new();
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_auth-service"))
+            .env_clear()
+            .env("BIND_ADDR", addr.to_string())
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/db.sqlite", dir.display()),
+            )
+            .env("RUST_LOG", "warn")
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let process = Process {
+            child,
+            addr,
+            _dir: dir,
+        };
+        wait_ready(
+            &reqwest::Client::new(),
+            &format!("http://{addr}"),
+            Duration::from_secs(30),
+        )
+        .await;
+        process
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_read_no_answers_cannot_fill_memory_with_requests() {
+    let service = Process::start().await;
+    let pid = service.child.id();
+    let before = resident_bytes(pid);
+    // Each sends requests for as long as the service reads them (megabytes, until the
+    // kernel's buffers are full); parsed and kept, as actix-http alone does, that is tens of
+    // megabytes per connection.
+    let clients: Vec<_> = (0..50)
+        .map(|_| tokio::spawn(pipeline_without_reading(service.addr)))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let grown = resident_bytes(pid).saturating_sub(before);
+    assert!(
+        grown < 64 << 20,
+        "50 clients that read nothing grew the service by {} MiB",
+        grown >> 20
+    );
+    // Everyone else is served.
+    let res = reqwest::get(format!("http://{}/healthz", service.addr))
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    for client in clients {
+        client.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_max_connections_wait_for_a_free_one() {
+    let mut spawn = Spawn::new(Backend::Sqlite).env("MAX_CONNECTIONS", "3");
+    spawn.workers = 1;
+    let app = spawn.start().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // The test client's own connection from the readiness wait may still be open: hold the
+    // rest with half-sent requests.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        held.push(stream);
+    }
+    let fresh = reqwest::Client::new();
+    let waited = fresh
+        .get(app.url("/healthz"))
+        .timeout(Duration::from_millis(1500))
+        .send()
+        .await;
+    assert!(
+        waited.is_err(),
+        "a fourth connection was served: {waited:?}"
+    );
+    drop(held);
+    let res = fresh
+        .get(app.url("/healthz"))
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_that_are_read_are_all_answered_in_order() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // A body well over one read chunk, between pipelined GETs: 60 KiB of JSON whitespace
+    // around a short username, which the login refuses for its password after reading it all.
+    let body = format!(
+        "{{\"username\": \"nobody\", \"password\": \"wrong password\"{}}}",
+        " ".repeat(60 * 1024)
+    );
+    let mut requests = Vec::new();
+    for _ in 0..100 {
+        requests.extend_from_slice(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n");
+    }
+    requests.extend_from_slice(
+        format!(
+            "POST /v1/login HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    for _ in 0..100 {
+        requests.extend_from_slice(b"GET /readyz HTTP/1.1\r\nHost: test\r\n\r\n");
+    }
+    requests.extend_from_slice(b"GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    let stream = TcpStream::connect(&addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let writer = tokio::spawn(async move { write.write_all(&requests).await.unwrap() });
+    let mut answers = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), read.read_to_end(&mut answers))
+        .await
+        .expect("the answers did not all come")
+        .unwrap();
+    writer.await.unwrap();
+    let answers = String::from_utf8_lossy(&answers);
+    let statuses: Vec<&str> = answers
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &answers[i + 9..i + 12])
+        .collect();
+    let mut expected = vec!["200"; 100];
+    expected.push("401");
+    expected.extend(vec!["200"; 101]);
+    assert_eq!(statuses, expected);
 }
