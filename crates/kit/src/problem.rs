@@ -33,6 +33,7 @@ pub enum Code {
     NotFound,
     MethodNotAllowed,
     UsernameTaken,
+    LastAdmin,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
@@ -42,7 +43,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 19] = [
+    pub const ALL: [Code; 20] = [
         Code::InvalidRequest,
         Code::MissingToken,
         Code::InvalidToken,
@@ -56,6 +57,7 @@ impl Code {
         Code::NotFound,
         Code::MethodNotAllowed,
         Code::UsernameTaken,
+        Code::LastAdmin,
         Code::PayloadTooLarge,
         Code::UnsupportedMediaType,
         Code::ValidationFailed,
@@ -80,6 +82,7 @@ impl Code {
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::UsernameTaken => "username_taken",
+            Code::LastAdmin => "last_admin",
             Code::PayloadTooLarge => "payload_too_large",
             Code::UnsupportedMediaType => "unsupported_media_type",
             Code::ValidationFailed => "validation_failed",
@@ -104,7 +107,7 @@ impl Code {
             }
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Code::UsernameTaken => StatusCode::CONFLICT,
+            Code::UsernameTaken | Code::LastAdmin => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
@@ -127,7 +130,7 @@ pub struct Problem {
     code: Code,
     detail: Cow<'static, str>,
     errors: Option<BTreeMap<String, Vec<String>>>,
-    allow: Option<&'static str>,
+    allow: Option<Cow<'static, str>>,
     retry_after: Option<u64>,
 }
 
@@ -175,9 +178,9 @@ impl Problem {
         Self::new(Code::NotFound, "Not found")
     }
 
-    pub fn method_not_allowed(allow: &'static str) -> Self {
+    pub fn method_not_allowed(allow: impl Into<Cow<'static, str>>) -> Self {
         let mut p = Self::new(Code::MethodNotAllowed, "Method not allowed");
-        p.allow = Some(allow);
+        p.allow = Some(allow.into());
         p
     }
 
@@ -255,8 +258,8 @@ impl ResponseError for Problem {
         {
             res.insert_header((header::WWW_AUTHENTICATE, value));
         }
-        if let Some(allow) = self.allow {
-            res.insert_header((header::ALLOW, allow));
+        if let Some(allow) = &self.allow {
+            res.insert_header((header::ALLOW, allow.as_ref()));
         }
         if let Some(secs) = self.retry_after {
             res.insert_header((header::RETRY_AFTER, secs.to_string()));
@@ -266,10 +269,12 @@ impl ResponseError for Problem {
 }
 
 /// A route answering 405 with `Allow`, for a resource's `default_service`.
-pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
-    actix_web::web::to(
-        move || async move { Err::<HttpResponse, _>(Problem::method_not_allowed(allow)) },
-    )
+pub fn method_not_allowed(allow: impl Into<Cow<'static, str>>) -> actix_web::Route {
+    let allow: Cow<'static, str> = allow.into();
+    actix_web::web::to(move || {
+        let allow = allow.clone();
+        async move { Err::<HttpResponse, _>(Problem::method_not_allowed(allow)) }
+    })
 }
 
 /// The app's `default_service`: unknown paths are 404 problems.

@@ -14,13 +14,7 @@ where
     Args: FromRequest + 'static,
     F::Output: Responder + 'static,
 {
-    web::resource(path)
-        .route(
-            web::route()
-                .guard(guard::Any(guard::Get()).or(guard::Head()))
-                .to(handler),
-        )
-        .default_service(method_not_allowed("GET, HEAD"))
+    methods(path).get(handler).finish()
 }
 
 /// `POST` on `path`.
@@ -30,9 +24,7 @@ where
     Args: FromRequest + 'static,
     F::Output: Responder + 'static,
 {
-    web::resource(path)
-        .route(web::post().to(handler))
-        .default_service(method_not_allowed("POST"))
+    methods(path).post(handler).finish()
 }
 
 /// `PUT` on `path`.
@@ -42,9 +34,57 @@ where
     Args: FromRequest + 'static,
     F::Output: Responder + 'static,
 {
-    web::resource(path)
-        .route(web::put().to(handler))
-        .default_service(method_not_allowed("PUT"))
+    methods(path).put(handler).finish()
+}
+
+/// A path that answers several methods, each with its own handler; any other method is 405
+/// with an `Allow` naming exactly those registered. `GET` answers `HEAD` too.
+pub struct Methods {
+    resource: Resource,
+    allow: Vec<&'static str>,
+}
+
+/// Starts a [`Methods`] resource on `path`.
+pub fn methods(path: &str) -> Methods {
+    Methods {
+        resource: web::resource(path),
+        allow: Vec::new(),
+    }
+}
+
+macro_rules! method {
+    ($(#[$doc:meta])* $name:ident, $guard:expr, $allow:literal) => {
+        $(#[$doc])*
+        pub fn $name<F, Args>(mut self, handler: F) -> Self
+        where
+            F: Handler<Args>,
+            Args: FromRequest + 'static,
+            F::Output: Responder + 'static,
+        {
+            self.resource = self.resource.route(web::route().guard($guard).to(handler));
+            self.allow.push($allow);
+            self
+        }
+    };
+}
+
+impl Methods {
+    method!(
+        /// `GET` and `HEAD`.
+        get,
+        guard::Any(guard::Get()).or(guard::Head()),
+        "GET, HEAD"
+    );
+    method!(post, guard::Post(), "POST");
+    method!(put, guard::Put(), "PUT");
+    method!(patch, guard::Patch(), "PATCH");
+    method!(delete, guard::Delete(), "DELETE");
+
+    /// The resource, with its 405 for every other method.
+    pub fn finish(self) -> Resource {
+        let allow = self.allow.join(", ");
+        self.resource.default_service(method_not_allowed(allow))
+    }
 }
 
 #[cfg(test)]
@@ -64,7 +104,14 @@ mod tests {
             App::new()
                 .service(get("/g", hello))
                 .service(post("/p", hello))
-                .service(put("/u", hello)),
+                .service(put("/u", hello))
+                .service(
+                    methods("/m")
+                        .get(hello)
+                        .patch(|| async { HttpResponse::Accepted().finish() })
+                        .delete(|| async { HttpResponse::NoContent().finish() })
+                        .finish(),
+                ),
         )
         .await;
         let call = |method: Method, path: &'static str| {
@@ -85,6 +132,8 @@ mod tests {
             (Method::HEAD, "/p", "POST"),
             (Method::GET, "/p", "POST"),
             (Method::HEAD, "/u", "PUT"),
+            (Method::POST, "/m", "GET, HEAD, PATCH, DELETE"),
+            (Method::PUT, "/m", "GET, HEAD, PATCH, DELETE"),
         ] {
             let res = t::call_service(&app, call(method.clone(), path)).await;
             assert_eq!(
@@ -98,9 +147,16 @@ mod tests {
                 "{method} {path}"
             );
         }
-        for (method, path) in [(Method::POST, "/p"), (Method::PUT, "/u")] {
+        for (method, path, status) in [
+            (Method::POST, "/p", StatusCode::OK),
+            (Method::PUT, "/u", StatusCode::OK),
+            (Method::GET, "/m", StatusCode::OK),
+            (Method::HEAD, "/m", StatusCode::OK),
+            (Method::PATCH, "/m", StatusCode::ACCEPTED),
+            (Method::DELETE, "/m", StatusCode::NO_CONTENT),
+        ] {
             let res = t::call_service(&app, call(method.clone(), path)).await;
-            assert_eq!(res.status(), StatusCode::OK, "{method} {path}");
+            assert_eq!(res.status(), status, "{method} {path}");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! tokenauth-store: the diesel schema, models and queries, embedded migrations and the
 //! connection pool. PostgreSQL in production, SQLite as the embedded default, one query path.
 
+pub mod admin;
 mod db;
 pub mod models;
 pub mod prune;

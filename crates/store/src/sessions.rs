@@ -45,7 +45,7 @@ pub enum Rotation {
         user: Box<User>,
         expires_at: i64,
     },
-    /// The token is current but its user is disabled: it is left unspent.
+    /// The token is unused and unexpired but its user is disabled: it is left unspent.
     Disabled,
     /// The token had been used before: the session has been revoked (reuse detection).
     Reused {
@@ -97,6 +97,10 @@ pub fn rotate(
         let Some((token, session, user)) = row else {
             return Ok(Rotation::Invalid);
         };
+        // Disabling a user also ends its sessions: its current tokens say why they are refused.
+        if user.disabled && token.used_at.is_none() && token.expires_at > now {
+            return Ok(Rotation::Disabled);
+        }
         if session.revoked_at.is_some() {
             return Ok(Rotation::Invalid);
         }
@@ -107,9 +111,6 @@ pub fn rotate(
                     session_id: session.id,
                     revoked: revoked.into_iter().collect(),
                 });
-            }
-            if user.disabled && token.expires_at > now {
-                return Ok(Rotation::Disabled);
             }
             return Ok(Rotation::Invalid);
         }
@@ -249,33 +250,40 @@ pub fn revoke_user(
     now: i64,
     revocation_ttl: i64,
 ) -> Result<Vec<Revocation>, StoreError> {
-    conn.transaction(|conn| {
-        diesel::update(
-            users::table.find(user_id).filter(
-                users::tokens_not_before
-                    .is_null()
-                    .or(users::tokens_not_before.lt(now)),
-            ),
-        )
-        .set(users::tokens_not_before.eq(now))
-        .execute(conn)?;
-        let mut recorded = vec![revocations::insert(
-            conn,
-            &NewRevocation {
-                kind: RevocationKind::User.as_str().to_owned(),
-                subject: user_id.to_owned(),
-                not_before: Some(now),
-                created_at: now,
-                expires_at: now + revocation_ttl,
-            },
-        )?];
-        recorded.extend(revoke_all_of_user_in_tx(
-            conn,
-            user_id,
-            None,
-            now,
-            revocation_ttl,
-        )?);
-        Ok(recorded)
-    })
+    conn.transaction(|conn| revoke_user_in_tx(conn, user_id, now, revocation_ttl))
+}
+
+pub(crate) fn revoke_user_in_tx(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: i64,
+    revocation_ttl: i64,
+) -> Result<Vec<Revocation>, StoreError> {
+    diesel::update(
+        users::table.find(user_id).filter(
+            users::tokens_not_before
+                .is_null()
+                .or(users::tokens_not_before.lt(now)),
+        ),
+    )
+    .set(users::tokens_not_before.eq(now))
+    .execute(conn)?;
+    let mut recorded = vec![revocations::insert(
+        conn,
+        &NewRevocation {
+            kind: RevocationKind::User.as_str().to_owned(),
+            subject: user_id.to_owned(),
+            not_before: Some(now),
+            created_at: now,
+            expires_at: now + revocation_ttl,
+        },
+    )?];
+    recorded.extend(revoke_all_of_user_in_tx(
+        conn,
+        user_id,
+        None,
+        now,
+        revocation_ttl,
+    )?);
+    Ok(recorded)
 }

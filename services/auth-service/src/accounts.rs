@@ -17,7 +17,7 @@ use crate::state::{AppState, unix_now};
 use crate::views::{SignedIn, UserView};
 
 pub const ROLE_USER: &str = "user";
-pub const ROLE_ADMIN: &str = "admin";
+pub const ROLE_ADMIN: &str = tokenauth_store::admin::ADMIN_ROLE;
 
 fn username_taken() -> Problem {
     Problem::new(Code::UsernameTaken, "That username is taken")

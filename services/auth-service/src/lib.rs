@@ -3,6 +3,7 @@
 //! all-in-one stack start exactly the same code.
 
 pub mod accounts;
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod domain;

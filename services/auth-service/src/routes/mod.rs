@@ -4,9 +4,10 @@ mod account;
 mod health;
 mod keys;
 mod session;
+mod users;
 
 use actix_web::web;
-use tokenauth_kit::resource::{get, post, put};
+use tokenauth_kit::resource::{get, methods, post, put};
 
 /// Mounts every auth-service route. A GET route answers HEAD too; unknown methods on a known
 /// path answer 405 with `Allow`.
@@ -18,6 +19,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(post("/v1/logout/all", session::logout_all))
         .service(get("/v1/me", account::me))
         .service(put("/v1/me/password", account::change_password))
+        .service(get("/v1/users", users::list))
+        .service(
+            methods("/v1/users/{id}")
+                .get(users::get)
+                .patch(users::update)
+                .delete(users::delete)
+                .finish(),
+        )
+        .service(post("/v1/users/{id}/revoke", users::revoke))
         .service(get("/.well-known/jwks.json", keys::jwks))
         .service(get("/healthz", tokenauth_kit::health::healthz))
         .service(get("/readyz", health::readyz));

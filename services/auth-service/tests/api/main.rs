@@ -6,6 +6,7 @@
 mod helpers;
 
 mod accounts;
+mod admin;
 mod availability;
 mod cors;
 mod errors;

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use tokenauth_revocation::{Mirror, MirrorWriter};
 
 pub const PASSWORD: &str = "correct horse battery staple";
+/// The bootstrap admin of a [`RedisStack`].
+pub const ADMIN: &str = "root";
 
 /// Captures this process's log lines (see [`log_lines`]).
 pub fn init_logs() {
@@ -147,7 +149,10 @@ impl RedisStack {
         let dir = TempDir::new();
         let prefix = format!("t{}:", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let shared = [("REDIS_URL", redis.url()), ("REDIS_KEY_PREFIX", prefix)];
-        let auth = start_auth(dir.path(), &shared).await;
+        let mut auth_vars = shared.to_vec();
+        auth_vars.push(("BOOTSTRAP_ADMIN_USERNAME", ADMIN.to_owned()));
+        auth_vars.push(("BOOTSTRAP_ADMIN_PASSWORD", PASSWORD.to_owned()));
+        let auth = start_auth(dir.path(), &auth_vars).await;
         let auth_url = auth.base_url();
         let auth_handle = auth.handle();
         tokio::spawn(auth.run_until_stopped());
@@ -202,6 +207,51 @@ impl RedisStack {
             .unwrap();
         assert_eq!(res.status(), StatusCode::CREATED);
         res.json().await.unwrap()
+    }
+
+    /// An access token of the bootstrap admin (created in the background at start-up).
+    pub async fn admin_token(&self) -> String {
+        let started = std::time::Instant::now();
+        loop {
+            let res = self
+                .client
+                .post(format!("{}/v1/login", self.auth))
+                .json(&json!({"username": ADMIN, "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap();
+            if res.status() == StatusCode::OK {
+                return access(&res.json().await.unwrap());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no bootstrap admin"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// An admin API call on the auth-service: the status only.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        admin: &str,
+        body: Option<Value>,
+    ) -> u16 {
+        let req = self
+            .client
+            .request(method, format!("{}{path}", self.auth))
+            .bearer_auth(admin);
+        match body {
+            Some(b) => req.json(&b),
+            None => req,
+        }
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
     }
 
     /// `GET /v1/secret` on one replica: the status only.

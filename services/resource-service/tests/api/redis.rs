@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 
 use crate::helpers::{RedisServer, RedisStack, access};
 
@@ -56,6 +56,36 @@ async fn a_logout_reaches_both_replicas_within_a_second() {
         .unwrap();
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["code"], "token_revoked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_deleting_or_revoking_a_user_reaches_both_replicas_within_a_second() {
+    let redis = RedisServer::start();
+    let stack = RedisStack::start(&redis).await;
+    let admin = stack.admin_token().await;
+    let actions = [
+        (
+            Method::PATCH,
+            "",
+            Some(serde_json::json!({"disabled": true})),
+        ),
+        (Method::DELETE, "", None),
+        (Method::POST, "/revoke", None),
+    ];
+    for (method, suffix, body) in actions {
+        let user = stack.user().await;
+        let token = access(&user);
+        assert_eq!(stack.secret(0, &token).await, 200);
+        assert_eq!(stack.secret(1, &token).await, 200);
+        let path = format!("/v1/users/{}{suffix}", user["user"]["id"].as_str().unwrap());
+        let status = stack.admin(method.clone(), &path, &admin, body).await;
+        assert!(matches!(status, 200 | 204), "{method} {path}: {status}");
+        let took = within(Duration::from_secs(1), "both replicas refuse", || async {
+            stack.secret(0, &token).await == 401 && stack.secret(1, &token).await == 401
+        })
+        .await;
+        assert!(took < Duration::from_secs(1), "{method}: {took:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

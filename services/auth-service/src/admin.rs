@@ -1,0 +1,213 @@
+//! The admin API's flows: list users a page at a time, show, change (roles, disabled), delete
+//! and revoke them. The caller's admin role is read from the database on every request (see
+//! [`CurrentUser`]), so an admin whose role was taken away a moment ago can do nothing more.
+//! Disabling, deleting and revoking publish the user-wide revocation at once, so every resource
+//! service refuses the user's tokens as fast as it refuses a logged-out one.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tokenauth_kit::Problem;
+use tokenauth_kit::problem::Code;
+use tokenauth_store::admin::{self, AccountChange, AdminError};
+use tokenauth_store::models::User;
+use tokenauth_store::users;
+
+use crate::accounts::ROLE_ADMIN;
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ApiResult};
+use crate::state::{AppState, unix_now};
+
+/// Users per page unless `limit` says otherwise, and the most it may say.
+pub const DEFAULT_PAGE: i64 = 50;
+pub const MAX_PAGE: i64 = 100;
+/// Roles a user may hold at once, and the form of a role name.
+pub const MAX_ROLES: usize = 16;
+const MAX_ROLE_LEN: usize = 32;
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::NotFound => Problem::new(Code::NotFound, "No such user").into(),
+            AdminError::LastAdmin => Problem::new(
+                Code::LastAdmin,
+                "The change would leave no enabled user with the admin role",
+            )
+            .into(),
+            AdminError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// 403 `insufficient_role` unless the caller is an admin now.
+pub fn require_admin(auth: &CurrentUser) -> ApiResult<()> {
+    if auth.user.role_list().iter().any(|r| r == ROLE_ADMIN) {
+        Ok(())
+    } else {
+        Err(Problem::new(Code::InsufficientRole, "This needs the admin role").into())
+    }
+}
+
+/// A page of users, and where the next one starts (`None` on the last page).
+#[derive(Debug)]
+pub struct Page {
+    pub users: Vec<User>,
+    pub next_cursor: Option<String>,
+}
+
+/// A page position clients pass back unchanged: the last id of the page before, encoded so
+/// that nobody builds one by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor(String);
+
+impl Cursor {
+    fn after(user: &User) -> Cursor {
+        Cursor(user.id.clone())
+    }
+
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("u1:{}", self.0))
+    }
+
+    /// `None` for anything this service did not hand out.
+    pub fn decode(raw: &str) -> Option<Cursor> {
+        let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let id = text.strip_prefix("u1:")?;
+        uuid::Uuid::parse_str(id).ok()?;
+        Some(Cursor(id.to_owned()))
+    }
+}
+
+/// Parses `limit` and `cursor` from the query pairs; 400 `invalid_request` for a limit out of
+/// 1–100 or not a number, a cursor this service did not hand out, or either given twice.
+pub fn page_request(pairs: &[(String, String)]) -> ApiResult<(i64, Option<Cursor>)> {
+    let one = |name: &str| -> ApiResult<Option<&str>> {
+        let mut values = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(Problem::invalid_request(format!("`{name}` given more than once")).into());
+        }
+        Ok(first.map(String::as_str))
+    };
+    let limit = match one("limit")? {
+        None => DEFAULT_PAGE,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                Problem::invalid_request(format!("`limit` must be a whole number 1 to {MAX_PAGE}"))
+            })?,
+    };
+    let cursor = match one("cursor")? {
+        None => None,
+        Some(raw) => Some(Cursor::decode(raw).ok_or_else(|| {
+            Problem::invalid_request("`cursor` is not one this service handed out")
+        })?),
+    };
+    Ok((limit, cursor))
+}
+
+pub async fn list(state: &AppState, limit: i64, cursor: Option<Cursor>) -> ApiResult<Page> {
+    let mut users = state
+        .db
+        .run(move |conn| admin::list(conn, cursor.as_ref().map(|c| c.0.as_str()), limit + 1))
+        .await?;
+    let more = users.len() as i64 > limit;
+    users.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| users.last().map(|u| Cursor::after(u).encode()))
+        .flatten();
+    Ok(Page { users, next_cursor })
+}
+
+/// A path's user id: only a UUID can name a user, so anything else is 404 without a query.
+fn user_id(raw: &str) -> ApiResult<String> {
+    uuid::Uuid::parse_str(raw)
+        .map(|_| raw.to_owned())
+        .map_err(|_| AdminError::NotFound.into())
+}
+
+pub async fn get(state: &AppState, id: &str) -> ApiResult<User> {
+    let id = user_id(id)?;
+    state
+        .db
+        .run(move |conn| users::find_by_id(conn, &id))
+        .await?
+        .ok_or_else(|| AdminError::NotFound.into())
+}
+
+/// Checks role names: lower-case ASCII letters, digits, `.`, `_`, `-`, starting with a letter,
+/// at most 32 long; at most 16 roles. Duplicates are dropped, the order kept.
+pub fn parse_roles(raw: Vec<String>) -> Result<Vec<String>, String> {
+    if raw.len() > MAX_ROLES {
+        return Err(format!("at most {MAX_ROLES} roles"));
+    }
+    let mut roles: Vec<String> = Vec::with_capacity(raw.len());
+    for role in raw {
+        let valid = role.len() <= MAX_ROLE_LEN
+            && role.starts_with(|c: char| c.is_ascii_lowercase())
+            && role
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+        if !valid {
+            return Err(format!(
+                "each role is 1 to {MAX_ROLE_LEN} lower-case letters, digits, '.', '_' or '-', \
+                 starting with a letter"
+            ));
+        }
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    Ok(roles)
+}
+
+pub async fn update(
+    state: &AppState,
+    admin_id: &str,
+    id: &str,
+    roles: Option<Vec<String>>,
+    disabled: Option<bool>,
+) -> ApiResult<User> {
+    let id = user_id(id)?;
+    let change = AccountChange {
+        roles: roles.map(|r| r.join(" ")),
+        disabled,
+    };
+    let ttl = state.tokens.access_ttl;
+    let target = id.clone();
+    let (user, revoked) = state
+        .db
+        .run(move |conn| Ok(admin::update(conn, &target, &change, unix_now(), ttl)))
+        .await??;
+    state.revocations.publish(&revoked).await?;
+    tracing::info!(%admin_id, user_id = %id, roles = ?user.role_list(), disabled = user.disabled, "user changed");
+    Ok(user)
+}
+
+pub async fn delete(state: &AppState, admin_id: &str, id: &str) -> ApiResult<()> {
+    let id = user_id(id)?;
+    let ttl = state.tokens.access_ttl;
+    let target = id.clone();
+    let revoked = state
+        .db
+        .run(move |conn| Ok(admin::delete(conn, &target, unix_now(), ttl)))
+        .await??;
+    state.revocations.publish(&revoked).await?;
+    tracing::info!(%admin_id, user_id = %id, "user deleted");
+    Ok(())
+}
+
+pub async fn revoke(state: &AppState, admin_id: &str, id: &str) -> ApiResult<()> {
+    let id = user_id(id)?;
+    let ttl = state.tokens.access_ttl;
+    let target = id.clone();
+    let revoked = state
+        .db
+        .run(move |conn| Ok(admin::revoke(conn, &target, unix_now(), ttl)))
+        .await??;
+    state.revocations.publish(&revoked).await?;
+    tracing::info!(%admin_id, user_id = %id, "user's tokens revoked");
+    Ok(())
+}
