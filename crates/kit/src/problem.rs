@@ -166,6 +166,11 @@ impl Problem {
         self.status
     }
 
+    /// Seconds a client should wait, on 429.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
     pub fn detail(&self) -> &str {
         &self.detail
     }

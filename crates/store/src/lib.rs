@@ -2,6 +2,7 @@
 //! connection pool. PostgreSQL in production, SQLite as the embedded default, one query path.
 
 pub mod admin;
+pub mod clients;
 mod db;
 pub mod models;
 pub mod prune;

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use crate::schema::{refresh_tokens, revocations, sessions, users};
+use crate::schema::{clients, refresh_tokens, revocations, sessions, users};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -78,7 +78,7 @@ pub enum RevocationKind {
     Token,
     /// A session, by `sid`: its refresh token and every access token minted from it.
     Session,
-    /// Every token of a user issued before `not_before`.
+    /// Every token of a subject (a user, or a service client) issued before `not_before`.
     User,
 }
 
@@ -95,5 +95,33 @@ impl RevocationKind {
             RevocationKind::Session => "sid",
             RevocationKind::User => "user",
         }
+    }
+}
+
+/// A service client: it authenticates with its id and secret and gets tokens for itself.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = clients)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    /// SHA-256 of the secret, base64url; the secret itself is shown once and never stored.
+    pub secret_hash: String,
+    /// Space-separated scopes the client may ask for.
+    pub scopes: String,
+    /// Space-separated audiences its tokens may name.
+    pub audience: String,
+    pub created_at: i64,
+}
+
+impl Client {
+    pub fn scope_list(&self) -> Vec<String> {
+        self.scopes.split_whitespace().map(str::to_owned).collect()
+    }
+
+    pub fn audience_list(&self) -> Vec<String> {
+        self.audience
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
     }
 }

@@ -31,7 +31,10 @@ fn invalid_credentials() -> Problem {
 }
 
 /// A place in `limiter`'s windows for one attempt, or 429.
-async fn reserve(limiter: &std::sync::Arc<Limiter>, keys: Vec<String>) -> ApiResult<Reservation> {
+pub(crate) async fn reserve(
+    limiter: &std::sync::Arc<Limiter>,
+    keys: Vec<String>,
+) -> ApiResult<Reservation> {
     match limiter.reserve(keys).await? {
         Attempt::Reserved(reservation) => Ok(reservation),
         Attempt::Limited(retry_after) => Err(Problem::rate_limited(retry_after).into()),
@@ -41,7 +44,7 @@ async fn reserve(limiter: &std::sync::Arc<Limiter>, keys: Vec<String>) -> ApiRes
 /// Settles a password check's reservation: a wrong password counts, anything else is given
 /// back. A failure to give back is only logged: the place lapses by itself, and the user did
 /// nothing wrong.
-async fn settle(reservation: Reservation, wrong_password: bool) -> ApiResult<()> {
+pub(crate) async fn settle(reservation: Reservation, wrong_password: bool) -> ApiResult<()> {
     if wrong_password {
         reservation.count().await?;
     } else if let Err(e) = reservation.release().await {

@@ -5,9 +5,11 @@
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod clients;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod oauth;
 pub mod passwords;
 pub mod ratelimit;
 pub mod revocations;

@@ -26,6 +26,7 @@ fn user_grant(user: &User, session_id: &str) -> Grant {
         roles: user.role_list(),
         session_id: Some(session_id.to_owned()),
         username: Some(user.username.clone()),
+        audience: None,
     }
 }
 

@@ -56,6 +56,8 @@ pub struct Grant {
     pub roles: Vec<String>,
     pub session_id: Option<String>,
     pub username: Option<String>,
+    /// `aud`; `None`: the configured `TOKEN_AUDIENCE`.
+    pub audience: Option<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -128,7 +130,10 @@ impl Tokens {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: grant.subject.clone(),
-            aud: self.audience.clone(),
+            aud: grant
+                .audience
+                .clone()
+                .unwrap_or_else(|| self.audience.clone()),
             exp: now + self.access_ttl,
             iat: now,
             nbf: now,

@@ -1,8 +1,10 @@
 //! HTTP routes: each handler parses its input, calls one flow, and maps the result.
 
 mod account;
+mod clients;
 mod health;
 mod keys;
+mod oauth;
 mod session;
 mod users;
 
@@ -28,6 +30,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .finish(),
         )
         .service(post("/v1/users/{id}/revoke", users::revoke))
+        .service(
+            methods("/v1/clients")
+                .get(clients::list)
+                .post(clients::create)
+                .finish(),
+        )
+        .service(
+            methods("/v1/clients/{client_id}")
+                .delete(clients::delete)
+                .finish(),
+        )
+        .service(post("/oauth/token", oauth::token))
         .service(get("/.well-known/jwks.json", keys::jwks))
         .service(get("/healthz", tokenauth_kit::health::healthz))
         .service(get("/readyz", health::readyz));

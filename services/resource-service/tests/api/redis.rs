@@ -89,6 +89,54 @@ async fn disabling_deleting_or_revoking_a_user_reaches_both_replicas_within_a_se
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_clients_tokens_are_refused_by_both_replicas_within_a_second() {
+    let redis = RedisServer::start();
+    let stack = RedisStack::start(&redis).await;
+    let admin = stack.admin_token().await;
+    let created: serde_json::Value = stack
+        .client
+        .post(format!("{}/v1/clients", stack.auth))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "reports", "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, secret) = (
+        created["client_id"].as_str().unwrap(),
+        created["client_secret"].as_str().unwrap(),
+    );
+    let grant = || async {
+        stack
+            .client
+            .post(format!("{}/oauth/token", stack.auth))
+            .basic_auth(id, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap()
+    };
+    let res = grant().await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let token = access(&res.json().await.unwrap());
+    assert_eq!(stack.secret(0, &token).await, 200);
+    assert_eq!(stack.secret(1, &token).await, 200);
+    let status = stack
+        .admin(Method::DELETE, &format!("/v1/clients/{id}"), &admin, None)
+        .await;
+    assert_eq!(status, 204);
+    let took = within(Duration::from_secs(1), "both replicas refuse", || async {
+        stack.secret(0, &token).await == 401 && stack.secret(1, &token).await == 401
+    })
+    .await;
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert_eq!(grant().await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_then_back_empty_never_lets_a_revoked_token_in() {
     let mut redis = RedisServer::start();
     let stack = RedisStack::start(&redis).await;

@@ -1,0 +1,60 @@
+//! Service clients: registered by an admin, found by id when they authenticate, deleted with a
+//! revocation of every token they hold.
+
+use diesel::prelude::*;
+
+use crate::db::{DbConnection, StoreError};
+use crate::models::{Client, NewRevocation, Revocation, RevocationKind};
+use crate::revocations;
+use crate::schema::clients;
+
+pub fn insert(conn: &mut DbConnection, client: &Client) -> Result<(), StoreError> {
+    diesel::insert_into(clients::table)
+        .values(client)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find(conn: &mut DbConnection, client_id: &str) -> Result<Option<Client>, StoreError> {
+    Ok(clients::table
+        .find(client_id)
+        .select(Client::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Every client, oldest first.
+pub fn list(conn: &mut DbConnection) -> Result<Vec<Client>, StoreError> {
+    Ok(clients::table
+        .select(Client::as_select())
+        .order((clients::created_at, clients::client_id))
+        .load(conn)?)
+}
+
+/// Deletes a client and revokes every token it was issued: a subject-wide revocation of its id
+/// covering tokens issued up to and including `now` (no new ones can be issued once the row is
+/// gone). `None` when there is no such client.
+pub fn delete(
+    conn: &mut DbConnection,
+    client_id: &str,
+    now: i64,
+    revocation_ttl: i64,
+) -> Result<Option<Revocation>, StoreError> {
+    conn.transaction(|conn| {
+        let n = diesel::delete(clients::table.find(client_id)).execute(conn)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let revocation = revocations::insert(
+            conn,
+            &NewRevocation {
+                kind: RevocationKind::User.as_str().to_owned(),
+                subject: client_id.to_owned(),
+                not_before: Some(now + 1),
+                created_at: now,
+                expires_at: now + 1 + revocation_ttl,
+            },
+        )?;
+        Ok(Some(revocation))
+    })
+}

@@ -1,0 +1,449 @@
+//! The OAuth 2.0 token endpoint (RFC 6749): its form-encoded requests, client authentication
+//! (HTTP Basic or form fields, never both) and §5.2 errors, and the `password`,
+//! `refresh_token` and `client_credentials` grants.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpResponse, ResponseError};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use secrecy::SecretString;
+use serde::Serialize;
+use tokenauth_kit::problem::Code;
+use tokenauth_store::models::Client;
+
+use crate::accounts;
+use crate::clients;
+use crate::domain::Password;
+use crate::error::ApiError;
+use crate::sessions;
+use crate::state::{AppState, unix_now};
+use crate::tokens::{Grant, TokenResponse};
+
+/// The largest form body read.
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// An RFC 6749 §5.2 error: `{"error", "error_description"}`, never cached; `invalid_client` is
+/// a 401 with a Basic challenge.
+#[derive(Debug, Clone)]
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: Cow<'static, str>,
+    retry_after: Option<u64>,
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error, self.description)
+    }
+}
+
+impl OAuthError {
+    fn new(
+        status: StatusCode,
+        error: &'static str,
+        description: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    pub fn invalid_client() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client authentication failed",
+        )
+    }
+
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
+    }
+
+    pub fn unauthorized_client(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", description)
+    }
+
+    pub fn unsupported_grant_type() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "grant_type must be password, refresh_token or client_credentials",
+        )
+    }
+
+    pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
+    }
+
+    pub fn error(&self) -> &'static str {
+        self.error
+    }
+
+    /// How an error of the shared flows reads at the token endpoint. Wrong credentials and
+    /// spent or unknown refresh tokens are `invalid_grant`; a failed-attempt limit is 429
+    /// `slow_down` (RFC 8628's name for "too fast") with `Retry-After`; an outage is 503
+    /// `temporarily_unavailable`; anything else a 500 `server_error` that says nothing more.
+    pub fn from_api(e: ApiError) -> Self {
+        let problem = e.problem();
+        match problem.code() {
+            Code::InvalidCredentials => Self::invalid_grant("Unknown username or wrong password"),
+            Code::AccountDisabled => Self::invalid_grant("Account is disabled"),
+            Code::InvalidRefreshToken => {
+                Self::invalid_grant("Refresh token is unknown, expired, revoked or already used")
+            }
+            Code::ValidationFailed | Code::InvalidRequest => {
+                Self::invalid_request(problem.detail().to_owned())
+            }
+            Code::RateLimited => OAuthError {
+                retry_after: problem.retry_after(),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "slow_down",
+                    "Too many failed attempts; try again later",
+                )
+            },
+            Code::Unavailable => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "A dependency is unavailable; try again later",
+            ),
+            _ => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "The server could not answer",
+            ),
+        }
+    }
+}
+
+impl From<ApiError> for OAuthError {
+    fn from(e: ApiError) -> Self {
+        OAuthError::from_api(e)
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status);
+        res.insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                format!("Basic realm=\"{}\"", tokenauth_kit::problem::REALM),
+            ));
+        }
+        if let Some(secs) = self.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        res.json(ErrorBody {
+            error: self.error,
+            error_description: &self.description,
+        })
+    }
+}
+
+pub type OAuthResult<T> = Result<T, OAuthError>;
+
+/// The parameters of a form-encoded request: each at most once (RFC 6749 §3.1), and one sent
+/// without a value counts as omitted.
+#[derive(Debug, Default)]
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    /// Checks the content type and parses the body.
+    pub fn parse(headers: &HeaderMap, body: &[u8]) -> OAuthResult<Params> {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !is_form(content_type) {
+            return Err(OAuthError::invalid_request(
+                "The body must be application/x-www-form-urlencoded",
+            ));
+        }
+        if std::str::from_utf8(body).is_err() {
+            return Err(OAuthError::invalid_request("The body is not UTF-8"));
+        }
+        let mut params = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for (name, value) in form_urlencoded::parse(body) {
+            if !seen.insert(name.to_string()) {
+                return Err(OAuthError::invalid_request(format!(
+                    "`{name}` is given more than once"
+                )));
+            }
+            if !value.is_empty() {
+                params.insert(name.into_owned(), value.into_owned());
+            }
+        }
+        Ok(Params(params))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    pub fn required(&self, name: &str) -> OAuthResult<&str> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("`{name}` is required")))
+    }
+}
+
+/// `application/x-www-form-urlencoded`, in any case, with no parameter but `charset=utf-8`.
+fn is_form(content_type: &str) -> bool {
+    let mut parts = content_type.split(';').map(str::trim);
+    let essence = parts.next().unwrap_or("");
+    essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        && parts.all(|p| {
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("charset")
+                    && v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            })
+        })
+}
+
+/// Client credentials as presented: by HTTP Basic (id and secret form-encoded first, RFC 6749
+/// §2.3.1) or by the form's `client_id` and `client_secret`.
+#[derive(Debug)]
+pub struct Credentials {
+    pub client_id: String,
+    pub secret: Option<String>,
+}
+
+/// The credentials of a request, if any. Both ways at once, more than one `Authorization`
+/// header, or a malformed Basic header is `invalid_request` / `invalid_client`.
+pub fn credentials(headers: &HeaderMap, params: &Params) -> OAuthResult<Option<Credentials>> {
+    let mut auth = headers.get_all(header::AUTHORIZATION);
+    let basic = match (auth.next(), auth.next()) {
+        (None, _) => None,
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "More than one Authorization header",
+            ));
+        }
+        (Some(value), None) => Some(parse_basic(value.as_bytes())?),
+    };
+    let form_secret = params.get("client_secret");
+    match basic {
+        Some(creds) => {
+            if form_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "Client credentials are given both in the Authorization header and the form",
+                ));
+            }
+            if params
+                .get("client_id")
+                .is_some_and(|id| id != creds.client_id)
+            {
+                return Err(OAuthError::invalid_request(
+                    "client_id differs from the authenticated client",
+                ));
+            }
+            Ok(Some(creds))
+        }
+        None => Ok(params.get("client_id").map(|id| Credentials {
+            client_id: id.to_owned(),
+            secret: form_secret.map(str::to_owned),
+        })),
+    }
+}
+
+fn parse_basic(value: &[u8]) -> OAuthResult<Credentials> {
+    let text = std::str::from_utf8(value).map_err(|_| OAuthError::invalid_client())?;
+    let (scheme, encoded) = text
+        .split_once(' ')
+        .ok_or_else(OAuthError::invalid_client)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client());
+    }
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| OAuthError::invalid_client())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client())?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or_else(OAuthError::invalid_client)?;
+    let unescape = |s: &str| -> String {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Credentials {
+        client_id: unescape(id),
+        secret: Some(unescape(secret)),
+    })
+}
+
+/// The service client the credentials authenticate; `invalid_client` otherwise.
+async fn authenticate_client(
+    state: &AppState,
+    creds: &Credentials,
+    client_ip: Option<IpAddr>,
+) -> OAuthResult<Client> {
+    let Some(secret) = &creds.secret else {
+        return Err(OAuthError::invalid_client());
+    };
+    clients::authenticate(state, &creds.client_id, secret, client_ip)
+        .await?
+        .ok_or_else(OAuthError::invalid_client)
+}
+
+/// `scope` as asked: within `allowed`, or all of `allowed` when not asked.
+fn granted(asked: Option<&str>, allowed: &[String], what: &str) -> OAuthResult<Vec<String>> {
+    let Some(asked) = asked else {
+        return Ok(allowed.to_vec());
+    };
+    let mut out: Vec<String> = Vec::new();
+    for value in asked.split(' ').filter(|s| !s.is_empty()) {
+        if !allowed.iter().any(|a| a == value) {
+            return Err(OAuthError::invalid_scope(format!(
+                "{what} `{value}` is not one this client was registered with"
+            )));
+        }
+        if !out.iter().any(|o| o == value) {
+            out.push(value.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// `POST /oauth/token`.
+pub async fn token(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    client_ip: Option<IpAddr>,
+) -> OAuthResult<TokenResponse> {
+    let params = Params::parse(headers, body)?;
+    let creds = credentials(headers, &params)?;
+    match params.required("grant_type")? {
+        "client_credentials" => {
+            let Some(creds) = creds else {
+                return Err(OAuthError::invalid_client());
+            };
+            let client = authenticate_client(state, &creds, client_ip).await?;
+            client_credentials(state, &client, &params)
+        }
+        "password" => {
+            // A public client may send only its id; a client that sends a secret must be
+            // authenticated by it.
+            if let Some(creds) = creds.as_ref().filter(|c| c.secret.is_some()) {
+                authenticate_client(state, creds, client_ip).await?;
+                return Err(OAuthError::unauthorized_client(
+                    "Service clients get tokens with client_credentials",
+                ));
+            }
+            password(state, &params, client_ip).await
+        }
+        "refresh_token" => {
+            if let Some(creds) = creds.as_ref().filter(|c| c.secret.is_some()) {
+                authenticate_client(state, creds, client_ip).await?;
+                return Err(OAuthError::unauthorized_client(
+                    "Service clients get no refresh tokens",
+                ));
+            }
+            let refresh = params.required("refresh_token")?;
+            reject_scope_change(&params)?;
+            Ok(sessions::refresh(state, refresh).await?)
+        }
+        _ => Err(OAuthError::unsupported_grant_type()),
+    }
+}
+
+/// User tokens carry the one scope the JSON API gives them; asking for another is refused.
+fn reject_scope_change(params: &Params) -> OAuthResult<()> {
+    match params.get("scope") {
+        None => Ok(()),
+        Some(scope)
+            if scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .all(|s| s == crate::tokens::DEFAULT_USER_SCOPE) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(OAuthError::invalid_scope(format!(
+            "user tokens carry the scope `{}` only",
+            crate::tokens::DEFAULT_USER_SCOPE
+        ))),
+    }
+}
+
+async fn password(
+    state: &AppState,
+    params: &Params,
+    client_ip: Option<IpAddr>,
+) -> OAuthResult<TokenResponse> {
+    let username = params.required("username")?;
+    let password = params.required("password")?;
+    reject_scope_change(params)?;
+    let password = Password::parse_for_check(SecretString::from(password.to_owned()))
+        .map_err(|m| OAuthError::invalid_request(format!("password {m}")))?;
+    let signed_in = accounts::login(state, username, password, client_ip).await?;
+    Ok(signed_in.tokens)
+}
+
+fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> OAuthResult<TokenResponse> {
+    if params.get("refresh_token").is_some() || params.get("username").is_some() {
+        return Err(OAuthError::invalid_request(
+            "client_credentials takes no user or refresh token",
+        ));
+    }
+    let scopes = granted(params.get("scope"), &client.scope_list(), "scope")?;
+    let audience = granted(params.get("audience"), &client.audience_list(), "audience")?;
+    if audience.is_empty() {
+        return Err(OAuthError::invalid_scope("name at least one audience"));
+    }
+    let scope = scopes.join(" ");
+    let grant = Grant {
+        subject: client.client_id.clone(),
+        client_id: client.client_id.clone(),
+        scope: scope.clone(),
+        roles: Vec::new(),
+        session_id: None,
+        username: None,
+        audience: Some(audience),
+    };
+    let (access, _) = state
+        .tokens
+        .mint_access(&grant, unix_now())
+        .map_err(|e| OAuthError::from_api(e.into()))?;
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: state.tokens.access_ttl,
+        refresh_token: None,
+        refresh_expires_in: None,
+        scope,
+    })
+}

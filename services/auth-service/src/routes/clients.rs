@@ -1,0 +1,108 @@
+//! The admin API on service clients: `POST /v1/clients`, `GET /v1/clients`,
+//! `DELETE /v1/clients/{client_id}`. Every handler needs an admin (403 `insufficient_role`).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use tokenauth_kit::body::{Fields, JsonObject};
+use tokenauth_store::models::Client;
+
+use crate::admin::require_admin;
+use crate::auth::CurrentUser;
+use crate::clients;
+use crate::error::ApiResult;
+use crate::state::AppState;
+use crate::views;
+
+/// A client as the API shows it: never its secret or the secret's hash.
+#[derive(Serialize)]
+struct ClientView {
+    client_id: String,
+    name: String,
+    scopes: Vec<String>,
+    audience: Vec<String>,
+    created_at: String,
+}
+
+impl From<&Client> for ClientView {
+    fn from(c: &Client) -> Self {
+        ClientView {
+            client_id: c.client_id.clone(),
+            name: c.name.clone(),
+            scopes: c.scope_list(),
+            audience: c.audience_list(),
+            created_at: time::OffsetDateTime::from_unix_timestamp(c.created_at)
+                .ok()
+                .and_then(|t| t.format(&Rfc3339).ok())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Registered {
+    #[serde(flatten)]
+    client: ClientView,
+    client_secret: String,
+}
+
+#[derive(Serialize)]
+struct ClientList {
+    clients: Vec<ClientView>,
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: CurrentUser,
+    body: JsonObject,
+) -> ApiResult<HttpResponse> {
+    require_admin(&auth)?;
+    let mut fields = Fields::new(body.0);
+    let name = fields.required_str("name").and_then(|n| {
+        clients::parse_name(&n)
+            .map_err(|m| fields.error("name", m))
+            .ok()
+    });
+    let scopes = match fields.optional_str_array("scopes") {
+        None => Some(Vec::new()),
+        Some(raw) => clients::parse_scopes(raw)
+            .map_err(|m| fields.error("scopes", m))
+            .ok(),
+    };
+    let audience = match fields.optional_str_array("audience") {
+        None => Some(None),
+        Some(raw) => clients::parse_audience(raw)
+            .map(Some)
+            .map_err(|m| fields.error("audience", m))
+            .ok(),
+    };
+    let (name, (scopes, audience)) = fields.finish_with(name.zip(scopes.zip(audience)))?;
+    let registered = clients::register(&state, &auth.user.id, name, scopes, audience).await?;
+    // The secret is in this body only: never cached.
+    Ok(views::tokens(
+        StatusCode::CREATED,
+        &Registered {
+            client: ClientView::from(&registered.client),
+            client_secret: registered.secret,
+        },
+    ))
+}
+
+pub async fn list(state: web::Data<AppState>, auth: CurrentUser) -> ApiResult<HttpResponse> {
+    require_admin(&auth)?;
+    let all = clients::list(&state).await?;
+    Ok(HttpResponse::Ok().json(ClientList {
+        clients: all.iter().map(ClientView::from).collect(),
+    }))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    auth: CurrentUser,
+    client_id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    require_admin(&auth)?;
+    clients::delete(&state, &auth.user.id, &client_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,459 @@
+//! Service clients and `POST /oauth/token`: the three grants, client authentication both ways,
+//! and the RFC 6749 §5.2 refusals.
+
+use base64::Engine as _;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+
+use crate::both;
+use crate::helpers::{Backend, PASSWORD, Spawn, TestApp, assert_problem};
+
+const ADMIN: &str = "root";
+
+async fn with_admin(b: Backend) -> (TestApp, String) {
+    let app = Spawn::new(b)
+        .env("BOOTSTRAP_ADMIN_USERNAME", ADMIN)
+        .env("BOOTSTRAP_ADMIN_PASSWORD", PASSWORD)
+        .start()
+        .await;
+    let started = std::time::Instant::now();
+    loop {
+        let res = app.login(ADMIN, PASSWORD).await;
+        if res.status() == StatusCode::OK {
+            let body: Value = res.json().await.unwrap();
+            return (app, body["access_token"].as_str().unwrap().to_owned());
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Registers a client; returns `(client_id, client_secret)`.
+async fn client(app: &TestApp, admin: &str, body: Value) -> (String, String) {
+    let res = app.post_auth("/v1/clients", admin, Some(&body)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: Value = res.json().await.unwrap();
+    (
+        body["client_id"].as_str().unwrap().to_owned(),
+        body["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A form-encoded body.
+fn form(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+async fn token(app: &TestApp, pairs: &[(&str, &str)], basic: Option<(&str, &str)>) -> Response {
+    let mut req = app
+        .client
+        .post(app.url("/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(pairs));
+    if let Some((id, secret)) = basic {
+        req = req.basic_auth(id, Some(secret));
+    }
+    req.send().await.unwrap()
+}
+
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Asserts an RFC 6749 §5.2 error; returns its body.
+async fn assert_oauth_error(res: Response, status: u16, error: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status, "{error}");
+    assert_eq!(res.headers()["cache-control"], "no-store", "{error}");
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "{error}"
+    );
+    if status == 401 {
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            "Basic realm=\"tokenauth\"",
+            "{error}"
+        );
+    }
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], error, "{body}");
+    assert!(body["error_description"].is_string(), "{body}");
+    body
+}
+
+async fn admins_register_list_and_delete_clients(b: Backend) {
+    let (app, admin) = with_admin(b).await;
+    let res = app
+        .post_auth(
+            "/v1/clients",
+            &admin,
+            Some(&json!({"name": "billing", "scopes": ["read", "write", "read"], "audience": ["resource-service"]})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    assert!(created["client_id"].as_str().unwrap().starts_with("svc-"));
+    assert!(created["client_secret"].as_str().unwrap().len() >= 43);
+    assert_eq!(created["scopes"], json!(["read", "write"]));
+
+    let list: Value = app
+        .get_auth("/v1/clients", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed = &list["clients"][0];
+    assert_eq!(listed["client_id"], created["client_id"]);
+    assert!(listed.get("client_secret").is_none());
+    assert!(listed.get("secret_hash").is_none());
+    assert!(
+        !list
+            .to_string()
+            .contains(created["client_secret"].as_str().unwrap())
+    );
+
+    for bad in [
+        json!({}),
+        json!({"name": ""}),
+        json!({"name": "x", "scopes": ["has space"]}),
+        json!({"name": "x", "scopes": ["quo\"te"]}),
+        json!({"name": "x", "audience": []}),
+        json!({"name": "x", "scopes": "read"}),
+    ] {
+        let res = app.post_auth("/v1/clients", &admin, Some(&bad)).await;
+        assert_problem(res, 422, "validation_failed").await;
+    }
+    let user = app.register("mallory").await;
+    let token = user["access_token"].as_str().unwrap();
+    let res = app
+        .post_auth("/v1/clients", token, Some(&json!({"name": "x"})))
+        .await;
+    assert_problem(res, 403, "insufficient_role").await;
+    assert_problem(
+        app.get_auth("/v1/clients", token).await,
+        403,
+        "insufficient_role",
+    )
+    .await;
+
+    let id = created["client_id"].as_str().unwrap();
+    let delete = |id: String| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            app.client
+                .delete(app.url(&format!("/v1/clients/{id}")))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(delete(id.to_owned()).await.status(), StatusCode::NO_CONTENT);
+    assert_problem(delete(id.to_owned()).await, 404, "not_found").await;
+    assert_problem(delete("nonsense".to_owned()).await, 404, "not_found").await;
+    let list: Value = app
+        .get_auth("/v1/clients", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["clients"], json!([]));
+    // A deleted client gets no more tokens.
+    let secret = created["client_secret"].as_str().unwrap();
+    let res = token_for(&app, id, secret).await;
+    assert_oauth_error(res, 401, "invalid_client").await;
+}
+both!(admins_register_list_and_delete_clients);
+
+async fn token_for(app: &TestApp, id: &str, secret: &str) -> Response {
+    token(
+        app,
+        &[("grant_type", "client_credentials")],
+        Some((id, secret)),
+    )
+    .await
+}
+
+async fn a_client_gets_a_token_for_itself_by_basic_or_form(b: Backend) {
+    let (app, admin) = with_admin(b).await;
+    let (id, secret) = client(
+        &app,
+        &admin,
+        json!({"name": "reports", "scopes": ["read", "write"], "audience": ["resource-service", "billing"]}),
+    )
+    .await;
+
+    let res = token_for(&app, &id, &secret).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "read write");
+    assert!(body.get("refresh_token").is_none());
+    let c = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(c["sub"], id.as_str());
+    assert_eq!(c["client_id"], id.as_str());
+    assert!(c.get("sid").is_none() || c["sid"].is_null());
+    assert!(c.get("preferred_username").is_none() || c["preferred_username"].is_null());
+    assert_eq!(c["aud"], json!(["resource-service", "billing"]));
+
+    // By form fields, asking for less.
+    let res = token(
+        &app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", &secret),
+            ("scope", "read"),
+            ("audience", "billing"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["scope"], "read");
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["aud"],
+        json!(["billing"])
+    );
+
+    // RFC 6749 §2.3.1: id and secret are form-encoded before Basic; `-` may come escaped.
+    let escaped = id.replace('-', "%2D");
+    let res = token_for(&app, &escaped, &secret).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // The token is not a user's: the account endpoints do not take it.
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(app.get_auth("/v1/me", access).await.status(), 401);
+}
+both!(a_client_gets_a_token_for_itself_by_basic_or_form);
+
+async fn bad_token_requests_get_the_rfc_6749_errors(b: Backend) {
+    let (app, admin) = with_admin(b).await;
+    let (id, secret) = client(&app, &admin, json!({"name": "svc", "scopes": ["read"]})).await;
+    let cc = ("grant_type", "client_credentials");
+
+    // Client authentication.
+    assert_oauth_error(token_for(&app, &id, "wrong").await, 401, "invalid_client").await;
+    assert_oauth_error(
+        token_for(&app, "svc-unknown", &secret).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert_oauth_error(token(&app, &[cc], None).await, 401, "invalid_client").await;
+    assert_oauth_error(
+        token(&app, &[cc, ("client_id", &id)], None).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    let res = token(
+        &app,
+        &[cc, ("client_id", &id), ("client_secret", &secret)],
+        Some((&id, &secret)),
+    )
+    .await;
+    assert_oauth_error(res, 400, "invalid_request").await;
+    for header in ["Bearer abc", "Basic !!!", "Basic bm9jb2xvbg=="] {
+        let res = app
+            .client
+            .post(app.url("/oauth/token"))
+            .header("authorization", header)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[cc]))
+            .send()
+            .await
+            .unwrap();
+        assert_oauth_error(res, 401, "invalid_client").await;
+    }
+
+    // Parameters.
+    let res = token(&app, &[cc, cc], Some((&id, &secret))).await;
+    assert_oauth_error(res, 400, "invalid_request").await;
+    let res = token(&app, &[("scope", "read")], Some((&id, &secret))).await;
+    assert_oauth_error(res, 400, "invalid_request").await;
+    let res = token(
+        &app,
+        &[("grant_type", "authorization_code")],
+        Some((&id, &secret)),
+    )
+    .await;
+    assert_oauth_error(res, 400, "unsupported_grant_type").await;
+    let res = token(&app, &[cc, ("scope", "read admin")], Some((&id, &secret))).await;
+    assert_oauth_error(res, 400, "invalid_scope").await;
+    let res = token(&app, &[cc, ("audience", "elsewhere")], Some((&id, &secret))).await;
+    assert_oauth_error(res, 400, "invalid_scope").await;
+    let res = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .json(&json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, 400, "invalid_request").await;
+    let res = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=client_credentials&x={}",
+            "a".repeat(70_000)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, 400, "invalid_request").await;
+    let res = app
+        .client
+        .get(app.url("/oauth/token"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 405, "method_not_allowed").await;
+
+    // A service client gets neither user nor refresh tokens.
+    let res = token(
+        &app,
+        &[
+            ("grant_type", "password"),
+            ("username", ADMIN),
+            ("password", PASSWORD),
+        ],
+        Some((&id, &secret)),
+    )
+    .await;
+    assert_oauth_error(res, 400, "unauthorized_client").await;
+}
+both!(bad_token_requests_get_the_rfc_6749_errors);
+
+async fn guessing_a_client_secret_is_limited_like_a_password(b: Backend) {
+    let (app, admin) = with_admin(b).await;
+    let (id, secret) = client(&app, &admin, json!({"name": "svc"})).await;
+    let guesses: Vec<_> = (0..20)
+        .map(|n| {
+            let app = &app;
+            let id = id.clone();
+            async move {
+                token_for(app, &id, &format!("guess-{n}"))
+                    .await
+                    .status()
+                    .as_u16()
+            }
+        })
+        .collect();
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(checked <= 5, "{checked} guesses were checked: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| matches!(s, 401 | 429)),
+        "{statuses:?}"
+    );
+    // Once limited, even the right secret waits.
+    let res = token_for(&app, &id, &secret).await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert_oauth_error(res, 429, "slow_down").await;
+}
+both!(guessing_a_client_secret_is_limited_like_a_password);
+
+async fn the_password_and_refresh_grants_work_like_the_json_api(b: Backend) {
+    let (app, _admin) = with_admin(b).await;
+    app.register("alice").await;
+    let res = token(
+        &app,
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let first: Value = res.json().await.unwrap();
+    let access = first["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get_auth("/v1/me", access).await.status(),
+        StatusCode::OK
+    );
+    assert!(claims(access)["sid"].is_string());
+
+    let refresh = first["refresh_token"].as_str().unwrap();
+    let res = token(
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let second: Value = res.json().await.unwrap();
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    // The spent token again is reuse: invalid_grant, and the session is over.
+    let res = token(
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        None,
+    )
+    .await;
+    assert_oauth_error(res, 400, "invalid_grant").await;
+    let next = second["refresh_token"].as_str().unwrap();
+    let res = token(
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", next)],
+        None,
+    )
+    .await;
+    assert_oauth_error(res, 400, "invalid_grant").await;
+
+    // Wrong password, missing fields, a scope user tokens do not carry.
+    let res = token(
+        &app,
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "wrong password"),
+        ],
+        None,
+    )
+    .await;
+    assert_oauth_error(res, 400, "invalid_grant").await;
+    let res = token(
+        &app,
+        &[("grant_type", "password"), ("username", "alice")],
+        None,
+    )
+    .await;
+    assert_oauth_error(res, 400, "invalid_request").await;
+    let res = token(
+        &app,
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("scope", "admin"),
+        ],
+        None,
+    )
+    .await;
+    assert_oauth_error(res, 400, "invalid_scope").await;
+    let res = token(&app, &[("grant_type", "refresh_token")], None).await;
+    assert_oauth_error(res, 400, "invalid_request").await;
+}
+both!(the_password_and_refresh_grants_work_like_the_json_api);
