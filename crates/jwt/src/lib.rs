@@ -241,6 +241,30 @@ mod tests {
     }
 
     #[test]
+    fn only_the_issuers_own_verifier_takes_other_audiences() {
+        let keys = two_keys();
+        let v = verifier(VerificationKeys::from_signing_keys(&keys).unwrap(), 0);
+        let now = unix_now();
+        let mut other = claims(now);
+        other.aud = vec!["billing".into()];
+        let token = keys[0].sign(&other).unwrap();
+        assert!(v.verify(&token).is_err());
+        assert_eq!(
+            v.for_any_audience().verify(&token).unwrap().aud,
+            vec!["billing"]
+        );
+        // Everything else is still checked: another issuer, or no audience at all.
+        let mut foreign = claims(now);
+        foreign.iss = "https://elsewhere.test".into();
+        let token = keys[0].sign(&foreign).unwrap();
+        assert!(v.for_any_audience().verify(&token).is_err());
+        let mut none = claims(now);
+        none.aud = Vec::new();
+        let token = keys[0].sign(&none).unwrap();
+        assert!(v.for_any_audience().verify(&token).is_err());
+    }
+
+    #[test]
     fn audience_may_be_a_single_string() {
         let c: AccessClaims = serde_json::from_value(serde_json::json!({
             "iss": "i", "sub": "s", "aud": "api", "exp": 1, "iat": 1, "nbf": 1, "jti": "j",

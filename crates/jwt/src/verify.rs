@@ -64,6 +64,15 @@ impl Verifier {
         &self.keys
     }
 
+    /// The same checks but `aud`, which must still be present: for the issuer itself, which
+    /// introspects and revokes tokens of every audience it mints for. A resource service must
+    /// never verify with it.
+    pub fn for_any_audience(&self) -> Verifier {
+        let mut any = self.clone();
+        any.validation.validate_aud = false;
+        any
+    }
+
     pub fn config(&self) -> &VerifierConfig {
         &self.config
     }
@@ -130,7 +139,7 @@ impl Verifier {
         if claims.iat > now + self.config.leeway_secs as i64 {
             return Err(VerifyError::Invalid("Token was issued in the future"));
         }
-        if claims.jti.is_empty() || claims.sub.is_empty() {
+        if claims.jti.is_empty() || claims.sub.is_empty() || claims.aud.is_empty() {
             return Err(VerifyError::Invalid("Token claims are incomplete"));
         }
         Ok(claims)

@@ -30,6 +30,25 @@ pub fn insert(
         .first(conn)?)
 }
 
+/// Revokes one access token until `expires_at` (its expiry, leeway included).
+pub fn revoke_token(
+    conn: &mut DbConnection,
+    jti: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<Revocation, StoreError> {
+    insert(
+        conn,
+        &NewRevocation {
+            kind: RevocationKind::Token.as_str().to_owned(),
+            subject: jti.to_owned(),
+            not_before: None,
+            created_at: now,
+            expires_at,
+        },
+    )
+}
+
 /// Whether one access token (`jti`) was revoked on its own.
 pub fn is_token_revoked(conn: &mut DbConnection, jti: &str) -> Result<bool, StoreError> {
     use diesel::dsl::{exists, select};

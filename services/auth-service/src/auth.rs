@@ -17,9 +17,10 @@ use tokenauth_jwt::{AccessClaims, VerifyError};
 use tokenauth_kit::Problem;
 use tokenauth_kit::bearer::bearer_token;
 use tokenauth_kit::problem::Code;
-use tokenauth_store::models::User;
-use tokenauth_store::{revocations, sessions, users};
+use tokenauth_store::models::{Client, User};
+use tokenauth_store::{clients, revocations, sessions, users};
 
+use crate::clients::CLIENT_ID_PREFIX;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -39,39 +40,69 @@ fn verify_error(e: VerifyError) -> Problem {
     tokenauth_guard::GuardError::from(e).problem()
 }
 
+/// Where a verified token stands according to the database.
+#[derive(Debug)]
+pub enum Standing {
+    /// A user's token: the user exists and is enabled, neither the token, its session nor the
+    /// user's tokens are revoked.
+    User(User),
+    /// A service client's token: the client exists and the token is not revoked.
+    Client(Client),
+    /// Revoked, or its subject is gone.
+    Revoked,
+    /// Its user is disabled.
+    Disabled,
+}
+
+/// Checks a verified token against the database (the source of truth the verifiers mirror).
+pub async fn standing(state: &AppState, claims: &AccessClaims) -> Result<Standing, ApiError> {
+    let (sub, sid, jti, iat) = (
+        claims.sub.clone(),
+        claims.sid.clone(),
+        claims.jti.clone(),
+        claims.iat,
+    );
+    Ok(state
+        .db
+        .run(move |conn| {
+            if revocations::is_token_revoked(conn, &jti)? {
+                return Ok(Standing::Revoked);
+            }
+            if sub.starts_with(CLIENT_ID_PREFIX) {
+                return Ok(clients::find(conn, &sub)?.map_or(Standing::Revoked, Standing::Client));
+            }
+            let Some(user) = users::find_by_id(conn, &sub)? else {
+                return Ok(Standing::Revoked);
+            };
+            if user.disabled {
+                return Ok(Standing::Disabled);
+            }
+            let session_live = match sid {
+                Some(sid) => sessions::find(conn, &sid)?.is_some_and(|s| s.revoked_at.is_none()),
+                None => false,
+            };
+            if !session_live || user.tokens_not_before.is_some_and(|nb| iat < nb) {
+                return Ok(Standing::Revoked);
+            }
+            Ok(Standing::User(user))
+        })
+        .await?)
+}
+
 async fn authenticate(state: AppState, token: String) -> Result<CurrentUser, ApiError> {
     let claims = state
         .tokens
         .verifier()
         .verify(&token)
         .map_err(verify_error)?;
-    let (sub, sid, jti) = (claims.sub.clone(), claims.sid.clone(), claims.jti.clone());
-    let (user, session_live, jti_revoked) = state
-        .db
-        .run(move |conn| {
-            let user = users::find_by_id(conn, &sub)?;
-            let session_live = match sid {
-                Some(sid) => sessions::find(conn, &sid)?.is_some_and(|s| s.revoked_at.is_none()),
-                None => false,
-            };
-            Ok((
-                user,
-                session_live,
-                revocations::is_token_revoked(conn, &jti)?,
-            ))
-        })
-        .await?;
     let revoked = || Problem::new(Code::TokenRevoked, "Token has been revoked");
-    let Some(user) = user else {
-        return Err(revoked().into());
-    };
-    if user.disabled {
-        return Err(Problem::new(Code::AccountDisabled, "Account is disabled").into());
+    match standing(&state, &claims).await? {
+        Standing::User(user) => Ok(CurrentUser { claims, user }),
+        Standing::Disabled => {
+            Err(Problem::new(Code::AccountDisabled, "Account is disabled").into())
+        }
+        Standing::Client(_) | Standing::Revoked => Err(revoked().into()),
     }
-    if !session_live || jti_revoked || user.tokens_not_before.is_some_and(|nb| claims.iat < nb) {
-        return Err(revoked().into());
-    }
-    Ok(CurrentUser { claims, user })
 }
 
 fn state_of(req: &HttpRequest) -> Result<AppState, ApiError> {

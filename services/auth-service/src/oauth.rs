@@ -447,3 +447,114 @@ fn client_credentials(
         scope,
     })
 }
+
+/// `POST /oauth/revoke` (RFC 7009). Credentials are optional; when sent they must be right, and
+/// a client may revoke only its own tokens. Whatever the token (unknown, expired, malformed,
+/// someone else's), a well-formed request is answered 200, so the answer tells nothing.
+pub async fn revoke(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    client_ip: Option<IpAddr>,
+) -> OAuthResult<()> {
+    let params = Params::parse(headers, body)?;
+    let creds = credentials(headers, &params)?;
+    let client = match creds.filter(|c| c.secret.is_some()) {
+        Some(creds) => Some(authenticate_client(state, &creds, client_ip).await?),
+        None => None,
+    };
+    let token = params.required("token")?;
+    // `token_type_hint` is only a hint: both kinds are tried, in either order alike.
+    if let Ok(claims) = state.tokens.issued_verifier().verify(token) {
+        if client
+            .as_ref()
+            .is_some_and(|c| c.client_id != claims.client_id)
+        {
+            return Ok(());
+        }
+        let now = unix_now();
+        let until = claims.exp + tokenauth_jwt::MAX_LEEWAY_SECS as i64;
+        let jti = claims.jti.clone();
+        let revoked = state
+            .db
+            .run(move |conn| tokenauth_store::revocations::revoke_token(conn, &jti, now, until))
+            .await
+            .map_err(ApiError::from)?;
+        state
+            .revocations
+            .publish(&[revoked])
+            .await
+            .map_err(ApiError::from)?;
+        tracing::info!(jti = %claims.jti, "access token revoked");
+        return Ok(());
+    }
+    if client.is_none() {
+        sessions::revoke_by_refresh_token(state, token).await?;
+    }
+    Ok(())
+}
+
+/// `POST /oauth/introspect` (RFC 7662), for authenticated service clients: an access token this
+/// service minted, of any audience, is active while it verifies and the database says it
+/// stands; anything else (expired, revoked, unknown, malformed, another issuer's, a refresh
+/// token) is `{"active": false}`.
+pub async fn introspect(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    client_ip: Option<IpAddr>,
+) -> OAuthResult<serde_json::Value> {
+    let params = Params::parse(headers, body)?;
+    let Some(creds) = credentials(headers, &params)? else {
+        return Err(OAuthError::invalid_client());
+    };
+    authenticate_client(state, &creds, client_ip).await?;
+    let token = params.required("token")?;
+    let inactive = serde_json::json!({"active": false});
+    let Ok(claims) = state.tokens.issued_verifier().verify(token) else {
+        return Ok(inactive);
+    };
+    match crate::auth::standing(state, &claims).await? {
+        crate::auth::Standing::User(_) | crate::auth::Standing::Client(_) => {}
+        crate::auth::Standing::Revoked | crate::auth::Standing::Disabled => return Ok(inactive),
+    }
+    Ok(serde_json::json!({
+        "active": true,
+        "scope": claims.scope,
+        "client_id": claims.client_id,
+        "username": claims.preferred_username,
+        "token_type": "Bearer",
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "nbf": claims.nbf,
+        "sub": claims.sub,
+        "aud": claims.aud,
+        "iss": claims.iss,
+        "jti": claims.jti,
+        "sid": claims.sid,
+        "roles": claims.roles,
+    }))
+}
+
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414): exactly what is served.
+pub fn metadata(state: &AppState) -> serde_json::Value {
+    let issuer = state.config.issuer.trim_end_matches('/');
+    let client_auth = ["client_secret_basic", "client_secret_post"];
+    let algorithm = match state.config.keys {
+        crate::config::KeyConfig::Hs256 { .. } => "HS256",
+        crate::config::KeyConfig::EdDsa { .. } => "EdDSA",
+    };
+    serde_json::json!({
+        "issuer": state.config.issuer,
+        "token_endpoint": format!("{issuer}/oauth/token"),
+        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
+        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": client_auth,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": client_auth,
+        "access_token_signing_alg_values_supported": [algorithm],
+    })
+}

@@ -129,6 +129,34 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenRespon
     }
 }
 
+/// Ends the session of a refresh token, if it names one (RFC 7009: revoking a refresh token ends
+/// the access tokens of its grant too). A spent token counts as reuse, as everywhere; an
+/// unknown one changes nothing.
+pub async fn revoke_by_refresh_token(state: &AppState, token: &str) -> ApiResult<()> {
+    let ttl = state.tokens.access_ttl;
+    let now = unix_now();
+    let hash = hash_refresh_token(token);
+    let lookup = state
+        .db
+        .run(move |conn| sessions::session_of_refresh_token(conn, &hash, now, ttl))
+        .await?;
+    let revoked = match lookup {
+        RefreshLookup::Live(session) => {
+            let id = session.id;
+            state
+                .db
+                .run(move |conn| sessions::revoke(conn, &id, now, ttl))
+                .await?
+                .into_iter()
+                .collect()
+        }
+        RefreshLookup::Reused(revoked) => revoked,
+        RefreshLookup::Invalid => return Ok(()),
+    };
+    state.revocations.publish(&revoked).await?;
+    Ok(())
+}
+
 /// Ends the session of the access token, and that of `refresh_token` if one was sent.
 pub async fn logout(
     state: &AppState,

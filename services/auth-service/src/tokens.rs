@@ -64,6 +64,8 @@ pub struct Grant {
 pub struct Tokens {
     keys: Vec<SigningKey>,
     verifier: Verifier,
+    /// The same, for tokens of every audience this service mints (introspection, revocation).
+    issued: Verifier,
     jwks: JwkSet,
     issuer: String,
     audience: Vec<String>,
@@ -102,6 +104,7 @@ impl Tokens {
             },
         );
         Ok(Tokens {
+            issued: verifier.for_any_audience(),
             jwks: public_jwks(&keys),
             keys,
             verifier,
@@ -115,6 +118,11 @@ impl Tokens {
 
     pub fn verifier(&self) -> &Verifier {
         &self.verifier
+    }
+
+    /// Verifies tokens this service minted, whatever their audience.
+    pub fn issued_verifier(&self) -> &Verifier {
+        &self.issued
     }
 
     pub fn jwks(&self) -> &JwkSet {

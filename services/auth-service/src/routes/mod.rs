@@ -42,6 +42,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .finish(),
         )
         .service(post("/oauth/token", oauth::token))
+        .service(post("/oauth/revoke", oauth::revoke))
+        .service(post("/oauth/introspect", oauth::introspect))
+        .service(get(
+            "/.well-known/oauth-authorization-server",
+            oauth::metadata,
+        ))
         .service(get("/.well-known/jwks.json", keys::jwks))
         .service(get("/healthz", tokenauth_kit::health::healthz))
         .service(get("/readyz", health::readyz));

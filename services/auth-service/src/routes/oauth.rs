@@ -1,4 +1,5 @@
-//! `POST /oauth/token`: form-encoded in, a token response or an RFC 6749 §5.2 error out.
+//! `POST /oauth/token`, `/oauth/revoke`, `/oauth/introspect`: form-encoded in, RFC 6749 §5.2
+//! errors out; `GET /.well-known/oauth-authorization-server`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -40,4 +41,32 @@ pub async fn token(
     let client_ip = state.config.common.trusted_proxies.client_ip(&req);
     let tokens = oauth::token(&state, req.headers(), &body, client_ip).await?;
     Ok(views::tokens(StatusCode::OK, &tokens))
+}
+
+pub async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> OAuthResult<HttpResponse> {
+    let body = read_form(&req, payload).await?;
+    let client_ip = state.config.common.trusted_proxies.client_ip(&req);
+    oauth::revoke(&state, req.headers(), &body, client_ip).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+pub async fn introspect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> OAuthResult<HttpResponse> {
+    let body = read_form(&req, payload).await?;
+    let client_ip = state.config.common.trusted_proxies.client_ip(&req);
+    let answer = oauth::introspect(&state, req.headers(), &body, client_ip).await?;
+    Ok(views::tokens(StatusCode::OK, &answer))
+}
+
+pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(oauth::metadata(&state))
 }

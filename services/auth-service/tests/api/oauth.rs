@@ -457,3 +457,226 @@ async fn the_password_and_refresh_grants_work_like_the_json_api(b: Backend) {
     assert_oauth_error(res, 400, "invalid_request").await;
 }
 both!(the_password_and_refresh_grants_work_like_the_json_api);
+
+async fn form_post(
+    app: &TestApp,
+    path: &str,
+    pairs: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> Response {
+    let mut req = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(pairs));
+    if let Some((id, secret)) = basic {
+        req = req.basic_auth(id, Some(secret));
+    }
+    req.send().await.unwrap()
+}
+
+async fn introspect(app: &TestApp, creds: (&str, &str), token: &str) -> Value {
+    let res = form_post(app, "/oauth/introspect", &[("token", token)], Some(creds)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    res.json().await.unwrap()
+}
+
+async fn introspection_says_which_tokens_are_active(b: Backend) {
+    let (app, admin) = with_admin(b).await;
+    let (id, secret) = client(
+        &app,
+        &admin,
+        json!({"name": "gateway", "scopes": ["read"], "audience": ["billing"]}),
+    )
+    .await;
+    let creds = (id.as_str(), secret.as_str());
+    let user = app.register("alice").await;
+    let access = user["access_token"].as_str().unwrap();
+
+    let active = introspect(&app, creds, access).await;
+    assert_eq!(active["active"], true);
+    assert_eq!(active["sub"], user["user"]["id"]);
+    assert_eq!(active["username"], "alice");
+    assert_eq!(active["token_type"], "Bearer");
+    assert!(active["exp"].is_i64() && active["jti"].is_string());
+    // A client's own token, of an audience other than the service's default.
+    let own: Value = token_for(&app, &id, &secret).await.json().await.unwrap();
+    let own = own["access_token"].as_str().unwrap();
+    let active = introspect(&app, creds, own).await;
+    assert_eq!(active["active"], true);
+    assert_eq!(active["aud"], json!(["billing"]));
+
+    // Inactive: malformed, a refresh token, another issuer's key, revoked, a disabled user.
+    let refresh = user["refresh_token"].as_str().unwrap();
+    // A signature changed in the middle (not in the last character's padding bits).
+    let at = access.len() - 10;
+    let flipped = if &access[at..=at] == "A" { "B" } else { "A" };
+    let forged = format!("{}{flipped}{}", &access[..at], &access[at + 1..]);
+    for token in ["nonsense", refresh, &forged, "a.b.c"] {
+        assert_eq!(
+            introspect(&app, creds, token).await,
+            json!({"active": false}),
+            "{token}"
+        );
+    }
+    assert_eq!(
+        app.post_auth("/v1/logout", access, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        introspect(&app, creds, access).await,
+        json!({"active": false})
+    );
+
+    // Client authentication is required, and a wrong secret is refused.
+    let res = form_post(&app, "/oauth/introspect", &[("token", own)], None).await;
+    assert_oauth_error(res, 401, "invalid_client").await;
+    let res = form_post(
+        &app,
+        "/oauth/introspect",
+        &[("token", own)],
+        Some((&id, "wrong")),
+    )
+    .await;
+    assert_oauth_error(res, 401, "invalid_client").await;
+    let res = form_post(&app, "/oauth/introspect", &[], Some(creds)).await;
+    assert_oauth_error(res, 400, "invalid_request").await;
+}
+both!(introspection_says_which_tokens_are_active);
+
+async fn revocation_ends_access_and_refresh_tokens(b: Backend) {
+    let (app, admin) = with_admin(b).await;
+    let user = app.register("bob").await;
+    let access = user["access_token"].as_str().unwrap();
+    // An access token alone: that token ends, the session goes on.
+    let res = form_post(
+        &app,
+        "/oauth/revoke",
+        &[("token", access), ("token_type_hint", "refresh_token")],
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_problem(app.get_auth("/v1/me", access).await, 401, "token_revoked").await;
+    let refresh = user["refresh_token"].as_str().unwrap();
+    let renewed: Value = app.refresh(refresh).await.json().await.unwrap();
+    let access = renewed["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get_auth("/v1/me", access).await.status(),
+        StatusCode::OK
+    );
+    // A refresh token: its whole session ends.
+    let refresh = renewed["refresh_token"].as_str().unwrap();
+    let res = form_post(&app, "/oauth/revoke", &[("token", refresh)], None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_problem(app.get_auth("/v1/me", access).await, 401, "token_revoked").await;
+    assert_problem(app.refresh(refresh).await, 401, "invalid_refresh_token").await;
+    // Unknown, malformed or already revoked: 200 all the same.
+    for token in ["unknown", refresh, "a.b.c"] {
+        let res = form_post(
+            &app,
+            "/oauth/revoke",
+            &[("token", token), ("token_type_hint", "whatever")],
+            None,
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK, "{token}");
+    }
+    // A client may revoke only its own tokens; a wrong secret is refused.
+    let (id, secret) = client(&app, &admin, json!({"name": "one"})).await;
+    let (other_id, other_secret) = client(&app, &admin, json!({"name": "two"})).await;
+    let theirs: Value = token_for(&app, &other_id, &other_secret)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let theirs = theirs["access_token"].as_str().unwrap();
+    let res = form_post(
+        &app,
+        "/oauth/revoke",
+        &[("token", theirs)],
+        Some((&id, &secret)),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        introspect(&app, (&id, &secret), theirs).await["active"],
+        true
+    );
+    let res = form_post(
+        &app,
+        "/oauth/revoke",
+        &[("token", theirs)],
+        Some((&other_id, &other_secret)),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        introspect(&app, (&id, &secret), theirs).await["active"],
+        false
+    );
+    let res = form_post(
+        &app,
+        "/oauth/revoke",
+        &[("token", theirs)],
+        Some((&id, "wrong")),
+    )
+    .await;
+    assert_oauth_error(res, 401, "invalid_client").await;
+    // Bad requests are still bad.
+    let res = form_post(&app, "/oauth/revoke", &[], None).await;
+    assert_oauth_error(res, 400, "invalid_request").await;
+    let res = form_post(
+        &app,
+        "/oauth/revoke",
+        &[("token", "x"), ("token", "y")],
+        None,
+    )
+    .await;
+    assert_oauth_error(res, 400, "invalid_request").await;
+}
+both!(revocation_ends_access_and_refresh_tokens);
+
+async fn the_metadata_names_exactly_what_is_served(b: Backend) {
+    let (app, admin) = with_admin(b).await;
+    let res = app
+        .client
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let meta: Value = res.json().await.unwrap();
+    let issuer = meta["issuer"].as_str().unwrap();
+    assert_eq!(meta["token_endpoint"], format!("{issuer}/oauth/token"));
+    assert_eq!(
+        meta["grant_types_supported"],
+        json!(["password", "refresh_token", "client_credentials"])
+    );
+    assert_eq!(
+        meta["access_token_signing_alg_values_supported"],
+        json!(["EdDSA"])
+    );
+    // Every endpoint it names answers here (the test service's issuer is not its address, so
+    // only the path is followed).
+    let path_of = |url: &str| url.strip_prefix(issuer).unwrap().to_owned();
+    let jwks = app
+        .client
+        .get(app.url(&path_of(meta["jwks_uri"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), StatusCode::OK);
+    let (id, secret) = client(&app, &admin, json!({"name": "m"})).await;
+    for (field, pairs) in [
+        ("token_endpoint", vec![("grant_type", "client_credentials")]),
+        ("introspection_endpoint", vec![("token", "x")]),
+        ("revocation_endpoint", vec![("token", "x")]),
+    ] {
+        let path = path_of(meta[field].as_str().unwrap());
+        let res = form_post(&app, &path, &pairs, Some((&id, &secret))).await;
+        assert_eq!(res.status(), StatusCode::OK, "{field}");
+    }
+}
+both!(the_metadata_names_exactly_what_is_served);
