@@ -17,6 +17,9 @@ pub struct User {
     /// UTS 39 skeleton of `username_key` in upper case, unique: no two users look alike in
     /// capitals either. `None` as `username_skeleton` is, and on rows stored before it existed.
     pub username_upper_skeleton: Option<String>,
+    /// UTS 39 skeleton of `username` as stored (case kept), unique: no two users look alike as
+    /// their names are shown. `None` as the others are, and on rows stored before it existed.
+    pub username_display_skeleton: Option<String>,
     pub password_hash: String,
     /// Space-separated.
     pub roles: String,

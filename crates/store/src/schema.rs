@@ -7,6 +7,7 @@ diesel::table! {
         username_key -> Text,
         username_skeleton -> Nullable<Text>,
         username_upper_skeleton -> Nullable<Text>,
+        username_display_skeleton -> Nullable<Text>,
         password_hash -> Text,
         roles -> Text,
         disabled -> Bool,

@@ -34,12 +34,13 @@ pub fn find_by_username_key(
         .optional()?)
 }
 
-/// A username's unique forms: its case-folded key and its two UTS 39 skeletons.
+/// A username's unique forms: its case-folded key and its three UTS 39 skeletons.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsernameForms {
     pub key: String,
     pub skeleton: String,
     pub upper_skeleton: String,
+    pub display_skeleton: String,
 }
 
 /// Whether a user has this key or one of these skeletons.
@@ -49,7 +50,8 @@ pub fn is_taken(conn: &mut DbConnection, forms: &UsernameForms) -> Result<bool, 
             users::username_key
                 .eq(&forms.key)
                 .or(users::username_skeleton.eq(&forms.skeleton))
-                .or(users::username_upper_skeleton.eq(&forms.upper_skeleton)),
+                .or(users::username_upper_skeleton.eq(&forms.upper_skeleton))
+                .or(users::username_display_skeleton.eq(&forms.display_skeleton)),
         )
         .select(users::id)
         .first(conn)
@@ -78,15 +80,15 @@ pub fn find_for_login(
         .optional()?)
 }
 
-/// Up to `limit` users without an upper-case skeleton (so also those without any), by id after
-/// `after`: `(id, username)`.
+/// Up to `limit` users without a display skeleton (the last added, so also those without any),
+/// by id after `after`: `(id, username)`.
 pub fn without_skeleton(
     conn: &mut DbConnection,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<(String, String)>, StoreError> {
     let mut query = users::table
-        .filter(users::username_upper_skeleton.is_null())
+        .filter(users::username_display_skeleton.is_null())
         .select((users::id, users::username))
         .order(users::id)
         .limit(limit)
@@ -111,7 +113,7 @@ pub enum Backfill {
     Skipped,
 }
 
-/// Stores the key and skeletons of a row that has no upper-case skeleton yet. The unique
+/// Stores the key and skeletons of a row that has no display skeleton yet. The unique
 /// indexes decide collisions, also against registrations running at the same time.
 pub fn backfill_username(
     conn: &mut DbConnection,
@@ -121,12 +123,13 @@ pub fn backfill_username(
     let key = &forms.key;
     let row = users::table
         .find(id)
-        .filter(users::username_upper_skeleton.is_null());
+        .filter(users::username_display_skeleton.is_null());
     match diesel::update(row)
         .set((
             users::username_key.eq(key),
             users::username_skeleton.eq(&forms.skeleton),
             users::username_upper_skeleton.eq(&forms.upper_skeleton),
+            users::username_display_skeleton.eq(&forms.display_skeleton),
         ))
         .execute(conn)
     {

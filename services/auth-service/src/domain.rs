@@ -63,7 +63,13 @@ impl Username {
 
     /// The forms uniqueness is checked on: the key and both skeletons.
     pub fn forms(&self) -> UsernameForms {
-        username_forms(self.key.clone())
+        username_forms(&self.name)
+    }
+
+    /// The UTS 39 skeleton of the name as stored and shown, case kept: `aIice` (capital I)
+    /// shares it with `alice`, though their keys' skeletons differ.
+    pub fn display_skeleton(&self) -> String {
+        username_skeleton(&self.name)
     }
 
     /// The UTS 39 skeleton of `key()` in upper case: names that look alike once written in
@@ -129,16 +135,18 @@ pub fn username_key(nfkc_name: &str) -> String {
     nfkc_name.chars().default_case_fold().nfc().collect()
 }
 
-/// The UTS 39 skeleton of a username key.
+/// The UTS 39 skeleton of a username key (or of a name as stored).
 pub fn username_skeleton(key: &str) -> String {
     unicode_security::skeleton(key).collect()
 }
 
-/// A username key with its two skeletons.
-pub fn username_forms(key: String) -> UsernameForms {
+/// An NFKC username's key and its three skeletons.
+pub fn username_forms(nfkc_name: &str) -> UsernameForms {
+    let key = username_key(nfkc_name);
     UsernameForms {
         skeleton: username_skeleton(&key),
         upper_skeleton: username_upper_skeleton(&key),
+        display_skeleton: username_skeleton(nfkc_name),
         key,
     }
 }
@@ -281,6 +289,29 @@ mod tests {
         }
         assert_ne!(upper("TOP"), upper("TOR"));
         assert_ne!(upper("alice"), upper("alicia"));
+    }
+
+    #[test]
+    fn names_that_look_alike_as_written_share_a_display_skeleton() {
+        let shown = |raw: &str| Username::parse(raw).unwrap().display_skeleton();
+        // A capital I looks like a small l in most fonts.
+        for (look_alike, original) in [
+            ("aIice", "alice"),
+            ("lvan", "Ivan"),
+            ("paypaI", "paypal"),
+            ("biII", "bill"),
+        ] {
+            assert_eq!(shown(look_alike), shown(original), "{look_alike}");
+            // Neither skeleton of the case-folded key catches them.
+            let (a, b) = (
+                Username::parse(look_alike).unwrap(),
+                Username::parse(original).unwrap(),
+            );
+            assert_ne!(a.skeleton(), b.skeleton(), "{look_alike}");
+        }
+        assert_ne!(shown("alice"), shown("alicia"));
+        // A dotted i is not an l (UTS 39 does not count them alike either).
+        assert_ne!(shown("admln"), shown("admin"));
     }
 
     #[test]

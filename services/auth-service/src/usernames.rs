@@ -1,18 +1,18 @@
 //! Brings users stored before usernames were case-folded and checked for look-alikes up to
-//! date: each row without skeletons gets its Unicode case-folded key and its two UTS 39
-//! skeletons (of the key and of its upper case). Every replica runs it at start-up; it touches
-//! only rows whose upper-case skeleton is still missing.
+//! date: each row without skeletons gets its Unicode case-folded key and its three UTS 39
+//! skeletons (of the key, of its upper case, of the name as stored). Every replica runs it at
+//! start-up; it touches only rows whose display skeleton (the last added) is still missing.
 
 use tokenauth_store::users::{self, Backfill};
 use tokenauth_store::{DbConnection, StoreError};
 
-use crate::domain::{username_forms, username_key};
+use crate::domain::username_forms;
 use crate::state::AppState;
 
 /// Rows per database round trip.
 const PAGE: usize = 500;
 
-/// Backfills every row that has no upper-case skeleton yet. A row one of whose skeletons another
+/// Backfills every row that has no display skeleton yet. A row one of whose skeletons another
 /// user already has keeps the skeletons it had (and its old key too when another user has its
 /// new key), and is reported by user id only, again at every start until an operator renames
 /// one of the two.
@@ -40,7 +40,7 @@ fn backfill_page(
     let full = rows.len() == PAGE;
     let mut last = None;
     for (id, username) in rows {
-        let forms = username_forms(username_key(&username));
+        let forms = username_forms(&username);
         match users::backfill_username(conn, &id, &forms)? {
             Backfill::Done | Backfill::Skipped => {}
             Backfill::SkeletonTaken => tracing::warn!(

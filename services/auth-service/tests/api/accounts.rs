@@ -344,6 +344,12 @@ async fn look_alike_usernames_are_refused(b: Backend) {
         ("\u{397}\u{39F}\u{39C}\u{395}", 409),
         ("\u{39A}\u{395}\u{3A5}", 201),
         ("key", 409),
+        // As written, a capital I looks like a small l.
+        ("aIice", 409),
+        ("Ivan", 201),
+        ("lvan", 409),
+        ("biII", 201),
+        ("bill", 409),
     ];
     for (name, status) in cases {
         assert_eq!(register_status(&app, name).await, status, "{name:?}");
@@ -359,7 +365,7 @@ async fn look_alike_usernames_are_refused(b: Backend) {
         .run(|conn| Ok(users::table.count().get_result(conn)?))
         .await
         .unwrap();
-    assert_eq!(count, 6);
+    assert_eq!(count, 8);
 }
 both!(look_alike_usernames_are_refused);
 
@@ -385,6 +391,7 @@ fn legacy_user(username: &str, password_hash: &str) -> User {
         username_key: username.to_lowercase(),
         username_skeleton: None,
         username_upper_skeleton: None,
+        username_display_skeleton: None,
         password_hash: password_hash.to_owned(),
         roles: "user".to_owned(),
         disabled: false,
@@ -460,7 +467,7 @@ async fn accounts_named_before_the_look_alike_rules_still_log_in_and_are_backfil
     loop {
         let done = stored_user(&db, &top.id)
             .await
-            .username_upper_skeleton
+            .username_display_skeleton
             .is_some()
             && logs().contains(&look_alike.id);
         if done {
@@ -478,6 +485,7 @@ async fn accounts_named_before_the_look_alike_rules_still_log_in_and_are_backfil
     assert_eq!(row.username_upper_skeleton.as_deref(), Some("BOB"));
     let row = stored_user(&db, &top.id).await;
     assert_eq!(row.username_upper_skeleton.as_deref(), Some("TOP"));
+    assert_eq!(row.username_display_skeleton.as_deref(), Some("top"));
     let row = stored_user(&db, &folded.id).await;
     assert_eq!(row.username_key, "strasse");
     assert_eq!(row.username_skeleton.as_deref(), Some("strasse"));

@@ -1,0 +1,2 @@
+DROP INDEX users_username_display_skeleton;
+ALTER TABLE users DROP COLUMN username_display_skeleton;
