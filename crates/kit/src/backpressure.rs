@@ -32,6 +32,8 @@ use futures_util::Stream;
 use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::peers::PeerSlot;
+
 /// Bytes handed to actix-http before it must deal with them: at most this much of pipelined
 /// requests is parsed at once.
 pub const READ_CHUNK: usize = 4 * 1024;
@@ -110,15 +112,18 @@ impl Drop for Answering {
 pub struct Watched<T> {
     io: T,
     conn: Arc<Connection>,
+    /// The connection's place in its client address's count, given back when it closes.
+    _peer: PeerSlot,
     /// Bytes handed over since actix-http last dealt with what it read.
     unparsed: usize,
 }
 
 impl<T> Watched<T> {
-    pub fn new(io: T) -> Self {
+    pub fn new(io: T, peer: PeerSlot) -> Self {
         Watched {
             io,
             conn: Arc::default(),
+            _peer: peer,
             unparsed: 0,
         }
     }

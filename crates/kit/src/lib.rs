@@ -18,6 +18,8 @@ pub mod config;
 pub mod cors;
 pub mod deadline;
 pub mod health;
+#[cfg(feature = "server")]
+pub mod peers;
 pub mod problem;
 pub mod request_id;
 pub mod resource;

@@ -1,6 +1,7 @@
 //! Binding a service's listener: `BIND_ADDR`, and HTTPS with rustls when `TLS_CERT_FILE` and
 //! `TLS_KEY_FILE` are both set; how many connections it holds (`MAX_CONNECTIONS`) and how long
-//! a client may accept none of its answer (`SEND_TIMEOUT_SECS`).
+//! a client may accept none of its answer (`SEND_TIMEOUT_SECS`); how many one client address may
+//! hold (`MAX_CONNECTIONS_PER_IP`, see [`crate::peers`]).
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -28,6 +29,9 @@ pub struct ListenConfig {
     pub tls: Option<TlsFiles>,
     /// Connections held at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// Connections one client address may hold at once; 0: no limit
+    /// ([`crate::peers::PeerLimit`]).
+    pub max_connections_per_ip: usize,
     /// Sent bytes left unacknowledged this long (a client that stopped reading, or vanished)
     /// end the connection: the kernel's `TCP_USER_TIMEOUT`, which also covers a zero window.
     pub send_timeout: Duration,
@@ -68,6 +72,11 @@ impl ListenConfig {
         if max_connections == 0 {
             return Err(ConfigError::new("MAX_CONNECTIONS", "must be at least 1"));
         }
+        let max_connections_per_ip = crate::config::parsed_or(
+            src,
+            "MAX_CONNECTIONS_PER_IP",
+            crate::peers::DEFAULT_MAX_CONNECTIONS_PER_IP,
+        )?;
         let send_timeout_secs =
             crate::config::parsed_or(src, "SEND_TIMEOUT_SECS", DEFAULT_SEND_TIMEOUT.as_secs())?;
         if !(1..=3600).contains(&send_timeout_secs) {
@@ -80,6 +89,7 @@ impl ListenConfig {
             bind_addr,
             tls,
             max_connections,
+            max_connections_per_ip,
             send_timeout: Duration::from_secs(send_timeout_secs),
         };
         if let Some(tls) = &config.tls {

@@ -35,6 +35,7 @@ use crate::backpressure::{self, Watched};
 use crate::client_ip::TrustedProxies;
 use crate::config::{ConfigError, Source};
 use crate::cors::{CorsConfig, refusals_as_problems};
+use crate::peers::PeerLimit;
 use crate::server::ListenConfig;
 use crate::{body, deadline, problem, request_id};
 
@@ -135,11 +136,23 @@ where
         .max_concurrent_connections(config.listen.max_connections.div_ceil(workers))
         .shutdown_timeout(SHUTDOWN_SECS);
     let signal = builder.graceful_shutdown_signal();
+    let peers = PeerLimit::new(
+        config.listen.max_connections_per_ip,
+        config.trusted_proxies.clone(),
+    );
     let listening = match bound.tls {
         None => builder.listen("http", bound.listener, move || {
-            fn_service(|io: TcpStream| async move {
+            let peers = peers.clone();
+            fn_service(move |io: TcpStream| {
                 let peer = io.peer_addr().ok();
-                Ok::<_, DispatchError>((Watched::new(io), Protocol::Http1, peer))
+                // An error drops the connection unanswered.
+                let admitted = peers
+                    .admit(peer)
+                    .map(|slot| (Watched::new(io, slot), Protocol::Http1, peer))
+                    .ok_or(DispatchError::Io(
+                        std::io::ErrorKind::ConnectionRefused.into(),
+                    ));
+                std::future::ready(admitted)
             })
             .and_then(http_service(make_app(), signal.clone(), addr, false))
         }),
@@ -147,13 +160,20 @@ where
             tls.alpn_protocols = vec![b"http/1.1".to_vec()];
             let acceptor = Acceptor::new(tls);
             builder.listen("https", bound.listener, move || {
+                let peers = peers.clone();
                 acceptor
                     .clone()
                     .map_init_err(|_| ())
                     .map_err(TlsError::into_service_error)
-                    .and_then(|io: TlsStream<TcpStream>| async move {
+                    .and_then(move |io: TlsStream<TcpStream>| {
                         let peer = io.get_ref().0.peer_addr().ok();
-                        Ok((Watched::new(io), Protocol::Http1, peer))
+                        let admitted = peers
+                            .admit(peer)
+                            .map(|slot| (Watched::new(io, slot), Protocol::Http1, peer))
+                            .ok_or(TlsError::Service(DispatchError::Io(
+                                std::io::ErrorKind::ConnectionRefused.into(),
+                            )));
+                        std::future::ready(admitted)
                     })
                     .and_then(
                         http_service(make_app(), signal.clone(), addr, true)

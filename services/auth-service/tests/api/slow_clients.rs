@@ -287,3 +287,52 @@ async fn pipelined_requests_that_are_read_are_all_answered_in_order() {
     expected.extend(vec!["200"; 101]);
     assert_eq!(statuses, expected);
 }
+
+/// A connection from `source` (any 127.0.0.0/8 address) that asks for `/healthz`; the status
+/// line, or `None` when the service closed it unanswered.
+async fn healthz_from(source: &str, addr: std::net::SocketAddr) -> Option<String> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let _ = stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    answer.lines().next().map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    let app = Spawn::new(Backend::Sqlite)
+        .env("MAX_CONNECTIONS_PER_IP", "3")
+        .start()
+        .await;
+    let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    // Three connections from one address, held open mid-request.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.3:0".parse().unwrap()).unwrap();
+        let mut stream = socket.connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        held.push(stream);
+    }
+    // A fourth from the same address is closed unanswered; other addresses are served.
+    assert_eq!(healthz_from("127.0.0.3", addr).await, None);
+    assert_eq!(
+        healthz_from("127.0.0.4", addr).await.as_deref(),
+        Some("HTTP/1.1 200 OK")
+    );
+    // Places come back when connections close.
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        healthz_from("127.0.0.3", addr).await.as_deref(),
+        Some("HTTP/1.1 200 OK")
+    );
+}
