@@ -135,11 +135,72 @@ fn json_problem(err: &JsonPayloadError) -> Problem {
                 crate::deadline::BODY_DEADLINE.as_secs()
             ))
         }
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            Problem::invalid_request(format!("Body is not acceptable: {e}"))
+        }
         _ => Problem::invalid_request("Body is not valid JSON"),
     }
 }
 
-/// A JSON object body. Anything else (an array, a number, `null`) is 400 `invalid_request`.
+/// A body's top-level JSON value: an object whose names are each given once, or anything else.
+/// A repeated name is refused rather than letting the last one win: two parsers reading the same
+/// body must never see different fields (`{"password": "a", "password": "b"}`).
+enum TopLevel {
+    Object(Map<String, Value>),
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for TopLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TopLevelVisitor)
+    }
+}
+
+struct TopLevelVisitor;
+
+macro_rules! other {
+    ($($name:ident: $ty:ty),*) => {
+        $(fn $name<E: serde::de::Error>(self, _: $ty) -> Result<TopLevel, E> {
+            Ok(TopLevel::Other)
+        })*
+    };
+}
+
+impl<'de> serde::de::Visitor<'de> for TopLevelVisitor {
+    type Value = TopLevel;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<TopLevel, A::Error> {
+        let mut map = Map::new();
+        while let Some(name) = access.next_key::<String>()? {
+            let value: Value = access.next_value()?;
+            if map.contains_key(&name) {
+                return Err(serde::de::Error::custom(format!(
+                    "the field `{name}` is given more than once"
+                )));
+            }
+            map.insert(name, value);
+        }
+        Ok(TopLevel::Object(map))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<TopLevel, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(TopLevel::Other)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other)
+    }
+
+    other!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
+}
+
+/// A JSON object body. Anything else (an array, a number, `null`) is 400 `invalid_request`, and
+/// so is an object that gives a field twice.
 #[derive(Debug, Default)]
 pub struct JsonObject(pub Map<String, Value>);
 
@@ -153,11 +214,13 @@ impl FromRequest for JsonObject {
         }
         // The type is checked above; actix's own check would refuse some types the rule allows
         // (`application/json ; charset=utf-8`: RFC 9110 allows the space), so it is skipped.
-        let body = JsonBody::<Value>::new(req, payload, None, false).limit(BODY_LIMIT);
+        let body = JsonBody::<TopLevel>::new(req, payload, None, false).limit(BODY_LIMIT);
         Box::pin(async move {
             match body.await.map_err(|e| json_problem(&e))? {
-                Value::Object(map) => Ok(JsonObject(map)),
-                _ => Err(Problem::invalid_request("Body must be a JSON object").into()),
+                TopLevel::Object(map) => Ok(JsonObject(map)),
+                TopLevel::Other => {
+                    Err(Problem::invalid_request("Body must be a JSON object").into())
+                }
             }
         })
     }

@@ -5,6 +5,7 @@ use tokenauth_kit::problem::Code;
 
 use std::time::Instant;
 
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -160,7 +161,19 @@ async fn file(
         .await
         .map_err(Problem::internal)?
         .map_err(|_| Problem::not_found())?;
-    Ok(file.into_response(&req))
+    let mut res = file.into_response(&req);
+    // A served file is data, never a page of this origin: an HTML or SVG file opened from a
+    // signed link runs no script and is not sniffed into another type.
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    Ok(res)
 }
 
 async fn file_link(

@@ -32,9 +32,19 @@ async fn bodies_that_are_not_json_objects(b: Backend) {
             b"null",
             b"",
             b"{\"a\":1}}",
+            // A field given twice: never "the last one wins".
+            b"{\"username\":\"a\",\"password\":\"wrong password\",\"password\":\"x\"}",
         ] {
             let res = raw(path, "application/json", body.to_vec()).await.unwrap();
-            assert_problem(res, 400, "invalid_request").await;
+            let problem = assert_problem(res, 400, "invalid_request").await;
+            if body.ends_with(b"\"x\"}") {
+                let detail = problem["detail"].as_str().unwrap();
+                assert!(
+                    detail.contains("`password` is given more than once"),
+                    "{detail}"
+                );
+                assert!(!detail.contains("wrong password"), "{detail}");
+            }
         }
         // Not UTF-8.
         let res = raw(path, "application/json", vec![0xff, 0xfe, 0x7b])

@@ -310,16 +310,20 @@ async fn one_address_cannot_take_every_connection() {
         .start()
         .await;
     let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
-    // Three connections from one address, held open mid-request.
+    // Three connections from one address, each answered once (so surely admitted) and kept
+    // open (keep-alive).
     let mut held = Vec::new();
     for _ in 0..3 {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.bind("127.0.0.3:0".parse().unwrap()).unwrap();
         let mut stream = socket.connect(addr).await.unwrap();
         stream
-            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
             .await
             .unwrap();
+        let mut first = [0u8; 12];
+        stream.read_exact(&mut first).await.unwrap();
+        assert_eq!(&first, b"HTTP/1.1 200");
         held.push(stream);
     }
     // A fourth from the same address is closed unanswered; other addresses are served.

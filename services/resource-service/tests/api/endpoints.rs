@@ -136,6 +136,19 @@ async fn files_are_served_with_their_type_and_never_outside_the_directory() {
     assert_eq!(res.text().await.unwrap(), "plain text");
     let res = stack.get("/v1/files/data.json", Some(&token)).await;
     assert_eq!(res.headers()["content-type"], "application/json");
+    // An HTML file is served as data: no sniffing, and a sandbox with nothing allowed.
+    std::fs::write(
+        stack.files_dir.join("page.html"),
+        "<script>alert(1)</script>",
+    )
+    .unwrap();
+    let res = stack.get("/v1/files/page.html", Some(&token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        "default-src 'none'; sandbox"
+    );
 
     assert_problem(
         stack.get("/v1/files/notes.txt", None).await,
