@@ -25,12 +25,17 @@ impl From<&User> for UserView {
             username: u.username.clone(),
             roles: u.role_list(),
             disabled: u.disabled,
-            created_at: time::OffsetDateTime::from_unix_timestamp(u.created_at)
-                .ok()
-                .and_then(|t| t.format(&Rfc3339).ok())
-                .unwrap_or_default(),
+            created_at: rfc3339(u.created_at),
         }
     }
+}
+
+/// Unix seconds as an RFC 3339 time (the contract's form for times in bodies).
+pub fn rfc3339(unix_secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix_secs)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
 }
 
 /// The token response plus the user, for register and login.

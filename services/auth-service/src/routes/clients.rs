@@ -4,7 +4,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
 use tokenauth_kit::body::{Fields, JsonObject};
 use tokenauth_store::models::Client;
 
@@ -32,10 +31,7 @@ impl From<&Client> for ClientView {
             name: c.name.clone(),
             scopes: c.scope_list(),
             audience: c.audience_list(),
-            created_at: time::OffsetDateTime::from_unix_timestamp(c.created_at)
-                .ok()
-                .and_then(|t| t.format(&Rfc3339).ok())
-                .unwrap_or_default(),
+            created_at: views::rfc3339(c.created_at),
         }
     }
 }

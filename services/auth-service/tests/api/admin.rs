@@ -7,31 +7,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::helpers::{Backend, PASSWORD, Spawn, TestApp, assert_problem};
-
-const ADMIN: &str = "root";
-
-async fn with_admin(b: Backend) -> (TestApp, String) {
-    let app = Spawn::new(b)
-        .env("BOOTSTRAP_ADMIN_USERNAME", ADMIN)
-        .env("BOOTSTRAP_ADMIN_PASSWORD", PASSWORD)
-        .start()
-        .await;
-    // The bootstrap admin is created in the background once the schema is in place.
-    let started = std::time::Instant::now();
-    loop {
-        let res = app.login(ADMIN, PASSWORD).await;
-        if res.status() == StatusCode::OK {
-            let token = access(&res.json().await.unwrap());
-            return (app, token);
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(10),
-            "no bootstrap admin"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
+use crate::helpers::{Backend, PASSWORD, TestApp, assert_problem, claims, with_admin};
 
 fn access(tokens: &Value) -> String {
     tokens["access_token"].as_str().unwrap().to_owned()
@@ -215,16 +191,6 @@ async fn a_role_change_applies_to_tokens_minted_after_it(b: Backend) {
     assert_eq!(body["roles"], json!(["user", "auditor"]));
     // The old token still works and still says what it said; a new one carries the new roles.
     assert_eq!(app.get_auth("/v1/me", &old).await.status(), StatusCode::OK);
-    let claims = |token: &str| -> Value {
-        use base64::Engine as _;
-        let payload = token.split('.').nth(1).unwrap();
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap()
-    };
     assert_eq!(claims(&old)["roles"], json!(["user"]));
     let new = access(&app.login_ok("bob").await);
     assert_eq!(claims(&new)["roles"], json!(["user", "auditor"]));

@@ -21,3 +21,47 @@ macro_rules! both {
         }
     };
 }
+
+/// The bootstrap admin's name in [`with_admin`] stacks.
+pub const ADMIN: &str = "root";
+
+/// A service with a bootstrap admin, and an access token of that admin (the admin is created
+/// in the background once the schema is in place, so this waits for it).
+pub async fn with_admin(b: Backend) -> (TestApp, String) {
+    let app = Spawn::new(b)
+        .env("BOOTSTRAP_ADMIN_USERNAME", ADMIN)
+        .env("BOOTSTRAP_ADMIN_PASSWORD", PASSWORD)
+        .start()
+        .await;
+    let started = std::time::Instant::now();
+    loop {
+        let res = app.login(ADMIN, PASSWORD).await;
+        if res.status() == reqwest::StatusCode::OK {
+            let body: serde_json::Value = res.json().await.unwrap();
+            let token = body["access_token"].as_str().unwrap().to_owned();
+            return (app, token);
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no bootstrap admin"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// One part of a JWT (0: header, 1: claims), read without verifying it.
+pub fn jwt_part(token: &str, i: usize) -> serde_json::Value {
+    use base64::Engine as _;
+    let segment = token.split('.').nth(i).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(segment)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// The claims of a JWT, read without verifying it (what the test checks is what was minted).
+pub fn claims(token: &str) -> serde_json::Value {
+    jwt_part(token, 1)
+}

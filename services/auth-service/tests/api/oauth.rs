@@ -1,32 +1,11 @@
 //! Service clients and `POST /oauth/token`: the three grants, client authentication both ways,
 //! and the RFC 6749 §5.2 refusals.
 
-use base64::Engine as _;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::helpers::{Backend, PASSWORD, Spawn, TestApp, assert_problem};
-
-const ADMIN: &str = "root";
-
-async fn with_admin(b: Backend) -> (TestApp, String) {
-    let app = Spawn::new(b)
-        .env("BOOTSTRAP_ADMIN_USERNAME", ADMIN)
-        .env("BOOTSTRAP_ADMIN_PASSWORD", PASSWORD)
-        .start()
-        .await;
-    let started = std::time::Instant::now();
-    loop {
-        let res = app.login(ADMIN, PASSWORD).await;
-        if res.status() == StatusCode::OK {
-            let body: Value = res.json().await.unwrap();
-            return (app, body["access_token"].as_str().unwrap().to_owned());
-        }
-        assert!(started.elapsed() < std::time::Duration::from_secs(10));
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
+use crate::helpers::{ADMIN, Backend, PASSWORD, TestApp, assert_problem, claims, with_admin};
 
 /// Registers a client; returns `(client_id, client_secret)`.
 async fn client(app: &TestApp, admin: &str, body: Value) -> (String, String) {
@@ -57,16 +36,6 @@ async fn token(app: &TestApp, pairs: &[(&str, &str)], basic: Option<(&str, &str)
         req = req.basic_auth(id, Some(secret));
     }
     req.send().await.unwrap()
-}
-
-fn claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 /// Asserts an RFC 6749 §5.2 error; returns its body.

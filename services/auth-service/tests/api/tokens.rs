@@ -9,12 +9,9 @@ use serde_json::{Value, json};
 use tokenauth_jwt::{JwkSet, SigningKey, VerificationKeys, Verifier, VerifierConfig};
 
 use crate::both;
-use crate::helpers::{Backend, HS_SECRET, Spawn, TestApp, assert_problem, spawn_app, unique};
-
-fn part(token: &str, i: usize) -> Value {
-    let seg = token.split('.').nth(i).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(seg).unwrap()).unwrap()
-}
+use crate::helpers::{
+    Backend, HS_SECRET, Spawn, TestApp, assert_problem, jwt_part as part, spawn_app, unique,
+};
 
 fn now() -> i64 {
     std::time::SystemTime::now()
