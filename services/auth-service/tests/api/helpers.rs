@@ -28,18 +28,26 @@ pub const ADMIN: &str = "root";
 /// A service with a bootstrap admin, and an access token of that admin (the admin is created
 /// in the background once the schema is in place, so this waits for it).
 pub async fn with_admin(b: Backend) -> (TestApp, String) {
-    let app = Spawn::new(b)
+    let app = admin_spawn(b).start().await;
+    let token = admin_token(&app).await;
+    (app, token)
+}
+
+/// A [`Spawn`] that creates the bootstrap admin.
+pub fn admin_spawn(b: Backend) -> Spawn {
+    Spawn::new(b)
         .env("BOOTSTRAP_ADMIN_USERNAME", ADMIN)
         .env("BOOTSTRAP_ADMIN_PASSWORD", PASSWORD)
-        .start()
-        .await;
+}
+
+/// An access token of the bootstrap admin, once it exists.
+pub async fn admin_token(app: &TestApp) -> String {
     let started = std::time::Instant::now();
     loop {
         let res = app.login(ADMIN, PASSWORD).await;
         if res.status() == reqwest::StatusCode::OK {
             let body: serde_json::Value = res.json().await.unwrap();
-            let token = body["access_token"].as_str().unwrap().to_owned();
-            return (app, token);
+            return body["access_token"].as_str().unwrap().to_owned();
         }
         assert!(
             started.elapsed() < std::time::Duration::from_secs(10),

@@ -11,6 +11,7 @@ mod availability;
 mod cors;
 mod errors;
 mod http;
+mod interop;
 mod oauth;
 mod ratelimit;
 mod secrets;
