@@ -1,0 +1,401 @@
+//! tokenauth-client: a client of tokenauth for Rust apps and services.
+//!
+//! - [`AuthClient`] talks to the auth-service: register, log in (JSON API or the OAuth 2.0
+//!   password grant), and service credentials for the client-credentials grant.
+//! - [`Session`] holds a user's tokens: [`Session::access_token`] refreshes shortly before the
+//!   access token expires, once however many callers ask at the same moment (single flight), and
+//!   [`Session::logout`] ends the session.
+//! - [`ServiceToken`] caches a service client's token until shortly before it expires, fetched
+//!   once however many callers ask at once.
+//! - [`send`] sends a request with a [`TokenSource`]'s token and, if the answer is 401
+//!   `token_expired`, gets a fresh token and retries once.
+//! - [`Error`] carries the problem `code` of the JSON API or the OAuth `error`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tokenauth_client::Error> {
+//! use tokenauth_client::{AuthClient, send};
+//!
+//! let auth = AuthClient::new("http://127.0.0.1:8080");
+//! let service = auth.service_token("svc-…", "the secret");
+//! let http = reqwest::Client::new();
+//! let res = send(&service, || http.get("http://127.0.0.1:8081/v1/secret")).await?;
+//! assert!(res.status().is_success());
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+/// A token is renewed when it has less than this left, so that it does not expire on its way.
+pub const RENEW_BEFORE: Duration = Duration::from_secs(30);
+
+/// What went wrong, with what the service said when it said something.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A problem-details answer of the JSON API (`code` is the stable part).
+    #[error("{status}: {code}: {detail}")]
+    Problem {
+        status: StatusCode,
+        code: String,
+        detail: String,
+    },
+    /// An RFC 6749 §5.2 answer of an `/oauth/` endpoint.
+    #[error("{status}: {error}: {description}")]
+    OAuth {
+        status: StatusCode,
+        error: String,
+        description: String,
+    },
+    /// An answer that is neither.
+    #[error("unexpected answer {status}")]
+    Unexpected { status: StatusCode },
+    /// The request did not complete (connection, timeout, a body that is not the expected JSON).
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+}
+
+impl Error {
+    /// The problem `code` or the OAuth `error`, when the service gave one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Problem { code, .. } => Some(code),
+            Error::OAuth { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Reads an error answer.
+    pub async fn from_response(res: Response) -> Error {
+        let status = res.status();
+        let body: serde_json::Value = match res.json().await {
+            Ok(body) => body,
+            Err(_) => return Error::Unexpected { status },
+        };
+        let text = |name: &str| body[name].as_str().unwrap_or_default().to_owned();
+        if body["code"].is_string() {
+            Error::Problem {
+                status,
+                code: text("code"),
+                detail: text("detail"),
+            }
+        } else if body["error"].is_string() {
+            Error::OAuth {
+                status,
+                error: text("error"),
+                description: text("error_description"),
+            }
+        } else {
+            Error::Unexpected { status }
+        }
+    }
+}
+
+/// A token response of either API.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tokens {
+    pub access_token: String,
+    pub expires_in: u64,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
+    pub scope: String,
+}
+
+/// Something that hands out access tokens: a [`Session`] or a [`ServiceToken`].
+pub trait TokenSource {
+    /// A token that is not about to expire.
+    fn access_token(&self) -> impl std::future::Future<Output = Result<String, Error>> + Send;
+    /// A new token in place of `stale`, which a service refused as expired (unless another
+    /// caller already replaced it).
+    fn renew(&self, stale: &str)
+    -> impl std::future::Future<Output = Result<String, Error>> + Send;
+}
+
+/// The auth-service's address and an HTTP client.
+#[derive(Debug, Clone)]
+pub struct AuthClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+async fn json_or_error<T: for<'de> Deserialize<'de>>(res: Response) -> Result<T, Error> {
+    if res.status().is_success() {
+        Ok(res.json().await?)
+    } else {
+        Err(Error::from_response(res).await)
+    }
+}
+
+impl AuthClient {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self::with_http(base_url, reqwest::Client::new())
+    }
+
+    pub fn with_http(base_url: impl Into<String>, http: reqwest::Client) -> Self {
+        AuthClient {
+            base: base_url.into().trim_end_matches('/').to_owned(),
+            http,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn sign_in(&self, path: &str, username: &str, password: &str) -> Result<Session, Error> {
+        let res = self
+            .http
+            .post(self.url(path))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await?;
+        let tokens: Tokens = json_or_error(res).await?;
+        Ok(Session::new(self.clone(), tokens))
+    }
+
+    /// `POST /v1/register`: a new account, signed in.
+    pub async fn register(&self, username: &str, password: &str) -> Result<Session, Error> {
+        self.sign_in("/v1/register", username, password).await
+    }
+
+    /// `POST /v1/login`.
+    pub async fn login(&self, username: &str, password: &str) -> Result<Session, Error> {
+        self.sign_in("/v1/login", username, password).await
+    }
+
+    /// The OAuth 2.0 password grant (`POST /oauth/token`), as a public client.
+    pub async fn password_grant(&self, username: &str, password: &str) -> Result<Session, Error> {
+        let tokens = self
+            .token_request(
+                &[
+                    ("grant_type", "password"),
+                    ("username", username),
+                    ("password", password),
+                ],
+                None,
+            )
+            .await?;
+        Ok(Session::new(self.clone(), tokens))
+    }
+
+    /// A form-encoded `POST /oauth/token`, with HTTP Basic client authentication if given.
+    async fn token_request(
+        &self,
+        params: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> Result<Tokens, Error> {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        let mut req = self
+            .http
+            .post(self.url("/oauth/token"))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body);
+        if let Some((id, secret)) = basic {
+            // RFC 6749 §2.3.1: form-encoded before Basic.
+            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            req = req.basic_auth(enc(id), Some(enc(secret)));
+        }
+        json_or_error(req.send().await?).await
+    }
+
+    /// A service client's token source: client-credentials tokens, cached.
+    pub fn service_token(&self, client_id: &str, client_secret: &str) -> ServiceToken {
+        ServiceToken {
+            auth: self.clone(),
+            client_id: client_id.to_owned(),
+            secret: client_secret.to_owned(),
+            scope: None,
+            current: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+/// A token and when it stops being worth sending.
+#[derive(Debug, Clone)]
+struct Held {
+    access: String,
+    renew_at: Instant,
+}
+
+impl Held {
+    fn of(tokens: &Tokens) -> Held {
+        let life = Duration::from_secs(tokens.expires_in);
+        Held {
+            access: tokens.access_token.clone(),
+            renew_at: Instant::now() + life.saturating_sub(RENEW_BEFORE),
+        }
+    }
+
+    fn fresh(&self) -> bool {
+        Instant::now() < self.renew_at
+    }
+}
+
+#[derive(Debug)]
+struct SessionState {
+    held: Held,
+    refresh_token: Option<String>,
+}
+
+/// A signed-in user's tokens. Cheap to clone; clones share the tokens.
+#[derive(Debug, Clone)]
+pub struct Session {
+    auth: AuthClient,
+    state: Arc<Mutex<SessionState>>,
+}
+
+impl Session {
+    fn new(auth: AuthClient, tokens: Tokens) -> Session {
+        Session {
+            auth,
+            state: Arc::new(Mutex::new(SessionState {
+                held: Held::of(&tokens),
+                refresh_token: tokens.refresh_token,
+            })),
+        }
+    }
+
+    /// Spends the refresh token for a new pair; the caller holds the lock, so this runs once
+    /// however many callers wait.
+    async fn refresh(&self, state: &mut SessionState) -> Result<String, Error> {
+        let Some(refresh) = state.refresh_token.clone() else {
+            return Err(Error::Problem {
+                status: StatusCode::UNAUTHORIZED,
+                code: "invalid_refresh_token".into(),
+                detail: "This session has no refresh token".into(),
+            });
+        };
+        let tokens = self
+            .auth
+            .token_request(
+                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+                None,
+            )
+            .await?;
+        state.held = Held::of(&tokens);
+        state.refresh_token = tokens.refresh_token;
+        Ok(state.held.access.clone())
+    }
+
+    /// `POST /v1/logout` with the refresh token: ends the session everywhere.
+    pub async fn logout(&self) -> Result<(), Error> {
+        let state = self.state.lock().await;
+        let res = self
+            .auth
+            .http
+            .post(self.auth.url("/v1/logout"))
+            .json(&serde_json::json!({"refresh_token": state.refresh_token}))
+            .send()
+            .await?;
+        if res.status().is_success() {
+            Ok(())
+        } else {
+            Err(Error::from_response(res).await)
+        }
+    }
+}
+
+impl TokenSource for Session {
+    async fn access_token(&self) -> Result<String, Error> {
+        let mut state = self.state.lock().await;
+        if state.held.fresh() {
+            return Ok(state.held.access.clone());
+        }
+        self.refresh(&mut state).await
+    }
+
+    async fn renew(&self, stale: &str) -> Result<String, Error> {
+        let mut state = self.state.lock().await;
+        if state.held.access != stale && state.held.fresh() {
+            return Ok(state.held.access.clone());
+        }
+        self.refresh(&mut state).await
+    }
+}
+
+/// A service client's client-credentials tokens, each cached until shortly before it expires.
+/// Cheap to clone; clones share the cache.
+#[derive(Debug, Clone)]
+pub struct ServiceToken {
+    auth: AuthClient,
+    client_id: String,
+    secret: String,
+    scope: Option<String>,
+    current: Arc<Mutex<Option<Held>>>,
+}
+
+impl ServiceToken {
+    /// Asks for these scopes (space-separated) instead of all the client was registered with.
+    pub fn with_scope(mut self, scope: &str) -> Self {
+        self.scope = Some(scope.to_owned());
+        self.current = Arc::new(Mutex::new(None));
+        self
+    }
+
+    async fn fetch(&self, current: &mut Option<Held>) -> Result<String, Error> {
+        let mut params = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = &self.scope {
+            params.push(("scope", scope));
+        }
+        let tokens = self
+            .auth
+            .token_request(&params, Some((&self.client_id, &self.secret)))
+            .await?;
+        let held = Held::of(&tokens);
+        let access = held.access.clone();
+        *current = Some(held);
+        Ok(access)
+    }
+}
+
+impl TokenSource for ServiceToken {
+    async fn access_token(&self) -> Result<String, Error> {
+        let mut current = self.current.lock().await;
+        if let Some(held) = current.as_ref().filter(|h| h.fresh()) {
+            return Ok(held.access.clone());
+        }
+        self.fetch(&mut current).await
+    }
+
+    async fn renew(&self, stale: &str) -> Result<String, Error> {
+        let mut current = self.current.lock().await;
+        if let Some(held) = current.as_ref().filter(|h| h.access != stale && h.fresh()) {
+            return Ok(held.access.clone());
+        }
+        self.fetch(&mut current).await
+    }
+}
+
+/// Sends `build()` with `source`'s token; on 401 `token_expired`, renews the token and sends a
+/// rebuilt request once more. Any other answer is returned as it is, but a 401, which comes back
+/// as the [`Error`] it carries.
+pub async fn send<S, F>(source: &S, build: F) -> Result<Response, Error>
+where
+    S: TokenSource,
+    F: Fn() -> RequestBuilder,
+{
+    let token = source.access_token().await?;
+    let res = build().bearer_auth(&token).send().await?;
+    if res.status() != StatusCode::UNAUTHORIZED {
+        return Ok(res);
+    }
+    let refused = Error::from_response(res).await;
+    if refused.code() != Some("token_expired") {
+        return Err(refused);
+    }
+    let token = source.renew(&token).await?;
+    let res = build().bearer_auth(&token).send().await?;
+    if res.status() == StatusCode::UNAUTHORIZED {
+        return Err(Error::from_response(res).await);
+    }
+    Ok(res)
+}
