@@ -8,8 +8,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokenauth_kit::Problem;
 use tokenauth_kit::problem::Code;
+use tokenauth_store::DbConnection;
 use tokenauth_store::admin::{self, AccountChange, AdminError};
-use tokenauth_store::models::User;
+use tokenauth_store::models::{Revocation, User};
 use tokenauth_store::users;
 
 use crate::accounts::ROLE_ADMIN;
@@ -163,6 +164,25 @@ pub fn parse_roles(raw: Vec<String>) -> Result<Vec<String>, String> {
     Ok(roles)
 }
 
+/// Runs an admin change on user `id` (404 unless it is a user), then publishes the revocations
+/// it recorded.
+async fn revoking<T, F>(state: &AppState, id: &str, change: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection, &str, i64, i64) -> Result<(T, Vec<Revocation>), AdminError>
+        + Send
+        + 'static,
+{
+    let id = user_id(id)?;
+    let ttl = state.tokens.access_ttl;
+    let (done, revoked) = state
+        .db
+        .run(move |conn| Ok(change(conn, &id, unix_now(), ttl)))
+        .await??;
+    state.revocations.publish(&revoked).await?;
+    Ok(done)
+}
+
 pub async fn update(
     state: &AppState,
     admin_id: &str,
@@ -170,44 +190,32 @@ pub async fn update(
     roles: Option<Vec<String>>,
     disabled: Option<bool>,
 ) -> ApiResult<User> {
-    let id = user_id(id)?;
     let change = AccountChange {
         roles: roles.map(|r| r.join(" ")),
         disabled,
     };
-    let ttl = state.tokens.access_ttl;
-    let target = id.clone();
-    let (user, revoked) = state
-        .db
-        .run(move |conn| Ok(admin::update(conn, &target, &change, unix_now(), ttl)))
-        .await??;
-    state.revocations.publish(&revoked).await?;
-    tracing::info!(%admin_id, user_id = %id, roles = ?user.role_list(), disabled = user.disabled, "user changed");
+    let user = revoking(state, id, move |conn, id, now, ttl| {
+        admin::update(conn, id, &change, now, ttl)
+    })
+    .await?;
+    tracing::info!(%admin_id, user_id = %user.id, roles = ?user.role_list(), disabled = user.disabled, "user changed");
     Ok(user)
 }
 
 pub async fn delete(state: &AppState, admin_id: &str, id: &str) -> ApiResult<()> {
-    let id = user_id(id)?;
-    let ttl = state.tokens.access_ttl;
-    let target = id.clone();
-    let revoked = state
-        .db
-        .run(move |conn| Ok(admin::delete(conn, &target, unix_now(), ttl)))
-        .await??;
-    state.revocations.publish(&revoked).await?;
+    revoking(state, id, |conn, id, now, ttl| {
+        Ok(((), admin::delete(conn, id, now, ttl)?))
+    })
+    .await?;
     tracing::info!(%admin_id, user_id = %id, "user deleted");
     Ok(())
 }
 
 pub async fn revoke(state: &AppState, admin_id: &str, id: &str) -> ApiResult<()> {
-    let id = user_id(id)?;
-    let ttl = state.tokens.access_ttl;
-    let target = id.clone();
-    let revoked = state
-        .db
-        .run(move |conn| Ok(admin::revoke(conn, &target, unix_now(), ttl)))
-        .await??;
-    state.revocations.publish(&revoked).await?;
+    revoking(state, id, |conn, id, now, ttl| {
+        Ok(((), admin::revoke(conn, id, now, ttl)?))
+    })
+    .await?;
     tracing::info!(%admin_id, user_id = %id, "user's tokens revoked");
     Ok(())
 }

@@ -32,13 +32,22 @@ async fn read_form(req: &HttpRequest, mut payload: web::Payload) -> OAuthResult<
     Ok(body)
 }
 
+/// The form body and the client's address, which every `/oauth/` endpoint needs.
+async fn read_request(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+) -> OAuthResult<(Vec<u8>, Option<std::net::IpAddr>)> {
+    let body = read_form(req, payload).await?;
+    Ok((body, state.config.common.trusted_proxies.client_ip(req)))
+}
+
 pub async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> OAuthResult<HttpResponse> {
-    let body = read_form(&req, payload).await?;
-    let client_ip = state.config.common.trusted_proxies.client_ip(&req);
+    let (body, client_ip) = read_request(&req, &state, payload).await?;
     let tokens = oauth::token(&state, req.headers(), &body, client_ip).await?;
     Ok(views::tokens(StatusCode::OK, &tokens))
 }
@@ -48,8 +57,7 @@ pub async fn revoke(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> OAuthResult<HttpResponse> {
-    let body = read_form(&req, payload).await?;
-    let client_ip = state.config.common.trusted_proxies.client_ip(&req);
+    let (body, client_ip) = read_request(&req, &state, payload).await?;
     oauth::revoke(&state, req.headers(), &body, client_ip).await?;
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
@@ -61,8 +69,7 @@ pub async fn introspect(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> OAuthResult<HttpResponse> {
-    let body = read_form(&req, payload).await?;
-    let client_ip = state.config.common.trusted_proxies.client_ip(&req);
+    let (body, client_ip) = read_request(&req, &state, payload).await?;
     let answer = oauth::introspect(&state, req.headers(), &body, client_ip).await?;
     Ok(views::tokens(StatusCode::OK, &answer))
 }
