@@ -173,6 +173,22 @@ impl Mirror {
         Verdict::Valid
     }
 
+    /// Whether every token of `sub` issued at `iat` is revoked (a user-wide revocation, a
+    /// deleted service client): for what a verifier caches about a subject, not only its
+    /// tokens. `iat = i64::MIN` asks whether any such revocation is in force.
+    pub fn check_subject(&self, sub: &str, iat: i64) -> Verdict {
+        if !self.current.load(Ordering::Acquire) {
+            return Verdict::Unknown;
+        }
+        let Ok(state) = self.state.read() else {
+            return Verdict::Unknown;
+        };
+        match state.users.get(&key(sub)) {
+            Some((not_before, _)) if iat < *not_before => Verdict::Revoked,
+            _ => Verdict::Valid,
+        }
+    }
+
     /// Applies one event. Returns false when it shows a gap in the sequence (an event before it
     /// was missed): the caller should reload the full state.
     pub(crate) fn apply(&self, event: &Event) -> bool {
@@ -356,6 +372,30 @@ mod tests {
         assert_eq!(m.check(&t), Verdict::Valid);
         m.mark_stale();
         assert_eq!(m.check(&t), Verdict::Unknown);
+    }
+
+    #[test]
+    fn a_subject_is_revoked_for_what_was_issued_before_its_not_before() {
+        let m = Mirror::new();
+        assert_eq!(m.check_subject("svc-1", 100), Verdict::Unknown);
+        m.replace(&[event(1, Kind::User, "svc-1", Some(101))], 1);
+        assert_eq!(m.check_subject("svc-1", 100), Verdict::Revoked);
+        assert_eq!(m.check_subject("svc-1", 101), Verdict::Valid);
+        assert_eq!(m.check_subject("svc-1", i64::MIN), Verdict::Revoked);
+        assert_eq!(m.check_subject("svc-2", 100), Verdict::Valid);
+        assert_eq!(m.check_subject("svc-2", i64::MIN), Verdict::Valid);
+        // A token or session revocation is not one of the subject.
+        let w = MirrorWriter::new();
+        w.replace(
+            &[
+                event(1, Kind::Jti, "svc-3", None),
+                event(2, Kind::Sid, "svc-3", None),
+            ],
+            2,
+        );
+        assert_eq!(w.mirror().check_subject("svc-3", 0), Verdict::Valid);
+        m.mark_stale();
+        assert_eq!(m.check_subject("svc-2", 100), Verdict::Unknown);
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub struct TestApp {
     pub database_url: String,
     pg_database: Option<String>,
     data_dir: Option<PathBuf>,
+    /// The write side of the service's in-process revocation mirror (none with Redis), to make
+    /// it stale as a lost feed would.
+    pub revocations: Option<tokenauth_revocation::MirrorWriter>,
 }
 
 impl Drop for TestApp {
@@ -149,6 +152,7 @@ impl Spawn {
         };
         let app = self.build(&database_url, &data_dir).await;
         let base = app.base_url();
+        let revocations = app.revocation_writer();
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -162,6 +166,7 @@ impl Spawn {
             pg_database,
             // A directory the caller handed in is the caller's to remove.
             data_dir: self.data_dir.is_none().then_some(data_dir),
+            revocations,
         };
         if self.wait_ready {
             test_app.wait_ready(Duration::from_secs(20)).await;

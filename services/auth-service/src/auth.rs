@@ -17,6 +17,7 @@ use tokenauth_jwt::{AccessClaims, VerifyError};
 use tokenauth_kit::Problem;
 use tokenauth_kit::bearer::bearer_token;
 use tokenauth_kit::problem::Code;
+use tokenauth_revocation::{TokenRef, Verdict};
 use tokenauth_store::models::{Client, User};
 use tokenauth_store::{clients, revocations, sessions, users};
 
@@ -87,6 +88,27 @@ pub async fn standing(state: &AppState, claims: &AccessClaims) -> Result<Standin
             Ok(Standing::User(user))
         })
         .await?)
+}
+
+/// Whether a verified token is active, answered as every verifier answers it: from this
+/// service's copy of the revocations (current within milliseconds, like each resource
+/// service's), or from the database whenever that copy is not known current. Introspection
+/// asks this, once per call, so it must not cost a database read.
+pub async fn is_active(state: &AppState, claims: &AccessClaims) -> Result<bool, ApiError> {
+    let token = TokenRef {
+        jti: &claims.jti,
+        sid: claims.sid.as_deref(),
+        sub: &claims.sub,
+        iat: claims.iat,
+    };
+    match state.revocations.view().check(&token) {
+        Verdict::Valid => Ok(true),
+        Verdict::Revoked => Ok(false),
+        Verdict::Unknown => Ok(matches!(
+            standing(state, claims).await?,
+            Standing::User(_) | Standing::Client(_)
+        )),
+    }
 }
 
 async fn authenticate(state: AppState, token: String) -> Result<CurrentUser, ApiError> {

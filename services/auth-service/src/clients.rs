@@ -8,7 +8,9 @@
 //! Guessing a secret is limited like guessing a password: wrong secrets count in the failed-login
 //! windows of the client address and of the client id.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::RwLock;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -16,6 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokenauth_kit::Problem;
 use tokenauth_kit::problem::Code;
+use tokenauth_revocation::{Mirror, Verdict};
 use tokenauth_store::clients;
 use tokenauth_store::models::Client;
 
@@ -136,25 +139,108 @@ pub async fn delete(state: &AppState, admin_id: &str, client_id: &str) -> ApiRes
     let Some(revoked) = revoked else {
         return Err(Problem::new(Code::NotFound, "No such client").into());
     };
+    state.clients.remove(client_id);
     state.revocations.publish(&[revoked]).await?;
     tracing::info!(%admin_id, %client_id, "client deleted");
     Ok(())
 }
 
+/// Clients read from the database lately, so that a service asking for tokens or introspecting
+/// them does not cost a database read every time.
+///
+/// Deleting a client writes a revocation of every token it was issued (see [`delete`]), which
+/// reaches this service's copy of the revocations as it reaches every verifier; nothing else
+/// revokes a client as a whole. An entry is used only while that copy is current and holds no
+/// revocation of the client, so a deleted client is refused at once, here as at every resource
+/// service, whatever is cached. Entries lapse after [`CACHE_TTL_SECS`] (or the access-token
+/// lifetime, if shorter: the revocation lasts that long), and the cache is emptied when it
+/// reaches [`CACHE_MAX`] clients, so it stays small under any flood.
+#[derive(Debug, Default)]
+pub struct ClientCache {
+    entries: RwLock<HashMap<String, Cached>>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    client: Client,
+    /// When the read that found it began (Unix seconds).
+    read_at: i64,
+}
+
+pub const CACHE_TTL_SECS: i64 = 60;
+pub const CACHE_MAX: usize = 10_000;
+
+impl ClientCache {
+    fn get(&self, client_id: &str, view: &Mirror, now: i64, ttl: i64) -> Option<Client> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let cached = entries.get(client_id)?;
+        // Any revocation of the client as a subject, whenever it was made, means it was
+        // deleted: not only one made after the read, which a slow deletion might date earlier.
+        let fresh = now - cached.read_at < ttl.min(CACHE_TTL_SECS)
+            && view.check_subject(client_id, i64::MIN) == Verdict::Valid;
+        fresh.then(|| cached.client.clone())
+    }
+
+    fn remove(&self, client_id: &str) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.remove(client_id);
+    }
+
+    fn insert(&self, client: &Client, read_at: i64) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(
+            client.client_id.clone(),
+            Cached {
+                client: client.clone(),
+                read_at,
+            },
+        );
+    }
+
+    /// How many clients are cached.
+    pub fn len(&self) -> usize {
+        self.entries.read().map_or(0, |e| e.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The client of this id: from the cache while it may be trusted, else from the database.
+async fn find(state: &AppState, client_id: &str) -> ApiResult<Option<Client>> {
+    if !client_id.starts_with(CLIENT_ID_PREFIX) || client_id.len() > 64 {
+        return Ok(None);
+    }
+    // Taken before the read: a deletion committed after it is then never older than the entry.
+    let read_at = unix_now();
+    let view = state.revocations.view();
+    let ttl = state.tokens.access_ttl;
+    if let Some(client) = state.clients.get(client_id, view, read_at, ttl) {
+        return Ok(Some(client));
+    }
+    let id = client_id.to_owned();
+    let found = state.db.run(move |conn| clients::find(conn, &id)).await?;
+    match &found {
+        Some(client) => state.clients.insert(client, read_at),
+        None => state.clients.remove(client_id),
+    }
+    Ok(found)
+}
+
 /// The client these credentials authenticate, or `None` (unknown id or wrong secret, told
-/// apart by nobody). Wrong secrets count in the failed-login windows; once limited, 429.
+/// apart by nobody). Every attempt, right or wrong, is reserved in the failed-login windows
+/// before the secret is compared, and wrong secrets count there; once limited, 429.
 pub async fn authenticate(
     state: &AppState,
     client_id: &str,
     secret: &str,
     client_ip: Option<IpAddr>,
 ) -> ApiResult<Option<Client>> {
-    let id = client_id.to_owned();
-    let client = if client_id.starts_with(CLIENT_ID_PREFIX) && client_id.len() <= 64 {
-        state.db.run(move |conn| clients::find(conn, &id)).await?
-    } else {
-        None
-    };
+    let client = find(state, client_id).await?;
     let reservation = reserve(&state.login_limiter, client_keys(client_ip, client_id)).await?;
     let presented = hash_refresh_token(secret);
     let matches = client.as_ref().is_some_and(|c| {

@@ -83,6 +83,7 @@ impl Application {
             login_limiter,
             register_limiter,
             config: Arc::new(config),
+            clients: Arc::default(),
         };
         let data = web::Data::new(state.clone());
         let server = service::start(&state.config.common, move |app| {

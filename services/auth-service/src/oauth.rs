@@ -495,8 +495,8 @@ pub async fn revoke(
 }
 
 /// `POST /oauth/introspect` (RFC 7662), for authenticated service clients: an access token this
-/// service minted, of any audience, is active while it verifies and the database says it
-/// stands; anything else (expired, revoked, unknown, malformed, another issuer's, a refresh
+/// service minted, of any audience, is active while it verifies and is not revoked (asked as
+/// every verifier asks, see [`crate::auth::is_active`]); anything else (expired, revoked, unknown, malformed, another issuer's, a refresh
 /// token) is `{"active": false}`.
 pub async fn introspect(
     state: &AppState,
@@ -514,9 +514,8 @@ pub async fn introspect(
     let Ok(claims) = state.tokens.issued_verifier().verify(token) else {
         return Ok(inactive);
     };
-    match crate::auth::standing(state, &claims).await? {
-        crate::auth::Standing::User(_) | crate::auth::Standing::Client(_) => {}
-        crate::auth::Standing::Revoked | crate::auth::Standing::Disabled => return Ok(inactive),
+    if !crate::auth::is_active(state, &claims).await? {
+        return Ok(inactive);
     }
     Ok(serde_json::json!({
         "active": true,

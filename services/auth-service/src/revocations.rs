@@ -25,9 +25,18 @@ const FULL_READ_DEADLINE: Duration = Duration::from_secs(60);
 pub enum Publisher {
     /// Verifiers in this process read this writer's mirror directly.
     InProcess(MirrorWriter),
-    /// Verifiers everywhere mirror Redis.
-    Redis(Arc<redis_store::Publisher>),
+    /// Verifiers everywhere mirror Redis; so does this service, for what it answers from its
+    /// own copy (introspection, cached client credentials).
+    Redis {
+        store: Arc<redis_store::Publisher>,
+        mirror: Arc<Mirror>,
+    },
 }
+
+/// How long a publication waits for this service's own feed to bring it back from Redis (see
+/// [`Publisher::publish`]). Milliseconds in practice; past this the copy is as late as any
+/// other verifier's, which Redis's own outage handling covers.
+const OWN_FEED_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 #[error("the revocation is recorded but not yet in the shared store: {0}")]
@@ -70,22 +79,33 @@ impl Publisher {
         Publisher::InProcess(MirrorWriter::new())
     }
 
+    /// Publishes to Redis and starts this service's own feed from it.
     pub fn redis(url: &str, prefix: &str) -> Result<Self, RedisError> {
-        Ok(Publisher::Redis(Arc::new(redis_store::Publisher::new(
-            url, prefix,
-        )?)))
+        Ok(Publisher::Redis {
+            store: Arc::new(redis_store::Publisher::new(url, prefix)?),
+            mirror: tokenauth_revocation::feed::spawn(url, prefix)?,
+        })
     }
 
-    /// The in-process mirror (embedded default only).
+    /// The in-process mirror (embedded default only): the one verifiers in this process share.
     pub fn mirror(&self) -> Option<&Arc<Mirror>> {
         self.writer().map(MirrorWriter::mirror)
+    }
+
+    /// What this service knows of every revocation, as any verifier does: the in-process
+    /// mirror, or its own feed from Redis. Stale (every check `Unknown`) until loaded.
+    pub fn view(&self) -> &Arc<Mirror> {
+        match self {
+            Publisher::InProcess(writer) => writer.mirror(),
+            Publisher::Redis { mirror, .. } => mirror,
+        }
     }
 
     /// The in-process mirror's write side (embedded default only).
     pub fn writer(&self) -> Option<&MirrorWriter> {
         match self {
             Publisher::InProcess(writer) => Some(writer),
-            Publisher::Redis(_) => None,
+            Publisher::Redis { .. } => None,
         }
     }
 
@@ -93,12 +113,16 @@ impl Publisher {
     pub async fn is_ready(&self) -> bool {
         match self {
             Publisher::InProcess(writer) => writer.mirror().is_current(),
-            Publisher::Redis(store) => matches!(store.status().await, Ok((true, _))),
+            Publisher::Redis { store, .. } => matches!(store.status().await, Ok((true, _))),
         }
     }
 
     /// Hands revocations already committed to the database to every verifier. On failure they
     /// stay recorded and the sync loop delivers them once Redis is back.
+    ///
+    /// With Redis it returns once this service's own feed has them too (or after
+    /// [`OWN_FEED_WAIT`]): what it answers from that copy then never contradicts a revocation
+    /// it has just confirmed, such as an introspection right after a logout.
     pub async fn publish(&self, rows: &[Revocation]) -> Result<(), NotPublished> {
         let events: Vec<Event> = rows.iter().filter_map(event_of).collect();
         match self {
@@ -108,8 +132,17 @@ impl Publisher {
                 }
                 Ok(())
             }
-            Publisher::Redis(store) => {
+            Publisher::Redis { store, mirror } => {
                 store.write(&events).await?;
+                let seq = events.iter().map(|e| e.seq).max().unwrap_or(0);
+                let deadline = tokio::time::Instant::now() + OWN_FEED_WAIT;
+                // A stale copy answers nothing from itself, so there is nothing to wait for.
+                while mirror.is_current()
+                    && mirror.seq() < seq
+                    && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
                 Ok(())
             }
         }
@@ -134,7 +167,7 @@ impl Publisher {
 
     /// Keeps Redis equal to the database for the life of the process.
     pub fn spawn_sync(&self, db: Database) {
-        let Publisher::Redis(store) = self else {
+        let Publisher::Redis { store, .. } = self else {
             return;
         };
         let store = store.clone();

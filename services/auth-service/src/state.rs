@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tokenauth_store::Database;
 
+use crate::clients::ClientCache;
 use crate::config::AuthConfig;
 use crate::passwords::Hasher;
 use crate::ratelimit::Limiter;
@@ -21,6 +22,8 @@ pub struct AppState {
     /// Registrations per client IP.
     pub register_limiter: Arc<Limiter>,
     pub config: Arc<AuthConfig>,
+    /// Service clients read lately (see [`crate::clients::ClientCache`]).
+    pub clients: Arc<ClientCache>,
 }
 
 pub use tokenauth_jwt::unix_now;

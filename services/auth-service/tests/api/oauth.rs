@@ -118,6 +118,15 @@ async fn admins_register_list_and_delete_clients(b: Backend) {
     .await;
 
     let id = created["client_id"].as_str().unwrap();
+    let secret = created["client_secret"].as_str().unwrap();
+    // The client authenticates (and may be remembered) before it is deleted.
+    let res = token_for(&app, id, secret).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let live: Value = res.json().await.unwrap();
+    let live = live["access_token"].as_str().unwrap().to_owned();
+    let (gateway, gateway_secret) = client(&app, &admin, json!({"name": "gateway"})).await;
+    let creds = (gateway.as_str(), gateway_secret.as_str());
+    assert_eq!(introspect(&app, creds, &live).await["active"], true);
     let delete = |id: String| {
         let app = &app;
         let admin = &admin;
@@ -139,11 +148,23 @@ async fn admins_register_list_and_delete_clients(b: Backend) {
         .json()
         .await
         .unwrap();
-    assert_eq!(list["clients"], json!([]));
-    // A deleted client gets no more tokens.
-    let secret = created["client_secret"].as_str().unwrap();
+    assert_eq!(list["clients"].as_array().unwrap().len(), 1);
+    assert_eq!(list["clients"][0]["client_id"], gateway.as_str());
+    // A deleted client gets no more tokens, cannot introspect, and its tokens are inactive.
     let res = token_for(&app, id, secret).await;
     assert_oauth_error(res, 401, "invalid_client").await;
+    let res = form_post(
+        &app,
+        "/oauth/introspect",
+        &[("token", &live)],
+        Some((id, secret)),
+    )
+    .await;
+    assert_oauth_error(res, 401, "invalid_client").await;
+    assert_eq!(
+        introspect(&app, creds, &live).await,
+        json!({"active": false})
+    );
 }
 both!(admins_register_list_and_delete_clients);
 
@@ -513,6 +534,69 @@ async fn introspection_says_which_tokens_are_active(b: Backend) {
     assert_oauth_error(res, 400, "invalid_request").await;
 }
 both!(introspection_says_which_tokens_are_active);
+
+/// Introspection and client authentication answer from the service's copy of the revocations
+/// only while it is current; otherwise from the database, which knows every logout and deletion.
+async fn without_a_current_revocation_copy_the_database_answers(b: Backend) {
+    let (app, admin) = with_admin(b).await;
+    let (id, secret) = client(&app, &admin, json!({"name": "gateway"})).await;
+    let creds = (id.as_str(), secret.as_str());
+    let (doomed, doomed_secret) = client(&app, &admin, json!({"name": "doomed"})).await;
+    let res = token_for(&app, &doomed, &doomed_secret).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let theirs: Value = res.json().await.unwrap();
+    let theirs = theirs["access_token"].as_str().unwrap();
+    app.register("carol").await;
+    let first = app.login_ok("carol").await;
+    let second = app.login_ok("carol").await;
+    let (first, second) = (
+        first["access_token"].as_str().unwrap(),
+        second["access_token"].as_str().unwrap(),
+    );
+    for token in [theirs, first, second] {
+        assert_eq!(introspect(&app, creds, token).await["active"], true);
+    }
+
+    let copy = app.revocations.as_ref().expect("in-process revocations");
+    copy.mark_stale();
+    assert_eq!(
+        app.post_auth("/v1/logout", first, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let res = app
+        .client
+        .delete(app.url(&format!("/v1/clients/{doomed}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        introspect(&app, creds, first).await,
+        json!({"active": false})
+    );
+    assert_eq!(
+        introspect(&app, creds, theirs).await,
+        json!({"active": false})
+    );
+    assert_eq!(introspect(&app, creds, second).await["active"], true);
+    let res = token_for(&app, &doomed, &doomed_secret).await;
+    assert_oauth_error(res, 401, "invalid_client").await;
+
+    copy.mark_current();
+    assert_eq!(
+        introspect(&app, creds, first).await,
+        json!({"active": false})
+    );
+    assert_eq!(
+        introspect(&app, creds, theirs).await,
+        json!({"active": false})
+    );
+    assert_eq!(introspect(&app, creds, second).await["active"], true);
+    let res = token_for(&app, &doomed, &doomed_secret).await;
+    assert_oauth_error(res, 401, "invalid_client").await;
+}
+both!(without_a_current_revocation_copy_the_database_answers);
 
 async fn revocation_ends_access_and_refresh_tokens(b: Backend) {
     let (app, admin) = with_admin(b).await;

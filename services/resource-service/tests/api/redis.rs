@@ -88,52 +88,156 @@ async fn disabling_deleting_or_revoking_a_user_reaches_both_replicas_within_a_se
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deleted_clients_tokens_are_refused_by_both_replicas_within_a_second() {
-    let redis = RedisServer::start();
-    let stack = RedisStack::start(&redis).await;
-    let admin = stack.admin_token().await;
+/// Registers a service client at `auth`; returns its id and secret.
+async fn register_client(stack: &RedisStack, admin: &str, name: &str) -> (String, String) {
     let created: serde_json::Value = stack
         .client
         .post(format!("{}/v1/clients", stack.auth))
-        .bearer_auth(&admin)
-        .json(&serde_json::json!({"name": "reports", "scopes": ["read"]}))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({"name": name, "scopes": ["read"]}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let (id, secret) = (
-        created["client_id"].as_str().unwrap(),
-        created["client_secret"].as_str().unwrap(),
-    );
-    let grant = || async {
-        stack
-            .client
-            .post(format!("{}/oauth/token", stack.auth))
-            .basic_auth(id, Some(secret))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials")
-            .send()
-            .await
-            .unwrap()
+    (
+        created["client_id"].as_str().unwrap().to_owned(),
+        created["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A form POST to `/oauth/{endpoint}` of `auth` with the client's Basic credentials.
+async fn oauth_post(
+    stack: &RedisStack,
+    auth: &str,
+    endpoint: &str,
+    creds: &(String, String),
+    body: String,
+) -> reqwest::Response {
+    stack
+        .client
+        .post(format!("{auth}/oauth/{endpoint}"))
+        .basic_auth(&creds.0, Some(&creds.1))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Whether `auth` introspects `token` as active, asked by `creds`.
+async fn introspects_active(
+    stack: &RedisStack,
+    auth: &str,
+    creds: &(String, String),
+    token: &str,
+) -> bool {
+    let res = oauth_post(stack, auth, "introspect", creds, format!("token={token}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: serde_json::Value = res.json().await.unwrap();
+    body["active"].as_bool().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_client_is_refused_by_both_replicas_and_both_auth_services_within_a_second() {
+    let redis = RedisServer::start();
+    let stack = RedisStack::start(&redis).await;
+    let second = stack.second_auth().await;
+    let admin = stack.admin_token().await;
+    let doomed = register_client(&stack, &admin, "reports").await;
+    let gateway = register_client(&stack, &admin, "gateway").await;
+    let grant = |auth: String| {
+        let (stack, doomed) = (&stack, &doomed);
+        async move {
+            let body = "grant_type=client_credentials".to_owned();
+            oauth_post(stack, &auth, "token", doomed, body).await
+        }
     };
-    let res = grant().await;
+    // Both auth-services have authenticated the client (and may remember it) before it goes.
+    let res = grant(stack.auth.clone()).await;
     assert_eq!(res.status(), StatusCode::OK);
     let token = access(&res.json().await.unwrap());
+    assert_eq!(grant(second.clone()).await.status(), StatusCode::OK);
     assert_eq!(stack.secret(0, &token).await, 200);
     assert_eq!(stack.secret(1, &token).await, 200);
+    for auth in [&stack.auth, &second] {
+        assert!(introspects_active(&stack, auth, &gateway, &token).await);
+    }
+
+    let id = &doomed.0;
     let status = stack
         .admin(Method::DELETE, &format!("/v1/clients/{id}"), &admin, None)
         .await;
     assert_eq!(status, 204);
-    let took = within(Duration::from_secs(1), "both replicas refuse", || async {
-        stack.secret(0, &token).await == 401 && stack.secret(1, &token).await == 401
+    // The auth-service that deleted it knows at once.
+    assert_eq!(
+        grant(stack.auth.clone()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(!introspects_active(&stack, &stack.auth, &gateway, &token).await);
+    let took = within(Duration::from_secs(1), "everyone refuses", || async {
+        stack.secret(0, &token).await == 401
+            && stack.secret(1, &token).await == 401
+            && grant(second.clone()).await.status() == StatusCode::UNAUTHORIZED
+            && !introspects_active(&stack, &second, &gateway, &token).await
     })
     .await;
     assert!(took < Duration::from_secs(1), "{took:?}");
-    assert_eq!(grant().await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_follows_a_logout_at_once_and_never_says_active_for_a_revoked_token() {
+    let mut redis = RedisServer::start();
+    let stack = RedisStack::start(&redis).await;
+    let admin = stack.admin_token().await;
+    let gateway = register_client(&stack, &admin, "gateway").await;
+    let (gone, kept) = (access(&stack.user().await), access(&stack.user().await));
+    assert!(introspects_active(&stack, &stack.auth, &gateway, &gone).await);
+    assert_eq!(stack.logout(&gone).await, 204);
+    assert!(!introspects_active(&stack, &stack.auth, &gateway, &gone).await);
+    assert!(introspects_active(&stack, &stack.auth, &gateway, &kept).await);
+
+    // Without Redis the secret-guessing windows cannot be kept: 503, never an answer.
+    redis.kill();
+    assert_eq!(stack.logout(&kept).await, 503);
+    for token in [&gone, &kept] {
+        let res = oauth_post(
+            &stack,
+            &stack.auth,
+            "introspect",
+            &gateway,
+            format!("token={token}"),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+    }
+    // Back empty: re-seeded from the database, the logout made during the outage included.
+    redis.restart_empty();
+    within(
+        Duration::from_secs(3),
+        "introspection answers again",
+        || async {
+            let res = oauth_post(
+                &stack,
+                &stack.auth,
+                "introspect",
+                &gateway,
+                format!("token={kept}"),
+            )
+            .await;
+            if res.status() != StatusCode::OK {
+                return false;
+            }
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["active"], false, "a token revoked during the outage");
+            true
+        },
+    )
+    .await;
+    assert!(!introspects_active(&stack, &stack.auth, &gateway, &gone).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
