@@ -7,11 +7,13 @@
 //!   revocation propagation to two replicas.
 //! - `mirror`: loading a mirror of 1,000,000 revocations from Redis.
 //! - `peer`: the resource-service against the Flask service the project's tutorials teach.
+//! - `oauth`: the OAuth 2.0 endpoints against oidc-provider, a certified OAuth server.
 
 mod bare;
 mod cgroup;
 mod login;
 mod mirror;
+mod oauth;
 mod peer;
 mod procs;
 mod stats;
@@ -68,13 +70,19 @@ fn main() -> anyhow::Result<()> {
                 &database_url,
             ))?
         }
+        Some("oauth") => {
+            let database_url = flag("--database-url").context("--database-url (PostgreSQL)")?;
+            let peer_dir =
+                flag("--peer-dir").context("--peer-dir PATH of installed oidc-provider")?;
+            runtime()?.block_on(oauth::run(seconds, &database_url, &peer_dir))?
+        }
         Some("bare-server") => {
             let port: u16 = flag("--port").context("--port")?.parse()?;
             let key = flag("--public-key-file").context("--public-key-file")?;
             bare::serve(port, &key)?;
             true
         }
-        _ => bail!("usage: tokenauth-bench login|verify|mirror|peer [--seconds N] …"),
+        _ => bail!("usage: tokenauth-bench login|verify|mirror|peer|oauth [--seconds N] …"),
     };
     if !pass {
         bail!("below target");

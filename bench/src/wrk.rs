@@ -38,6 +38,17 @@ pub fn run(
     header: Option<&str>,
     script: Option<&str>,
 ) -> anyhow::Result<WrkResult> {
+    run_with_args(url, seconds, header, script, &[])
+}
+
+/// [`run`], with arguments for the script (its `init(args)`).
+pub fn run_with_args(
+    url: &str,
+    seconds: u64,
+    header: Option<&str>,
+    script: Option<&str>,
+    args: &[&str],
+) -> anyhow::Result<WrkResult> {
     // The load generator in a CPU group of its own, like a client on another machine would be
     // as far as the scheduler lets it.
     let group = Group::empty("wrk")?;
@@ -57,6 +68,9 @@ pub fn run(
         cmd.args(["-s", s]);
     }
     cmd.arg(url);
+    if !args.is_empty() {
+        cmd.arg("--").args(args);
+    }
     let out = cmd
         .output()
         .context("running wrk (bench/run installs it)")?;
@@ -100,13 +114,16 @@ pub fn alternate<const N: usize>(
             results.push(run()?);
         }
     }
-    Ok(results.map(|mut runs| {
-        runs.sort_by(|x, y| x.rps.total_cmp(&y.rps));
-        WrkResult {
-            non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
-            ..runs[runs.len() / 2]
-        }
-    }))
+    Ok(results.map(median))
+}
+
+/// The run of median throughput, with every run's non-2xx answers counted.
+pub fn median(mut runs: Vec<WrkResult>) -> WrkResult {
+    runs.sort_by(|x, y| x.rps.total_cmp(&y.rps));
+    WrkResult {
+        non_2xx: runs.iter().map(|r| r.non_2xx).sum(),
+        ..runs[runs.len() / 2]
+    }
 }
 
 #[cfg(test)]

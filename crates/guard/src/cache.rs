@@ -19,19 +19,21 @@ use hashbrown::HashTable;
 use tokenauth_jwt::AccessClaims;
 
 /// Tokens each worker thread keeps at most (about 1 KiB each).
-pub(crate) const DEFAULT_CAPACITY: usize = 4_096;
+pub const DEFAULT_CAPACITY: usize = 4_096;
 
 /// How many trailing bytes of a token are hashed: they are signature bytes, unique per token,
 /// so hashing the whole token (hundreds of bytes of mostly shared header and claims) buys
 /// nothing. Equality is still decided on the whole token.
 const HASHED_TAIL: usize = 32;
 
+/// One verified token.
 #[derive(Debug)]
-pub(crate) struct Entry {
+pub struct Entry {
     token: Box<[u8]>,
-    pub(crate) claims: Arc<AccessClaims>,
+    /// What verifying it found.
+    pub claims: Arc<AccessClaims>,
     /// The mirror generation under which this token was last found not revoked (0: never).
-    pub(crate) checked: u64,
+    pub checked: u64,
 }
 
 struct Map {
@@ -59,8 +61,10 @@ thread_local! {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Verified tokens per worker thread (see the module documentation); the guard keeps one, and
+/// so may any service that verifies the same tokens again and again (introspection).
 #[derive(Debug)]
-pub(crate) struct VerifiedCache {
+pub struct VerifiedCache {
     id: u64,
     capacity: usize,
     /// Entries across all threads, for statistics.
@@ -68,7 +72,8 @@ pub(crate) struct VerifiedCache {
 }
 
 impl VerifiedCache {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// At most `capacity` tokens per worker thread.
+    pub fn new(capacity: usize) -> Self {
         VerifiedCache {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             capacity,
@@ -77,12 +82,7 @@ impl VerifiedCache {
     }
 
     /// Runs `f` on this thread's live entry for `token`, if there is one.
-    pub(crate) fn with<T>(
-        &self,
-        token: &[u8],
-        now: i64,
-        f: impl FnOnce(&mut Entry) -> T,
-    ) -> Option<T> {
+    pub fn with<T>(&self, token: &[u8], now: i64, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
         CACHES.with(|caches| {
             let mut caches = caches.borrow_mut();
             let (_, map) = caches.iter_mut().find(|(id, _)| *id == self.id)?;
@@ -95,7 +95,8 @@ impl VerifiedCache {
         })
     }
 
-    pub(crate) fn insert(&self, token: &[u8], claims: Arc<AccessClaims>, now: i64) {
+    /// Remembers a token that has just been verified (an expired one is not kept).
+    pub fn insert(&self, token: &[u8], claims: Arc<AccessClaims>, now: i64) {
         if claims.exp <= now || self.capacity == 0 {
             return;
         }
@@ -143,8 +144,13 @@ impl VerifiedCache {
     }
 
     /// Entries across all worker threads.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.entries.load(Ordering::Relaxed)
+    }
+
+    /// Whether no thread holds a token.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

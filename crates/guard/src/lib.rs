@@ -2,7 +2,7 @@
 #![deny(missing_docs)]
 
 mod builder;
-mod cache;
+pub mod cache;
 mod config;
 mod error;
 mod extract;

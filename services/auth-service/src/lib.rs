@@ -84,6 +84,9 @@ impl Application {
             register_limiter,
             config: Arc::new(config),
             clients: Arc::default(),
+            introspected: Arc::new(tokenauth_guard::cache::VerifiedCache::new(
+                tokenauth_guard::cache::DEFAULT_CAPACITY,
+            )),
         };
         let data = web::Data::new(state.clone());
         let server = service::start(&state.config.common, move |app| {

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
@@ -511,8 +512,22 @@ pub async fn introspect(
     authenticate_client(state, &creds, client_ip).await?;
     let token = params.required("token")?;
     let inactive = serde_json::json!({"active": false});
-    let Ok(claims) = state.tokens.issued_verifier().verify(token) else {
-        return Ok(inactive);
+    let now = unix_now();
+    let cached = state
+        .introspected
+        .with(token.as_bytes(), now, |entry| entry.claims.clone());
+    let claims = match cached {
+        Some(claims) => claims,
+        None => match state.tokens.issued_verifier().verify(token) {
+            Ok(claims) => {
+                let claims = Arc::new(claims);
+                state
+                    .introspected
+                    .insert(token.as_bytes(), claims.clone(), now);
+                claims
+            }
+            Err(_) => return Ok(inactive),
+        },
     };
     if !crate::auth::is_active(state, &claims).await? {
         return Ok(inactive);

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use tokenauth_guard::cache::VerifiedCache;
 use tokenauth_store::Database;
 
 use crate::clients::ClientCache;
@@ -24,6 +25,9 @@ pub struct AppState {
     pub config: Arc<AuthConfig>,
     /// Service clients read lately (see [`crate::clients::ClientCache`]).
     pub clients: Arc<ClientCache>,
+    /// Tokens introspection has verified, so that one asked about again and again costs one
+    /// signature check (whether it is revoked is still asked every time).
+    pub introspected: Arc<VerifiedCache>,
 }
 
 pub use tokenauth_jwt::unix_now;
