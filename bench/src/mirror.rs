@@ -30,7 +30,10 @@ pub async fn run(redis_url: &str) -> anyhow::Result<bool> {
         "benchmirror{}:",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
-    let publisher = Publisher::new(redis_url, &prefix)?;
+    let publisher = Publisher::new(
+        tokenauth_revocation::target::Target::new(redis_url)?,
+        &prefix,
+    );
     let started = Instant::now();
     publisher.seed(&events, COUNT as i64).await?;
     let seed_time = started.elapsed();

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tokenauth_kit::config::{ConfigError, Env, Source};
+use tokenauth_kit::config::{ConfigError, Env, RedisConfig, Source};
 use tokenauth_revocation::Mirror;
 
 use crate::cache::DEFAULT_CAPACITY;
@@ -24,6 +24,8 @@ pub struct GuardBuilder {
     config: GuardConfig,
     in_process: Option<Arc<Mirror>>,
     cache_capacity: usize,
+    /// A setting made in code that cannot be used, reported by `build`.
+    invalid: Option<ConfigError>,
 }
 
 impl Default for GuardBuilder {
@@ -40,6 +42,7 @@ impl GuardBuilder {
             config,
             in_process: None,
             cache_capacity: DEFAULT_CAPACITY,
+            invalid: None,
         }
     }
 
@@ -75,9 +78,19 @@ impl GuardBuilder {
         self
     }
 
-    /// Follow the revocations in this Redis (`redis://` or `rediss://`, credentials in the URL).
+    /// Follow the revocations in this Redis (`redis://` or `rediss://`, credentials in the URL;
+    /// a URL that is not one is reported by [`build`](Self::build)).
     pub fn redis(mut self, url: impl Into<String>) -> Self {
-        self.config.redis_url = Some(url.into());
+        match RedisConfig::new(url, self.config.redis_key_prefix.clone()) {
+            Ok(redis) => self.config.redis = Some(redis),
+            Err(e) => self.invalid = Some(e),
+        }
+        self
+    }
+
+    /// Follow the revocations in the Redis of this configuration (TLS CAs, Sentinels).
+    pub fn redis_config(mut self, redis: RedisConfig) -> Self {
+        self.config.redis = Some(redis);
         self
     }
 
@@ -111,6 +124,9 @@ impl GuardBuilder {
     /// keys are loaded and the revocation state is current; each of those state changes is
     /// logged once.
     pub fn build(self) -> Result<Guard, BuildError> {
+        if let Some(e) = self.invalid {
+            return Err(e.into());
+        }
         self.config.validate()?;
         let keys = Arc::new(KeyStore::new(&self.config)?);
         let runtime = if keys.needs_fetch() {
@@ -118,12 +134,13 @@ impl GuardBuilder {
         } else {
             None
         };
-        let mirror = match (self.in_process, &self.config.redis_url) {
+        let mirror = match (self.in_process, &self.config.redis) {
             (Some(mirror), _) => mirror,
-            (None, Some(url)) => {
-                tokenauth_revocation::feed::spawn(url, &self.config.redis_key_prefix)
-                    .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?
-            }
+            (None, Some(redis)) => tokenauth_revocation::feed::spawn(
+                redis.target().clone(),
+                &self.config.redis_key_prefix,
+            )
+            .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?,
             (None, None) => {
                 return Err(ConfigError::new(
                     "REDIS_URL",

@@ -92,9 +92,10 @@ pub struct GuardConfig {
     pub issuer: String,
     /// A token's `aud` must contain one of these (`TOKEN_AUDIENCE`, comma-separated).
     pub audience: Vec<String>,
-    /// The Redis whose revocations are followed (`REDIS_URL`, `redis://` or `rediss://`).
-    /// Required unless the builder is handed a mirror kept in this process.
-    pub redis_url: Option<String>,
+    /// The Redis whose revocations are followed (`REDIS_URL`, `redis://` or `rediss://`, with
+    /// `REDIS_TLS_CA_FILE` and `REDIS_SENTINELS`). Required unless the builder is handed a
+    /// mirror kept in this process. Its keys are read under `redis_key_prefix`.
+    pub redis: Option<RedisConfig>,
     /// The prefix of every Redis key and channel (`REDIS_KEY_PREFIX`).
     pub redis_key_prefix: String,
 }
@@ -103,12 +104,12 @@ impl std::fmt::Debug for GuardConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // `redis://user:password@host`: the credentials stay out of logs.
         let redis_url = self
-            .redis_url
-            .as_deref()
-            .map(|url| match url.split_once("://") {
+            .redis
+            .as_ref()
+            .map(|redis| match redis.url().split_once("://") {
                 Some((scheme, rest)) => match rest.rsplit_once('@') {
                     Some((_, host)) => format!("{scheme}://…@{host}"),
-                    None => url.to_owned(),
+                    None => redis.url().to_owned(),
                 },
                 None => "…".to_owned(),
             });
@@ -130,7 +131,7 @@ impl Default for GuardConfig {
             keys: KeySource::JwksUrl(DEFAULT_JWKS_URL.to_owned()),
             issuer: DEFAULT_ISSUER.to_owned(),
             audience: vec![DEFAULT_AUDIENCE.to_owned()],
-            redis_url: None,
+            redis: None,
             redis_key_prefix: DEFAULT_REDIS_PREFIX.to_owned(),
         }
     }
@@ -161,7 +162,7 @@ impl GuardConfig {
             redis_key_prefix: redis
                 .as_ref()
                 .map_or_else(|| DEFAULT_REDIS_PREFIX.to_owned(), |r| r.prefix.clone()),
-            redis_url: redis.map(|r| r.url().to_owned()),
+            redis,
         };
         config.validate()?;
         Ok(config)
@@ -193,14 +194,6 @@ impl GuardConfig {
         if self.audience.iter().all(|a| a.trim().is_empty()) {
             return Err(ConfigError::new("TOKEN_AUDIENCE", "must name an audience"));
         }
-        if let Some(url) = &self.redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
-            return Err(ConfigError::new(
-                "REDIS_URL",
-                "must start with redis:// or rediss://",
-            ));
-        }
         Ok(())
     }
 }
@@ -228,7 +221,7 @@ mod tests {
         assert!(matches!(&default.keys, KeySource::JwksUrl(url) if url == DEFAULT_JWKS_URL));
         assert_eq!(config.issuer, default.issuer);
         assert_eq!(config.audience, default.audience);
-        assert_eq!(config.redis_url, None);
+        assert!(config.redis.is_none());
         assert_eq!(config.redis_key_prefix, "tokenauth:");
         assert_eq!(default.redis_key_prefix, "tokenauth:");
     }
@@ -248,7 +241,7 @@ mod tests {
         assert_eq!(config.issuer, "https://auth.example.com");
         assert_eq!(config.audience, ["orders", "billing"]);
         assert_eq!(
-            config.redis_url.as_deref(),
+            config.redis.as_ref().map(RedisConfig::url),
             Some("rediss://redis.example.com")
         );
         assert_eq!(config.redis_key_prefix, "team-a:");

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use tokenauth_revocation::target::Target;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub var: &'static str,
@@ -117,10 +119,12 @@ pub fn list(src: &dyn Source, var: &'static str) -> Vec<String> {
 /// Prefix of every Redis key and channel unless `REDIS_KEY_PREFIX` says otherwise.
 pub const DEFAULT_REDIS_PREFIX: &str = "tokenauth:";
 
-/// `REDIS_URL` (with `REDIS_KEY_PREFIX`): the shared revocation store and attempt limits.
-#[derive(Clone, PartialEq, Eq)]
+/// `REDIS_URL` with `REDIS_TLS_CA_FILE`, `REDIS_SENTINELS`, `REDIS_SENTINEL_MASTER` and
+/// `REDIS_KEY_PREFIX`: the shared revocation store and attempt limits.
+#[derive(Clone)]
 pub struct RedisConfig {
     url: String,
+    target: Target,
     /// Prefix of every key and channel.
     pub prefix: String,
 }
@@ -131,26 +135,88 @@ impl std::fmt::Debug for RedisConfig {
         let scheme = self.url.split("://").next().unwrap_or_default();
         f.debug_struct("RedisConfig")
             .field("url", &format_args!("{scheme}://…"))
+            .field("target", &self.target)
             .field("prefix", &self.prefix)
             .finish()
     }
 }
 
 impl RedisConfig {
-    /// `None` when `REDIS_URL` is unset (the in-process store).
+    /// `None` when `REDIS_URL` is unset (the in-process store). A CA file that cannot be read
+    /// or holds no certificate, or a Sentinel setting without its partner, is an error naming
+    /// the variable.
     pub fn from_source(src: &dyn Source) -> Result<Option<Self>, ConfigError> {
-        Ok(redis_url(src)?.map(|url| RedisConfig {
+        let ca_file = string(src, "REDIS_TLS_CA_FILE");
+        let sentinels = list(src, "REDIS_SENTINELS");
+        let master = string(src, "REDIS_SENTINEL_MASTER");
+        let Some(url) = redis_url(src)? else {
+            for (var, set) in [
+                ("REDIS_TLS_CA_FILE", ca_file.is_some()),
+                ("REDIS_SENTINELS", !sentinels.is_empty()),
+                ("REDIS_SENTINEL_MASTER", master.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::new(
+                        "REDIS_URL",
+                        format!("is required with {var} (it gives the scheme and credentials)"),
+                    ));
+                }
+            }
+            return Ok(None);
+        };
+        let mut target =
+            Target::new(&url).map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?;
+        let ca_pem = match &ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    ConfigError::new("REDIS_TLS_CA_FILE", format!("cannot read {path}: {e}"))
+                })?;
+                target = Target::with_tls(&url, Some(&pem))
+                    .map_err(|e| ConfigError::new("REDIS_TLS_CA_FILE", e.to_string()))?;
+                Some(pem)
+            }
+            None => None,
+        };
+        match (sentinels.is_empty(), master) {
+            (true, None) => {}
+            (false, None) => {
+                return Err(ConfigError::new(
+                    "REDIS_SENTINEL_MASTER",
+                    "is required with REDIS_SENTINELS",
+                ));
+            }
+            (true, Some(_)) => {
+                return Err(ConfigError::new(
+                    "REDIS_SENTINELS",
+                    "is required with REDIS_SENTINEL_MASTER",
+                ));
+            }
+            (false, Some(master)) => {
+                target = target
+                    .through_sentinels(&sentinels, &master, ca_pem.as_deref())
+                    .map_err(|e| ConfigError::new("REDIS_SENTINELS", e.to_string()))?;
+            }
+        }
+        Ok(Some(RedisConfig {
             url,
+            target,
             prefix: string_or(src, "REDIS_KEY_PREFIX", DEFAULT_REDIS_PREFIX),
         }))
     }
 
-    /// A URL and prefix set in code.
-    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
-        RedisConfig {
-            url: url.into(),
+    /// A URL (the one server it names, system roots for `rediss://`) and prefix set in code.
+    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Result<Self, ConfigError> {
+        let url = url.into();
+        Ok(RedisConfig {
+            target: Target::new(&url).map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?,
+            url,
             prefix: prefix.into(),
-        }
+        })
+    }
+
+    /// Where to connect (password included): for connecting, never for printing.
+    pub fn target(&self) -> &Target {
+        &self.target
     }
 
     /// The URL, password included: for connecting, never for printing.

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
-use redis::Client;
 
 use crate::redis_store::{Keys, Message, REDIS_TIMEOUT, StoreError, snapshot, snapshot_connection};
+use crate::target::Target;
 use crate::{Mirror, StateBuilder};
 
 const PING_EVERY: Duration = Duration::from_millis(200);
@@ -38,8 +38,7 @@ const SYNC_WITHIN: Duration = Duration::from_secs(5);
 /// enough to mistake a busy host for a lost Redis.
 ///
 /// Losing Redis and getting back in sync are each reported once (see [`crate::notice`]).
-pub fn spawn(url: &str, prefix: &str) -> Result<Arc<Mirror>, StoreError> {
-    let client = Client::open(url)?;
+pub fn spawn(target: Target, prefix: &str) -> Result<Arc<Mirror>, StoreError> {
     let keys = Keys::new(prefix);
     let mirror = Arc::new(Mirror::new());
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -53,7 +52,7 @@ pub fn spawn(url: &str, prefix: &str) -> Result<Arc<Mirror>, StoreError> {
         .name("revocation-feed".into())
         .spawn(move || {
             tracing::dispatcher::with_default(&dispatch, || {
-                runtime.block_on(run(client, keys, fed));
+                runtime.block_on(run(target, keys, fed));
             });
         })
         .map_err(StoreError::Thread)?;
@@ -69,11 +68,11 @@ enum Reported {
     NotInSync,
 }
 
-async fn run(client: Client, keys: Keys, mirror: Arc<Mirror>) {
+async fn run(target: Target, keys: Keys, mirror: Arc<Mirror>) {
     let mut reported = Reported::Nothing;
     while !abandoned(&mirror) {
         mirror.mark_stale();
-        if let Err(e) = follow(&client, &keys, &mirror, &mut reported).await
+        if let Err(e) = follow(&target, &keys, &mirror, &mut reported).await
             && reported != Reported::Down
         {
             // Reconnecting fails again every RETRY_AFTER while Redis is away: said once.
@@ -112,11 +111,13 @@ async fn reload(
 
 /// One connection's life: returns when the connection is lost.
 async fn follow(
-    client: &Client,
+    target: &Target,
     keys: &Keys,
     mirror: &Arc<Mirror>,
     reported: &mut Reported,
 ) -> Result<(), StoreError> {
+    // Under Sentinel, the master of the moment: a failover is followed on the next connection.
+    let client = target.client().await?;
     let pubsub = tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub())
         .await
         .map_err(|_| StoreError::Timeout)??;
@@ -124,7 +125,7 @@ async fn follow(
     tokio::time::timeout(REDIS_TIMEOUT, sink.subscribe(keys.channel()))
         .await
         .map_err(|_| StoreError::Timeout)??;
-    let mut conn = snapshot_connection(client).await?;
+    let mut conn = snapshot_connection(&client).await?;
     // Since when this connection's mirror has been stale, for the one report of a feed that
     // answers but does not get in sync; a moment's reload does not count.
     let mut stale_since = Some(tokio::time::Instant::now());
@@ -135,7 +136,7 @@ async fn follow(
         tokio::select! {
             msg = stream.next() => {
                 let Some(msg) = msg else {
-                    return Err(StoreError::Malformed("subscription closed".into()));
+                    return Err(StoreError::Closed);
                 };
                 let Ok(message) = serde_json::from_slice::<Message>(msg.get_payload_bytes()) else {
                     tracing::warn!("ignoring a malformed revocation message");

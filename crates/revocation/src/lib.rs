@@ -16,6 +16,7 @@ mod mirror;
 pub mod notice;
 pub mod outage;
 pub mod redis_store;
+pub mod target;
 
 pub use event::{Event, Kind};
 pub use mirror::{Mirror, MirrorStats, MirrorWriter, StateBuilder, TokenRef, Verdict};

@@ -4,7 +4,9 @@
 //! Keys (`P` is the prefix, `tokenauth:` by default):
 //! - `P rev:jti`, `P rev:sid`: sorted sets, member = the `jti` / `sid`, score = when every token
 //!   it covers has expired (Unix seconds). `P rev:user`: member = `"<sub> <not_before>"`.
-//!   Members are trimmed once their score has passed, and each set expires with its last member.
+//!   Members are trimmed (by score) on every write once their score has passed. No key here has
+//!   a TTL, so a `volatile-*` eviction policy never touches them; an `allkeys-*` one could, and
+//!   the auth-service is not ready under one (see [`Publisher::eviction`]).
 //! - `P rev:seq`: the highest revocation sequence number written.
 //! - `P rev:ready`: present only while Redis holds the full state (Redis restarted empty has
 //!   none); the auth-service re-seeds from the database whenever it is missing.
@@ -18,6 +20,7 @@ use redis::{AsyncCommands, Client, Script};
 use serde::{Deserialize, Serialize};
 
 use crate::connection::{SharedConnection, within};
+use crate::target::Target;
 use crate::{Event, Kind, StateBuilder, unix_now};
 
 /// Every Redis call gives up after this long: a hung Redis is an outage, not a hang.
@@ -41,6 +44,10 @@ pub enum StoreError {
     NoPong(std::time::Duration),
     #[error("malformed revocation state in redis: {}", bounded(.0))]
     Malformed(String),
+    #[error("redis closed the subscription")]
+    Closed,
+    #[error("no Sentinel names a reachable master called {0:?}")]
+    NoMaster(String),
     #[error("cannot start the revocation feed: {0}")]
     Thread(std::io::Error),
 }
@@ -133,12 +140,12 @@ pub fn event_of_member(kind: Kind, member: &str, expires_at: i64) -> Result<Even
     })
 }
 
-/// Adds one event, raises the set's expiry, trims what has expired, raises `seq`, publishes.
+/// Adds one event, trims what has expired, raises `seq`, publishes. `PERSIST` drops a TTL an
+/// older version set on the key.
 /// Returns 1 if the ready marker is present, 0 if Redis does not hold the full state.
 const WRITE_SCRIPT: &str = r"
 redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
-local exp = tonumber(ARGV[2])
-if redis.call('EXPIRETIME', KEYS[1]) < exp then redis.call('EXPIREAT', KEYS[1], exp) end
+redis.call('PERSIST', KEYS[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[6])
 local seq = tonumber(ARGV[3])
 if seq > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], seq) end
@@ -151,7 +158,23 @@ pub struct Publisher {
     conn: SharedConnection,
     keys: Keys,
     script: Script,
+    /// The last reading of `maxmemory-policy`: on which connection, when, and what it said.
+    eviction: std::sync::Mutex<Option<(u64, tokio::time::Instant, Eviction)>>,
 }
+
+/// What Redis's `maxmemory-policy` means for the revocation keys (which carry no TTL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Eviction {
+    /// `noeviction` or a `volatile-*` policy: no revocation key can be evicted.
+    Safe(String),
+    /// An `allkeys-*` policy: a revocation key can be evicted, and so lost.
+    Unsafe(String),
+    /// `CONFIG` is not allowed to this user (as on some managed services): not known.
+    Unknown,
+}
+
+/// The policy is read again this often, and on every new connection.
+const EVICTION_RECHECK: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,12 +186,55 @@ impl std::fmt::Debug for Publisher {
 
 impl Publisher {
     /// Does not connect yet: the service starts while Redis is down.
-    pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        Ok(Publisher {
-            conn: SharedConnection::open(url)?,
+    pub fn new(target: Target, prefix: &str) -> Self {
+        Publisher {
+            conn: SharedConnection::open(target),
             keys: Keys::new(prefix),
             script: Script::new(WRITE_SCRIPT),
-        })
+            eviction: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// What Redis's `maxmemory-policy` means for the revocation keys: read on every new
+    /// connection (Redis restarted, or another master after a failover) and every
+    /// [`EVICTION_RECHECK`], from memory otherwise.
+    pub async fn eviction(&self) -> Result<Eviction, StoreError> {
+        let made = self.conn.connections_made();
+        if let Ok(last) = self.eviction.lock()
+            && let Some((on, at, eviction)) = last.as_ref()
+            && *on == made
+            && at.elapsed() < EVICTION_RECHECK
+        {
+            return Ok(eviction.clone());
+        }
+        let answer: Result<std::collections::HashMap<String, String>, _> = self
+            .conn
+            .run(|mut c| async move {
+                redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg("maxmemory-policy")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await;
+        let eviction = match answer {
+            Ok(config) => match config.get("maxmemory-policy") {
+                Some(policy) if policy.starts_with("allkeys-") => Eviction::Unsafe(policy.clone()),
+                Some(policy) => Eviction::Safe(policy.clone()),
+                None => Eviction::Unknown,
+            },
+            // NOPERM, or CONFIG renamed away: the server refused the command itself.
+            Err(StoreError::Redis(e)) if e.code().is_some() => Eviction::Unknown,
+            Err(e) => return Err(e),
+        };
+        if let Ok(mut last) = self.eviction.lock() {
+            *last = Some((
+                self.conn.connections_made(),
+                tokio::time::Instant::now(),
+                eviction.clone(),
+            ));
+        }
+        Ok(eviction)
     }
 
     pub fn keys(&self) -> &Keys {
@@ -228,22 +294,19 @@ impl Publisher {
             for chunk in of_kind.chunks(SEED_CHUNK) {
                 let items: Vec<(i64, String)> =
                     chunk.iter().map(|e| (e.expires_at, member_of(e))).collect();
-                let max = chunk.iter().map(|e| e.expires_at).max().unwrap_or(now);
                 let mut pipe = redis::pipe();
                 pipe.cmd("ZADD")
                     .arg(&key)
                     .arg("GT")
                     .arg(&items)
                     .ignore()
-                    .cmd("EXPIREAT")
+                    .cmd("PERSIST")
                     .arg(&key)
-                    .arg(max)
-                    .arg("GT")
                     .ignore()
-                    .cmd("EXPIREAT")
+                    .cmd("ZREMRANGEBYSCORE")
                     .arg(&key)
-                    .arg(max)
-                    .arg("NX")
+                    .arg("-inf")
+                    .arg(format!("({now}"))
                     .ignore();
                 let pipe = &pipe;
                 let _: () = self
@@ -405,7 +468,7 @@ mod tests {
         let url = garbage_server().await;
         let mut texts = Vec::new();
         for _ in 0..2 {
-            let publisher = Publisher::new(&url, "tokenauth-test:").unwrap();
+            let publisher = Publisher::new(Target::new(&url).unwrap(), "tokenauth-test:");
             let error = publisher.status().await.unwrap_err();
             texts.push(error.to_string());
         }

@@ -6,16 +6,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod auth;
+pub mod certs;
 mod http;
 pub mod logs;
+mod postgres;
 mod proxy;
 mod redis;
 mod startup;
 mod temp;
 
 pub use http::{assert_problem, wait_ready};
+pub use postgres::PostgresServer;
 pub use proxy::Proxy;
-pub use redis::RedisServer;
+pub use redis::{RedisServer, free_port};
 pub use startup::assert_stops_naming;
 pub use temp::TempDir;
 

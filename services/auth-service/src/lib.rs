@@ -62,9 +62,9 @@ impl Application {
         };
         let (revocations, limit_store) = match &config.redis {
             Some(redis) => (
-                Publisher::redis(redis.url(), &redis.prefix).map_err(redis_error)?,
+                Publisher::redis(redis.target(), &redis.prefix).map_err(redis_error)?,
                 Some((
-                    Arc::new(SharedConnection::open(redis.url()).map_err(redis_error)?),
+                    Arc::new(SharedConnection::open(redis.target().clone())),
                     redis.prefix.as_str(),
                 )),
             ),

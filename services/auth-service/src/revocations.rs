@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokenauth_revocation::outage::{OutageLog, Report};
-use tokenauth_revocation::redis_store::{self, StoreError as RedisError};
+use tokenauth_revocation::redis_store::{self, Eviction, StoreError as RedisError};
+use tokenauth_revocation::target::Target;
 use tokenauth_revocation::{Event, Kind, Mirror, MirrorWriter, unix_now};
 use tokenauth_store::models::{Revocation, RevocationKind};
 use tokenauth_store::{Database, StoreError, revocations};
@@ -80,10 +81,10 @@ impl Publisher {
     }
 
     /// Publishes to Redis and starts this service's own feed from it.
-    pub fn redis(url: &str, prefix: &str) -> Result<Self, RedisError> {
+    pub fn redis(target: &Target, prefix: &str) -> Result<Self, RedisError> {
         Ok(Publisher::Redis {
-            store: Arc::new(redis_store::Publisher::new(url, prefix)?),
-            mirror: tokenauth_revocation::feed::spawn(url, prefix)?,
+            store: Arc::new(redis_store::Publisher::new(target.clone(), prefix)),
+            mirror: tokenauth_revocation::feed::spawn(target.clone(), prefix)?,
         })
     }
 
@@ -114,6 +115,18 @@ impl Publisher {
         match self {
             Publisher::InProcess(writer) => writer.mirror().is_current(),
             Publisher::Redis { store, .. } => matches!(store.status().await, Ok((true, _))),
+        }
+    }
+
+    /// Whether the store cannot evict a revocation: always in-process; with Redis, unless its
+    /// `maxmemory-policy` is `allkeys-*` (a policy that cannot be read was warned about once
+    /// by the sync loop and does not count against readiness).
+    pub async fn keeps_revocations(&self) -> bool {
+        match self {
+            Publisher::InProcess(_) => true,
+            Publisher::Redis { store, .. } => {
+                !matches!(store.eviction().await, Ok(Eviction::Unsafe(_)) | Err(_))
+            }
         }
     }
 
@@ -174,8 +187,15 @@ impl Publisher {
         tokio::spawn(async move {
             let mut outage = OutageLog::new();
             let mut tick = tokio::time::interval(SYNC_EVERY);
+            let mut policy = None;
             loop {
                 tick.tick().await;
+                if let Ok(now) = store.eviction().await
+                    && policy.as_ref() != Some(&now)
+                {
+                    report_eviction(&now);
+                    policy = Some(now);
+                }
                 if !db.is_migrated() {
                     continue;
                 }
@@ -199,6 +219,24 @@ impl Publisher {
                 }
             }
         });
+    }
+}
+
+/// Says what a (changed) `maxmemory-policy` means, once per change.
+fn report_eviction(eviction: &Eviction) {
+    match eviction {
+        Eviction::Unsafe(policy) => tracing::error!(
+            policy = %policy,
+            "Redis maxmemory-policy may evict revocation keys, and an evicted revocation is a \
+             lost one: not ready until it is noeviction (or volatile-*)"
+        ),
+        Eviction::Unknown => tracing::warn!(
+            "cannot read Redis maxmemory-policy (CONFIG is not allowed): make sure it is \
+             noeviction (or volatile-*), or a revocation may be evicted and lost"
+        ),
+        Eviction::Safe(policy) => {
+            tracing::info!(policy = %policy, "Redis maxmemory-policy keeps revocation keys");
+        }
     }
 }
 

@@ -30,7 +30,7 @@ async fn run() -> anyhow::Result<()> {
         resource_config.guard.keys =
             tokenauth_guard::KeySource::JwksUrl(format!("{url}/.well-known/jwks.json"));
     }
-    let mode = if resource_config.guard.redis_url.is_some() {
+    let mode = if resource_config.guard.redis.is_some() {
         "revocations through Redis"
     } else {
         "in-process revocation"

@@ -12,7 +12,10 @@ use crate::{SECRET, claims, current, hs256, sign, within};
 /// Does what the auth-service does for verifiers: seeds Redis under `prefix` when it holds no
 /// state, then announces a reconciliation, every 100 ms.
 pub fn announce(url: &str, prefix: &str) {
-    let publisher = Publisher::new(url, prefix).unwrap();
+    let publisher = Publisher::new(
+        tokenauth_revocation::target::Target::new(url).unwrap(),
+        prefix,
+    );
     tokio::spawn(async move {
         loop {
             if let Ok((ready, seq)) = publisher.status().await {

@@ -1,5 +1,5 @@
 //! `GET /readyz`: the schema is migrated, the database answers, and (with `REDIS_URL`) Redis
-//! answers and holds the full revocation state.
+//! answers, holds the full revocation state and has no eviction policy that could drop it.
 
 use actix_web::{HttpResponse, web};
 
@@ -9,9 +9,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let migrated = state.db.is_migrated();
     let reachable = migrated && state.db.ping_async().await.is_ok();
     let revocations = state.revocations.is_ready().await;
+    let eviction = state.revocations.keeps_revocations().await;
     tokenauth_kit::health::readiness(&[
         ("database", reachable),
         ("migrations", migrated),
         ("revocations", revocations),
+        ("eviction_policy", eviction),
     ])
 }

@@ -146,10 +146,19 @@ pub struct RedisStack {
 
 impl RedisStack {
     pub async fn start(redis: &RedisServer) -> RedisStack {
+        let stack = Self::start_unready(&[("REDIS_URL", redis.url())]).await;
+        stack.wait_all_ready(Duration::from_secs(10)).await;
+        stack
+    }
+
+    /// Started with these Redis settings (`REDIS_URL` and the like) shared by every service,
+    /// without waiting for anything to be ready.
+    pub async fn start_unready(redis: &[(&'static str, String)]) -> RedisStack {
         let dir = TempDir::new();
         let prefix = format!("t{}:", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let shared = [("REDIS_URL", redis.url()), ("REDIS_KEY_PREFIX", prefix)];
-        let mut auth_vars = shared.to_vec();
+        let mut shared = redis.to_vec();
+        shared.push(("REDIS_KEY_PREFIX", prefix));
+        let mut auth_vars = shared.clone();
         auth_vars.push(("BOOTSTRAP_ADMIN_USERNAME", ADMIN.to_owned()));
         auth_vars.push(("BOOTSTRAP_ADMIN_PASSWORD", PASSWORD.to_owned()));
         let auth = start_auth(dir.path(), &auth_vars).await;
@@ -158,16 +167,16 @@ impl RedisStack {
         tokio::spawn(auth.run_until_stopped());
         let mut replicas = Vec::new();
         for _ in 0..2 {
-            let mut vars = shared.to_vec();
+            let mut vars = shared.clone();
             vars.push(("JWKS_URL", format!("{auth_url}/.well-known/jwks.json")));
             vars.push(("FILES_DIR", dir.join("files").display().to_string()));
             let replica = start_resource(&vars, None).await;
             replicas.push(replica.base_url());
             tokio::spawn(replica.run_until_stopped());
         }
-        let stack = RedisStack {
+        RedisStack {
             auth: auth_url,
-            shared: shared.to_vec(),
+            shared,
             replicas,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -175,9 +184,29 @@ impl RedisStack {
                 .unwrap(),
             auth_handle,
             dir,
-        };
-        stack.wait_all_ready(Duration::from_secs(10)).await;
-        stack
+        }
+    }
+
+    /// The key prefix this stack's services share.
+    pub fn prefix(&self) -> &str {
+        self.shared
+            .iter()
+            .find(|(k, _)| *k == "REDIS_KEY_PREFIX")
+            .map(|(_, v)| v.as_str())
+            .unwrap()
+    }
+
+    /// `GET /readyz` on the auth-service (`None`) or a replica: status and body.
+    pub async fn readyz(&self, replica: Option<usize>) -> (u16, serde_json::Value) {
+        let base = replica.map_or(&self.auth, |r| &self.replicas[r]);
+        let res = self
+            .client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or_default())
     }
 
     /// Another auth-service replica on the same database, signing key and Redis.

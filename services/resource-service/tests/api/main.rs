@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod dependencies;
 mod endpoints;
 mod keys;
 mod redis;

@@ -380,7 +380,8 @@ async fn two_auth_service_replicas_share_revocations() {
 async fn a_feed_ends_when_its_mirror_is_dropped() {
     let redis = RedisServer::start();
     let prefix = "feedtest:";
-    let mirror = tokenauth_revocation::feed::spawn(&redis.url(), prefix).unwrap();
+    let target = tokenauth_revocation::target::Target::new(&redis.url()).unwrap();
+    let mirror = tokenauth_revocation::feed::spawn(target, prefix).unwrap();
     let subscribers = || {
         let out = std::process::Command::new("redis-cli")
             .args(["-p", &redis.port.to_string(), "PUBSUB", "NUMSUB"])
