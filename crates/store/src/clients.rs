@@ -34,6 +34,13 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<Client>, StoreError> {
 /// Deletes a client and revokes every token it was issued: a subject-wide revocation of its id
 /// covering tokens issued up to and including `now` (no new ones can be issued once the row is
 /// gone). `None` when there is no such client.
+/// A deleted client's revocation covers every token issued up to this long after the deletion,
+/// for the whole life of each. A client id never comes back, so nothing legitimate is refused;
+/// and a grant already under way when the deletion landed (its client read a moment before, on
+/// this replica or a lagging one) gets a token dated after the deletion, which a revocation
+/// ending at the deletion's second would miss.
+pub const IN_FLIGHT_SECS: i64 = 60;
+
 pub fn delete(
     conn: &mut DbConnection,
     client_id: &str,
@@ -50,9 +57,9 @@ pub fn delete(
             &NewRevocation {
                 kind: RevocationKind::User.as_str().to_owned(),
                 subject: client_id.to_owned(),
-                not_before: Some(now + 1),
+                not_before: Some(now + IN_FLIGHT_SECS),
                 created_at: now,
-                expires_at: now + 1 + revocation_ttl,
+                expires_at: now + IN_FLIGHT_SECS + revocation_ttl,
             },
         )?;
         Ok(Some(revocation))

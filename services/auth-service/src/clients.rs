@@ -212,7 +212,13 @@ impl ClientCache {
 
 /// The client of this id: from the cache while it may be trusted, else from the database.
 async fn find(state: &AppState, client_id: &str) -> ApiResult<Option<Client>> {
-    if !client_id.starts_with(CLIENT_ID_PREFIX) || client_id.len() > 64 {
+    // Not an id this service makes (a NUL byte, say, which PostgreSQL would refuse to read):
+    // unknown, without a database read.
+    let plausible = client_id.len() <= 64
+        && client_id
+            .strip_prefix(CLIENT_ID_PREFIX)
+            .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if !plausible {
         return Ok(None);
     }
     // Taken before the read: a deletion committed after it is then never older than the entry.
@@ -240,8 +246,8 @@ pub async fn authenticate(
     secret: &str,
     client_ip: Option<IpAddr>,
 ) -> ApiResult<Option<Client>> {
+    let reservation = reserve(&state.login_limiter, client_keys(client_ip)).await?;
     let client = find(state, client_id).await?;
-    let reservation = reserve(&state.login_limiter, client_keys(client_ip, client_id)).await?;
     let presented = hash_refresh_token(secret);
     let matches = client.as_ref().is_some_and(|c| {
         verify_slices_are_equal(c.secret_hash.as_bytes(), presented.as_bytes()).is_ok()
@@ -250,8 +256,11 @@ pub async fn authenticate(
     Ok(client.filter(|_| matches))
 }
 
-/// The windows a client authentication counts in: the client id (hashed like a username) and
-/// the client address.
-fn client_keys(client_ip: Option<IpAddr>, client_id: &str) -> Vec<String> {
-    crate::ratelimit::login_keys(client_ip, &format!("client:{client_id}"))
+/// The window a client authentication counts in: the client address only. A secret of 256
+/// random bits needs no per-client window against guessing, and client ids are not secret: a
+/// window per id would let anyone who knows one lock that service out of its tokens.
+fn client_keys(client_ip: Option<IpAddr>) -> Vec<String> {
+    crate::ratelimit::login_ip_key(client_ip)
+        .into_iter()
+        .collect()
 }

@@ -167,10 +167,13 @@ pub fn login_keys(client_ip: Option<std::net::IpAddr>, username_key: &str) -> Ve
         .map(|b| format!("{b:02x}"))
         .collect();
     let mut keys = vec![format!("login:user:{hex}")];
-    if let Some(ip) = client_ip {
-        keys.push(format!("login:ip:{ip}"));
-    }
+    keys.extend(login_ip_key(client_ip));
     keys
+}
+
+/// The failed-login window of a client address (none without one).
+pub fn login_ip_key(client_ip: Option<std::net::IpAddr>) -> Option<String> {
+    client_ip.map(|ip| format!("login:ip:{ip}"))
 }
 
 /// The window a registration counts in (none without a client address).
@@ -225,10 +228,10 @@ impl Limiter {
                     return Ok(Attempt::Limited(secs));
                 }
                 Ok(TryReserve::Busy) => {}
-                Err(e) => {
-                    reservation.forget();
-                    return Err(e);
-                }
+                // Not forgotten: a command that timed out may still run when a stalled Redis
+                // wakes, and would then hold a place for PENDING_TTL_MS. Dropped unsettled, the
+                // reservation is given back by a command sent after it on the same connection.
+                Err(e) => return Err(e),
             }
             let wake = tokio::time::Instant::now() + POLL;
             if wake >= deadline {

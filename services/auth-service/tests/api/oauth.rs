@@ -165,6 +165,18 @@ async fn admins_register_list_and_delete_clients(b: Backend) {
         introspect(&app, creds, &live).await,
         json!({"active": false})
     );
+    // A grant already under way when the deletion landed mints a token dated after it: the
+    // revocation covers every token issued for a minute after the deletion, for its whole life.
+    let db = app.store().await;
+    let now = tokenauth_jwt::unix_now();
+    let rows = db
+        .run(move |c| tokenauth_store::revocations::live(c, now))
+        .await
+        .unwrap();
+    let row = rows.iter().find(|r| r.subject == id).unwrap();
+    let not_before = row.not_before.unwrap();
+    assert!(not_before >= row.created_at + 60, "{row:?}");
+    assert!(row.expires_at >= not_before + 900, "{row:?}");
 }
 both!(admins_register_list_and_delete_clients);
 
@@ -361,6 +373,58 @@ async fn guessing_a_client_secret_is_limited_like_a_password(b: Backend) {
     assert_oauth_error(res, 429, "slow_down").await;
 }
 both!(guessing_a_client_secret_is_limited_like_a_password);
+
+/// Client ids are not secret: guesses from one address must not lock the client out of its
+/// tokens from another. And an id no client can have (a NUL byte) is just unknown.
+async fn guesses_lock_out_their_address_not_the_client(b: Backend) {
+    let app = crate::helpers::admin_spawn(b)
+        .env("TRUSTED_PROXIES", "127.0.0.1")
+        .start()
+        .await;
+    let admin = crate::helpers::admin_token(&app).await;
+    let (id, secret) = client(&app, &admin, json!({"name": "svc"})).await;
+    let from = |ip: &'static str, id: String, secret: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/oauth/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-forwarded-for", ip)
+                .basic_auth(id, Some(secret))
+                .body("grant_type=client_credentials")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for n in 0..8 {
+        let status = from("10.1.1.1", id.clone(), format!("guess-{n}"))
+            .await
+            .status();
+        assert!(matches!(status.as_u16(), 401 | 429), "{status}");
+    }
+    let res = from("10.1.1.1", id.clone(), secret.clone()).await;
+    assert_oauth_error(res, 429, "slow_down").await;
+    assert_eq!(
+        from("10.2.2.2", id.clone(), secret.clone()).await.status(),
+        StatusCode::OK
+    );
+    for bad in ["svc-\0", "svc-%00", "svc-\u{1}x"] {
+        let res = form_post(
+            &app,
+            "/oauth/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", bad),
+                ("client_secret", "x"),
+            ],
+            None,
+        )
+        .await;
+        assert_oauth_error(res, 401, "invalid_client").await;
+    }
+}
+both!(guesses_lock_out_their_address_not_the_client);
 
 async fn the_password_and_refresh_grants_work_like_the_json_api(b: Backend) {
     let (app, _admin) = with_admin(b).await;

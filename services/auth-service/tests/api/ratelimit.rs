@@ -401,3 +401,45 @@ async fn a_limited_client_stays_limited_behind_a_trusted_proxy() {
     let res = fail("x-forwarded-for", "1.2.3.99").await.unwrap();
     assert_problem(res, 401, "invalid_credentials").await;
 }
+
+/// Logins sent while Redis is stalled (busy with one slow command: connections open, nothing
+/// answered) get 503; their reservations still run when Redis is free again, and must be given
+/// back, or the right password would be refused (429) for the pending entries' lifetime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_during_a_redis_stall_leave_no_attempt_behind() {
+    let redis = tokenauth_testkit::RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    let app = Spawn::new(Backend::Sqlite)
+        .env("REDIS_URL", &redis.url())
+        .start()
+        .await;
+    let name = unique("stall");
+    app.register(&name).await;
+    let port = redis.port.to_string();
+    let sleeper = std::thread::spawn(move || {
+        std::process::Command::new("redis-cli")
+            .args(["-p", &port, "DEBUG", "SLEEP", "4"])
+            .output()
+            .unwrap()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let statuses =
+        futures_util::future::join_all((0..10).map(|_| app.login(&name, PASSWORD))).await;
+    let stalled = statuses
+        .iter()
+        .filter(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert!(stalled >= 3, "only {stalled} logins met the stall");
+    sleeper.join().unwrap();
+    let woke = std::time::Instant::now();
+    loop {
+        let status = app.login(&name, PASSWORD).await.status();
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            woke.elapsed() < std::time::Duration::from_secs(5),
+            "the right password still refused ({status}) after Redis woke"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

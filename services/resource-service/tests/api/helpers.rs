@@ -178,8 +178,11 @@ impl RedisStack {
             auth: auth_url,
             shared,
             replicas,
+            // A pooled connection idle past the server's keep-alive may be closed just as it is
+            // reused (`IncompleteMessage`): drop idle ones well before.
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
+                .pool_idle_timeout(Duration::from_secs(1))
                 .build()
                 .unwrap(),
             auth_handle,
