@@ -58,10 +58,20 @@ pub async fn middleware(
     let mut res = REQUEST_ID
         .scope(id, async move {
             if req.headers().get_all(header::AUTHORIZATION).count() > 1 {
-                let problem = Problem::invalid_request("More than one Authorization header");
-                return Ok(req
-                    .into_response(problem.error_response())
-                    .map_into_right_body());
+                const WHY: &str = "More than one Authorization header";
+                // The OAuth 2.0 endpoints answer in RFC 6749's error format, as they do
+                // everything else; the rest of the API in problem details.
+                let response = if req.path().starts_with("/oauth/") {
+                    actix_web::HttpResponse::BadRequest()
+                        .insert_header((header::CACHE_CONTROL, "no-store"))
+                        .json(serde_json::json!({
+                            "error": "invalid_request",
+                            "error_description": WHY,
+                        }))
+                } else {
+                    Problem::invalid_request(WHY).error_response()
+                };
+                return Ok(req.into_response(response).map_into_right_body());
             }
             next.call(req)
                 .await

@@ -210,6 +210,21 @@ async fn duplicate_authorization_headers_are_refused(b: Backend) {
             .unwrap();
         assert_problem(res, 400, "invalid_request").await;
     }
+    // The OAuth 2.0 endpoints say it in RFC 6749's format.
+    let res = app
+        .client
+        .post(app.url("/oauth/token"))
+        .header("authorization", "Basic c3ZjLWE6Yg==")
+        .header("authorization", "Basic c3ZjLWE6Yg==")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
 }
 both!(duplicate_authorization_headers_are_refused);
 
