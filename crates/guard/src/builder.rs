@@ -94,6 +94,13 @@ impl GuardBuilder {
         self
     }
 
+    /// How often a JWKS is fetched again (default 300 s): a key taken out of it stops
+    /// verifying within this bound.
+    pub fn jwks_refresh(mut self, every: std::time::Duration) -> Self {
+        self.config.jwks_refresh = every;
+        self
+    }
+
     /// The prefix of the Redis keys and channel the auth-service writes under.
     pub fn redis_key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.config.redis_key_prefix = prefix.into();

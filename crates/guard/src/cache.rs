@@ -34,6 +34,8 @@ pub struct Entry {
     pub claims: Arc<AccessClaims>,
     /// The mirror generation under which this token was last found not revoked (0: never).
     pub checked: u64,
+    /// The key set it was verified with (see [`VerifiedCache::with`]).
+    keys: u64,
 }
 
 struct Map {
@@ -81,22 +83,31 @@ impl VerifiedCache {
         }
     }
 
-    /// Runs `f` on this thread's live entry for `token`, if there is one.
-    pub fn with<T>(&self, token: &[u8], now: i64, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
+    /// Runs `f` on this thread's live entry for `token`, if there is one verified with key set
+    /// `keys` (a number that changes whenever the verification keys do: a token verified with a
+    /// key since taken away must be verified again).
+    pub fn with<T>(
+        &self,
+        token: &[u8],
+        now: i64,
+        keys: u64,
+        f: impl FnOnce(&mut Entry) -> T,
+    ) -> Option<T> {
         CACHES.with(|caches| {
             let mut caches = caches.borrow_mut();
             let (_, map) = caches.iter_mut().find(|(id, _)| *id == self.id)?;
             let hash = tail_hash(&map.hasher, token);
             let entry = map.table.find_mut(hash, |e| *e.token == *token)?;
-            if entry.claims.exp <= now {
+            if entry.claims.exp <= now || entry.keys != keys {
                 return None;
             }
             Some(f(entry))
         })
     }
 
-    /// Remembers a token that has just been verified (an expired one is not kept).
-    pub fn insert(&self, token: &[u8], claims: Arc<AccessClaims>, now: i64) {
+    /// Remembers a token that has just been verified with key set `keys` (read before the
+    /// verification) (an expired one is not kept).
+    pub fn insert(&self, token: &[u8], claims: Arc<AccessClaims>, now: i64, keys: u64) {
         if claims.exp <= now || self.capacity == 0 {
             return;
         }
@@ -130,6 +141,7 @@ impl VerifiedCache {
                 token: token.into(),
                 claims,
                 checked: 0,
+                keys,
             };
             match map.table.find_mut(hash, |e| *e.token == *token) {
                 Some(existing) => *existing = entry,
@@ -183,14 +195,25 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_verified_with_other_keys_is_not_used() {
+        let cache = VerifiedCache::new(10);
+        cache.insert(b"a", claims(100), 50, 7);
+        assert!(cache.with(b"a", 60, 7, |_| ()).is_some());
+        assert!(
+            cache.with(b"a", 60, 8, |_| ()).is_none(),
+            "keys changed since"
+        );
+    }
+
+    #[test]
     fn entries_are_not_used_at_or_after_exp() {
         let cache = VerifiedCache::new(10);
-        cache.insert(b"a", claims(100), 50);
-        assert!(cache.with(b"a", 99, |_| ()).is_some());
-        assert!(cache.with(b"a", 100, |_| ()).is_none());
-        cache.insert(b"b", claims(40), 50);
+        cache.insert(b"a", claims(100), 50, 1);
+        assert!(cache.with(b"a", 99, 1, |_| ()).is_some());
+        assert!(cache.with(b"a", 100, 1, |_| ()).is_none());
+        cache.insert(b"b", claims(40), 50, 1);
         assert!(
-            cache.with(b"b", 0, |_| ()).is_none(),
+            cache.with(b"b", 0, 1, |_| ()).is_none(),
             "already expired: not cached"
         );
     }
@@ -199,18 +222,19 @@ mod tests {
     fn stays_within_capacity_and_caches_are_separate() {
         let cache = VerifiedCache::new(3);
         for i in 0..100 {
-            cache.insert(format!("t{i}").as_bytes(), claims(1000), 0);
+            cache.insert(format!("t{i}").as_bytes(), claims(1000), 0, 1);
             assert!(cache.len() <= 3);
         }
         let other = VerifiedCache::new(3);
-        assert!(other.with(b"t99", 0, |_| ()).is_none());
+        assert!(other.with(b"t99", 0, 1, |_| ()).is_none());
         // Expired entries are dropped before live ones.
         let cache = VerifiedCache::new(2);
-        cache.insert(b"old", claims(10), 0);
-        cache.insert(b"live", claims(1000), 0);
-        cache.insert(b"new", claims(1000), 20);
+        cache.insert(b"old", claims(10), 0, 1);
+        cache.insert(b"live", claims(1000), 0, 1);
+        cache.insert(b"new", claims(1000), 20, 1);
         assert!(
-            cache.with(b"live", 20, |_| ()).is_some() && cache.with(b"new", 20, |_| ()).is_some()
+            cache.with(b"live", 20, 1, |_| ()).is_some()
+                && cache.with(b"new", 20, 1, |_| ()).is_some()
         );
     }
 
@@ -219,29 +243,38 @@ mod tests {
         let tail = "s".repeat(HASHED_TAIL);
         let (one, two) = (format!("header.one.{tail}"), format!("header.two.{tail}"));
         let cache = VerifiedCache::new(10);
-        cache.insert(one.as_bytes(), claims(1000), 0);
-        assert!(cache.with(two.as_bytes(), 0, |_| ()).is_none());
-        cache.insert(two.as_bytes(), claims(2000), 0);
-        assert_eq!(cache.with(one.as_bytes(), 0, |e| e.claims.exp), Some(1000));
-        assert_eq!(cache.with(two.as_bytes(), 0, |e| e.claims.exp), Some(2000));
+        cache.insert(one.as_bytes(), claims(1000), 0, 1);
+        assert!(cache.with(two.as_bytes(), 0, 1, |_| ()).is_none());
+        cache.insert(two.as_bytes(), claims(2000), 0, 1);
+        assert_eq!(
+            cache.with(one.as_bytes(), 0, 1, |e| e.claims.exp),
+            Some(1000)
+        );
+        assert_eq!(
+            cache.with(two.as_bytes(), 0, 1, |e| e.claims.exp),
+            Some(2000)
+        );
         assert_eq!(cache.len(), 2);
         // Inserting a token again replaces its entry.
-        cache.insert(one.as_bytes(), claims(3000), 0);
-        assert_eq!(cache.with(one.as_bytes(), 0, |e| e.claims.exp), Some(3000));
+        cache.insert(one.as_bytes(), claims(3000), 0, 1);
+        assert_eq!(
+            cache.with(one.as_bytes(), 0, 1, |e| e.claims.exp),
+            Some(3000)
+        );
         assert_eq!(cache.len(), 2);
         // Shorter than the hashed tail.
-        cache.insert(b"t", claims(1000), 0);
-        assert!(cache.with(b"t", 0, |_| ()).is_some());
+        cache.insert(b"t", claims(1000), 0, 1);
+        assert!(cache.with(b"t", 0, 1, |_| ()).is_some());
     }
 
     #[test]
     fn a_thread_that_ends_gives_its_entries_back_to_the_count() {
         let cache = Arc::new(VerifiedCache::new(100));
-        cache.insert(b"main", claims(1000), 0);
+        cache.insert(b"main", claims(1000), 0, 1);
         let c = cache.clone();
         std::thread::spawn(move || {
             for i in 0..10 {
-                c.insert(format!("t{i}").as_bytes(), claims(1000), 0);
+                c.insert(format!("t{i}").as_bytes(), claims(1000), 0, 1);
             }
             assert_eq!(c.len(), 11);
         })
@@ -257,12 +290,12 @@ mod tests {
     #[test]
     fn each_thread_has_its_own_entries() {
         let cache = Arc::new(VerifiedCache::new(10));
-        cache.insert(b"a", claims(1000), 0);
+        cache.insert(b"a", claims(1000), 0, 1);
         let c = cache.clone();
-        let seen = std::thread::spawn(move || c.with(b"a", 0, |_| ()).is_some())
+        let seen = std::thread::spawn(move || c.with(b"a", 0, 1, |_| ()).is_some())
             .join()
             .unwrap();
         assert!(!seen);
-        assert!(cache.with(b"a", 0, |_| ()).is_some());
+        assert!(cache.with(b"a", 0, 1, |_| ()).is_some());
     }
 }

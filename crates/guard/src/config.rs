@@ -98,7 +98,13 @@ pub struct GuardConfig {
     pub redis: Option<RedisConfig>,
     /// The prefix of every Redis key and channel (`REDIS_KEY_PREFIX`).
     pub redis_key_prefix: String,
+    /// A JWKS is fetched again at least this often (`JWKS_REFRESH_SECS`): a key taken out of
+    /// it stops verifying within this bound.
+    pub jwks_refresh: std::time::Duration,
 }
+
+/// `JWKS_REFRESH_SECS` when unset.
+pub const DEFAULT_JWKS_REFRESH_SECS: u64 = 300;
 
 impl std::fmt::Debug for GuardConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -119,6 +125,7 @@ impl std::fmt::Debug for GuardConfig {
             .field("audience", &self.audience)
             .field("redis_url", &redis_url)
             .field("redis_key_prefix", &self.redis_key_prefix)
+            .field("jwks_refresh", &self.jwks_refresh)
             .finish()
     }
 }
@@ -133,6 +140,7 @@ impl Default for GuardConfig {
             audience: vec![DEFAULT_AUDIENCE.to_owned()],
             redis: None,
             redis_key_prefix: DEFAULT_REDIS_PREFIX.to_owned(),
+            jwks_refresh: std::time::Duration::from_secs(DEFAULT_JWKS_REFRESH_SECS),
         }
     }
 }
@@ -163,6 +171,11 @@ impl GuardConfig {
                 .as_ref()
                 .map_or_else(|| DEFAULT_REDIS_PREFIX.to_owned(), |r| r.prefix.clone()),
             redis,
+            jwks_refresh: std::time::Duration::from_secs(config::parsed_or(
+                src,
+                "JWKS_REFRESH_SECS",
+                DEFAULT_JWKS_REFRESH_SECS,
+            )?),
         };
         config.validate()?;
         Ok(config)
@@ -190,6 +203,12 @@ impl GuardConfig {
         }
         if self.issuer.trim().is_empty() {
             return Err(ConfigError::new("TOKEN_ISSUER", "must not be empty"));
+        }
+        if !(1..=86_400).contains(&self.jwks_refresh.as_secs()) {
+            return Err(ConfigError::new(
+                "JWKS_REFRESH_SECS",
+                "must be between 1 and 86400",
+            ));
         }
         if self.audience.iter().all(|a| a.trim().is_empty()) {
             return Err(ConfigError::new("TOKEN_AUDIENCE", "must name an audience"));
@@ -288,6 +307,8 @@ mod tests {
             ),
             (vec![("JWKS_URL", "ftp://x")], "JWKS_URL"),
             (vec![("REDIS_URL", "http://127.0.0.1:6379")], "REDIS_URL"),
+            (vec![("JWKS_REFRESH_SECS", "0")], "JWKS_REFRESH_SECS"),
+            (vec![("JWKS_REFRESH_SECS", "soon")], "JWKS_REFRESH_SECS"),
         ] {
             let err = GuardConfig::from_source(&src(&pairs)).unwrap_err();
             assert_eq!(err.var, var, "{pairs:?}");

@@ -86,7 +86,8 @@ impl Guard {
         // Read the generation before checking: a change during the check makes the next
         // request check again.
         let generation = inner.mirror.generation();
-        inner.cache.with(token, unix_now(), |entry| {
+        let keys = inner.keys.generation();
+        inner.cache.with(token, unix_now(), keys, |entry| {
             if entry.checked == generation && inner.mirror.is_current() {
                 return Ok(entry.claims.clone());
             }
@@ -104,10 +105,12 @@ impl Guard {
         if let Some(answer) = self.authenticate_cached_bytes(token.as_bytes()) {
             return answer;
         }
+        // Read before verifying: keys replaced meanwhile make the entry checked again.
+        let keys = self.0.keys.generation();
         let claims = Arc::new(self.verify(token).await?);
         self.0
             .cache
-            .insert(token.as_bytes(), claims.clone(), unix_now());
+            .insert(token.as_bytes(), claims.clone(), unix_now(), keys);
         self.check_revocation(claims)
     }
 

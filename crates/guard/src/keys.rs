@@ -2,6 +2,7 @@
 //! an unknown `kid` at most once every few seconds), a public key file, or the HS256 secret.
 //! Loading the JWKS, and failing to, are each reported once, not per retry.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,19 @@ pub(crate) struct KeyStore {
     #[cfg(feature = "jwks")]
     config: VerifierConfig,
     current: RwLock<Option<Arc<Verifier>>>,
+    /// Changes whenever the installed keys do, so tokens verified under older keys are
+    /// verified again (a key taken out of the JWKS must stop verifying, cached or not).
+    generation: AtomicU64,
+    /// The JWKS body last installed: an unchanged one installs nothing.
+    #[cfg(feature = "jwks")]
+    last_body: Mutex<Vec<u8>>,
+    /// How often the JWKS is fetched again once loaded (`JWKS_REFRESH_SECS`).
+    refresh: Duration,
+    /// When the JWKS was last fetched, for whatever reason: the periodic refresh counts from it.
     last_fetch: Mutex<Option<Instant>>,
+    /// When a token naming an unknown key last caused a fetch: such fetches are rate limited on
+    /// their own, so a periodic refresh never delays taking up a rotated key.
+    last_unknown_kid: Mutex<Option<Instant>>,
     #[cfg(feature = "jwks")]
     client: reqwest::Client,
 }
@@ -89,7 +102,12 @@ impl KeyStore {
             source: config.keys.clone(),
             #[cfg(feature = "jwks")]
             config: verifier_config,
+            generation: AtomicU64::new(1),
+            #[cfg(feature = "jwks")]
+            last_body: Mutex::new(Vec::new()),
+            refresh: config.jwks_refresh,
             last_fetch: Mutex::new(None),
+            last_unknown_kid: Mutex::new(None),
             #[cfg(feature = "jwks")]
             client,
         })
@@ -101,6 +119,11 @@ impl KeyStore {
 
     pub fn is_ready(&self) -> bool {
         self.verifier().is_some()
+    }
+
+    /// Which key set is installed: changes whenever the keys do.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Fetches the JWKS once and installs its keys.
@@ -135,12 +158,21 @@ impl KeyStore {
             }
             body.extend_from_slice(&chunk);
         }
+        if self.is_ready() && self.last_body.lock().is_ok_and(|last| *last == body) {
+            return Ok(());
+        }
         let set: JwkSet =
             serde_json::from_slice(&body).map_err(|e| format!("JWKS is not valid: {e}"))?;
         let keys = VerificationKeys::from_jwks(&set).map_err(|e| e.to_string())?;
         let verifier = Arc::new(Verifier::new(keys, self.config.clone()));
         if let Ok(mut current) = self.current.write() {
             *current = Some(verifier);
+            // Bumped while the new keys are being installed: a token verified under the old
+            // ones and cached after this point carries the old number and is checked again.
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        if let Ok(mut last) = self.last_body.lock() {
+            *last = body;
         }
         Ok(())
     }
@@ -156,20 +188,26 @@ impl KeyStore {
         matches!(self.source, KeySource::JwksUrl(_))
     }
 
-    /// Fetches the JWKS in the background until it succeeds (1 s apart, then up to 5 s), on
-    /// the runtime `on`.
+    /// Fetches the JWKS in the background until it succeeds (1 s apart, then up to 5 s), then
+    /// again every `JWKS_REFRESH_SECS` for as long as the store is used, on the runtime `on`.
+    /// A refresh that fails keeps the keys in use (and is retried sooner).
     pub fn spawn_fetch(self: &Arc<Self>, on: &tokio::runtime::Handle) {
         if !self.needs_fetch() {
             return;
         }
-        let store = self.clone();
+        let weak = Arc::downgrade(self);
         on.spawn(async move {
             let mut delay = Duration::from_secs(1);
             let mut told = false;
             loop {
+                let Some(store) = weak.upgrade() else {
+                    return;
+                };
                 match store.fetch().await {
                     Ok(()) => {
                         notice::info("verification keys loaded from the JWKS URL");
+                        drop(store);
+                        refresh_forever(weak).await;
                         return;
                     }
                     Err(error) => {
@@ -191,13 +229,24 @@ impl KeyStore {
         });
     }
 
+    /// How long after the last fetch the next periodic one is due.
+    fn refresh_due_in(&self) -> Duration {
+        let since = self
+            .last_fetch
+            .lock()
+            .ok()
+            .and_then(|last| last.map(|t| t.elapsed()))
+            .unwrap_or(self.refresh);
+        self.refresh.saturating_sub(since)
+    }
+
     /// On a token naming an unknown key: refetch, at most once per [`REFETCH_INTERVAL`].
     /// Returns whether new keys were installed.
     pub async fn refetch_for_unknown_kid(&self) -> bool {
         if !self.needs_fetch() {
             return false;
         }
-        let allowed = match self.last_fetch.lock() {
+        let allowed = match self.last_unknown_kid.lock() {
             Ok(mut last) => {
                 let allowed = last.is_none_or(|t| t.elapsed() >= REFETCH_INTERVAL);
                 if allowed {
@@ -208,5 +257,44 @@ impl KeyStore {
             Err(_) => false,
         };
         allowed && self.fetch().await.is_ok()
+    }
+}
+
+/// Fetches the JWKS every `JWKS_REFRESH_SECS` (counted from the last fetch of any kind) while
+/// the store is in use. A failure keeps the keys and tries again within 5 s; it is reported
+/// once, and so is the recovery.
+async fn refresh_forever(weak: std::sync::Weak<KeyStore>) {
+    let mut failing = false;
+    loop {
+        let due = match weak.upgrade() {
+            Some(store) if failing => store.refresh_due_in().min(REFETCH_INTERVAL),
+            Some(store) => store.refresh_due_in(),
+            None => return,
+        };
+        tokio::time::sleep(due.max(Duration::from_millis(100))).await;
+        let Some(store) = weak.upgrade() else {
+            return;
+        };
+        if store.refresh_due_in() > Duration::ZERO && !failing {
+            // An unknown-kid refetch happened meanwhile; wait out the rest.
+            continue;
+        }
+        match store.fetch().await {
+            Ok(()) if failing => {
+                notice::info("verification keys refreshed from the JWKS URL again");
+                failing = false;
+            }
+            Ok(()) => {}
+            Err(error) => {
+                if !failing {
+                    notice::warn(
+                        "cannot refresh verification keys from the JWKS URL; keeping the keys \
+                         in use (retrying)",
+                        Some(&error),
+                    );
+                }
+                failing = true;
+            }
+        }
     }
 }

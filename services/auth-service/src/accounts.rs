@@ -7,7 +7,9 @@ use tokenauth_store::models::User;
 use tokenauth_store::users;
 
 use crate::config::BootstrapAdmin;
+use crate::passwords::Hasher;
 use std::net::IpAddr;
+use tokenauth_store::Database;
 
 use crate::domain::{LoginName, Password, Username};
 use crate::error::ApiResult;
@@ -197,10 +199,13 @@ pub async fn change_password(
 }
 
 /// Creates the bootstrap admin, or gives an existing user of that name the admin role.
-pub async fn bootstrap_admin(state: &AppState, admin: &BootstrapAdmin) -> ApiResult<()> {
+pub async fn bootstrap_admin(
+    db: &Database,
+    hasher: &Hasher,
+    admin: &BootstrapAdmin,
+) -> ApiResult<()> {
     let key = admin.username.key();
-    let existing = state
-        .db
+    let existing = db
         .run(move |conn| users::find_by_username_key(conn, &key))
         .await?;
     if let Some(user) = existing {
@@ -209,15 +214,13 @@ pub async fn bootstrap_admin(state: &AppState, admin: &BootstrapAdmin) -> ApiRes
             roles.push(ROLE_ADMIN.to_owned());
             let joined = roles.join(" ");
             let id = user.id.clone();
-            state
-                .db
-                .run(move |conn| users::set_roles(conn, &id, &joined))
+            db.run(move |conn| users::set_roles(conn, &id, &joined))
                 .await?;
             tracing::info!(user_id = %user.id, "bootstrap admin: promoted existing user");
         }
         return Ok(());
     }
-    let hash = state.hasher.hash(admin.password.clone()).await?;
+    let hash = hasher.hash(admin.password.clone()).await?;
     let user = User {
         id: uuid::Uuid::now_v7().to_string(),
         username: admin.username.as_str().to_owned(),
@@ -233,12 +236,11 @@ pub async fn bootstrap_admin(state: &AppState, admin: &BootstrapAdmin) -> ApiRes
     };
     let id = user.id.clone();
     let key = user.username_key.clone();
-    match state.db.run(move |conn| users::insert(conn, &user)).await {
+    match db.run(move |conn| users::insert(conn, &user)).await {
         Ok(()) => tracing::info!(user_id = %id, "bootstrap admin: created"),
         Err(StoreError::Conflict) => {
             // Another replica created it first, or another user's name looks just like it.
-            let created = state
-                .db
+            let created = db
                 .run(move |conn| users::find_by_username_key(conn, &key))
                 .await?
                 .is_some();

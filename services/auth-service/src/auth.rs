@@ -114,6 +114,7 @@ pub async fn is_active(state: &AppState, claims: &AccessClaims) -> Result<bool, 
 async fn authenticate(state: AppState, token: String) -> Result<CurrentUser, ApiError> {
     let claims = state
         .tokens
+        .keys()
         .verifier()
         .verify(&token)
         .map_err(verify_error)?;

@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod oauth;
+pub mod ops;
 pub mod passwords;
 pub mod ratelimit;
 pub mod revocations;
@@ -96,6 +97,7 @@ impl Application {
         state.revocations.spawn_sync(state.db.clone());
         tokio::spawn(catch_up(state.clone()));
         tokio::spawn(prune_forever(state.clone()));
+        tokio::spawn(reload_keys_forever(state.tokens.clone()));
         Ok(Application { server, state })
     }
 
@@ -126,6 +128,32 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.run_until_stopped().await
+    }
+}
+
+/// How often the key file is read again (see [`Tokens::reload`]): a rotation written to it
+/// (`auth-service rotate-key`) signs within this long, without a restart.
+pub const KEY_RELOAD_EVERY: Duration = Duration::from_secs(2);
+
+async fn reload_keys_forever(tokens: Arc<Tokens>) {
+    let mut tick = tokio::time::interval(KEY_RELOAD_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        match tokens.reload() {
+            Ok(Some(kids)) => {
+                failing = false;
+                tracing::info!(signing = %kids[0], published = ?kids, "signing keys reloaded");
+            }
+            Ok(None) => failing = false,
+            Err(e) => {
+                if !failing {
+                    tracing::error!(error = %e, "cannot reload the key file; keeping the keys in use");
+                }
+                failing = true;
+            }
+        }
     }
 }
 
@@ -179,9 +207,9 @@ async fn catch_up(state: AppState) {
                 state.revocations.load_in_process(&state.db).await?;
             }
             // Before the bootstrap admin, which is looked up by the new key.
-            usernames::backfill(&state).await?;
+            usernames::backfill(&state.db).await?;
             if let Some(admin) = &state.config.bootstrap_admin {
-                accounts::bootstrap_admin(&state, admin)
+                accounts::bootstrap_admin(&state.db, &state.hasher, admin)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             }

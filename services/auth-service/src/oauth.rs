@@ -466,7 +466,7 @@ pub async fn revoke(
     };
     let token = params.required("token")?;
     // `token_type_hint` is only a hint: both kinds are tried, in either order alike.
-    if let Ok(claims) = state.tokens.issued_verifier().verify(token) {
+    if let Ok(claims) = state.tokens.keys().issued_verifier().verify(token) {
         if client
             .as_ref()
             .is_some_and(|c| c.client_id != claims.client_id)
@@ -513,17 +513,21 @@ pub async fn introspect(
     let token = params.required("token")?;
     let inactive = serde_json::json!({"active": false});
     let now = unix_now();
+    // The key set of the moment: a token verified with a key since retired is verified again.
+    let keys = state.tokens.keys();
     let cached = state
         .introspected
-        .with(token.as_bytes(), now, |entry| entry.claims.clone());
+        .with(token.as_bytes(), now, keys.generation(), |entry| {
+            entry.claims.clone()
+        });
     let claims = match cached {
         Some(claims) => claims,
-        None => match state.tokens.issued_verifier().verify(token) {
+        None => match keys.issued_verifier().verify(token) {
             Ok(claims) => {
                 let claims = Arc::new(claims);
                 state
                     .introspected
-                    .insert(token.as_bytes(), claims.clone(), now);
+                    .insert(token.as_bytes(), claims.clone(), now, keys.generation());
                 claims
             }
             Err(_) => return Ok(inactive),

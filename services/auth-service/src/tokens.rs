@@ -1,6 +1,7 @@
 //! Minting access tokens and refresh tokens, and the keys behind them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -20,6 +21,20 @@ pub const DEFAULT_USER_SCOPE: &str = "api";
 /// Refresh tokens carry 256 random bits.
 const REFRESH_TOKEN_BYTES: usize = 32;
 const GENERATED_KEY_FILE: &str = "jwt-ed25519.pem";
+
+/// The Ed25519 key file this configuration signs with (`JWT_PRIVATE_KEY_FILE`, or the one
+/// generated under the data directory); none in HS256 mode.
+pub fn key_file(config: &AuthConfig) -> Option<PathBuf> {
+    match &config.keys {
+        KeyConfig::Hs256 { .. } => None,
+        KeyConfig::EdDsa {
+            private_key_file: Some(path),
+        } => Some(path.clone()),
+        KeyConfig::EdDsa {
+            private_key_file: None,
+        } => Some(config.data_dir.join(GENERATED_KEY_FILE)),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -60,13 +75,62 @@ pub struct Grant {
     pub audience: Option<Vec<String>>,
 }
 
+/// The keys of the moment: the first signs; all verify and are published.
 #[derive(Debug)]
-pub struct Tokens {
+pub struct KeySet {
+    /// Different for every key set this process has loaded.
+    generation: u64,
     keys: Vec<SigningKey>,
     verifier: Verifier,
     /// The same, for tokens of every audience this service mints (introspection, revocation).
     issued: Verifier,
     jwks: JwkSet,
+}
+
+impl KeySet {
+    fn new(keys: Vec<SigningKey>, config: VerifierConfig) -> Result<Self, TokenError> {
+        static LOADED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let verifier = Verifier::new(VerificationKeys::from_signing_keys(&keys)?, config);
+        Ok(KeySet {
+            generation: LOADED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            issued: verifier.for_any_audience(),
+            jwks: public_jwks(&keys),
+            keys,
+            verifier,
+        })
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// Which key set this is (see [`tokenauth_guard::cache::VerifiedCache::with`]).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Verifies tokens this service minted, whatever their audience.
+    pub fn issued_verifier(&self) -> &Verifier {
+        &self.issued
+    }
+
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    /// The `kid` of each key, the signing one first.
+    pub fn kids(&self) -> Vec<String> {
+        self.keys.iter().map(|k| k.kid().to_owned()).collect()
+    }
+}
+
+#[derive(Debug)]
+pub struct Tokens {
+    current: RwLock<Arc<KeySet>>,
+    /// The Ed25519 key file, read again by [`Tokens::reload`] (none in HS256 mode), and what
+    /// it held when last read.
+    key_file: Option<(PathBuf, Mutex<String>)>,
+    verifier_config: VerifierConfig,
     issuer: String,
     audience: Vec<String>,
     pub access_ttl: i64,
@@ -77,37 +141,37 @@ pub struct Tokens {
 impl Tokens {
     pub fn from_config(config: &AuthConfig) -> Result<Self, TokenError> {
         tokenauth_jwt::install_crypto_provider();
-        let keys = match &config.keys {
+        let (keys, key_file) = match &config.keys {
             KeyConfig::Hs256 { .. } => {
                 let secret = config.keys.secret_bytes().unwrap_or_default();
-                vec![SigningKey::hs256(secret)?]
+                (vec![SigningKey::hs256(secret)?], None)
             }
             KeyConfig::EdDsa {
                 private_key_file: Some(path),
             } => {
-                let pem = std::fs::read_to_string(path).map_err(|source| TokenError::KeyFile {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-                SigningKey::ed25519_from_pem(&pem)?
+                let pem = read_key_file(path)?;
+                (
+                    SigningKey::ed25519_from_pem(&pem)?,
+                    Some((path.clone(), pem)),
+                )
             }
             KeyConfig::EdDsa {
                 private_key_file: None,
-            } => load_or_generate(&config.data_dir.join(GENERATED_KEY_FILE))?,
+            } => {
+                let path = config.data_dir.join(GENERATED_KEY_FILE);
+                let pem = load_or_generate(&path)?;
+                (SigningKey::ed25519_from_pem(&pem)?, Some((path, pem)))
+            }
         };
-        let verifier = Verifier::new(
-            VerificationKeys::from_signing_keys(&keys)?,
-            VerifierConfig {
-                issuer: config.issuer.clone(),
-                audience: config.audience.clone(),
-                leeway_secs: tokenauth_jwt::MAX_LEEWAY_SECS,
-            },
-        );
+        let verifier_config = VerifierConfig {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            leeway_secs: tokenauth_jwt::MAX_LEEWAY_SECS,
+        };
         Ok(Tokens {
-            issued: verifier.for_any_audience(),
-            jwks: public_jwks(&keys),
-            keys,
-            verifier,
+            current: RwLock::new(Arc::new(KeySet::new(keys, verifier_config.clone())?)),
+            key_file: key_file.map(|(path, pem)| (path, Mutex::new(pem))),
+            verifier_config,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             access_ttl: config.access_ttl_secs,
@@ -116,17 +180,39 @@ impl Tokens {
         })
     }
 
-    pub fn verifier(&self) -> &Verifier {
-        &self.verifier
+    /// The keys of the moment.
+    pub fn keys(&self) -> Arc<KeySet> {
+        match self.current.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
-    /// Verifies tokens this service minted, whatever their audience.
-    pub fn issued_verifier(&self) -> &Verifier {
-        &self.issued
-    }
-
-    pub fn jwks(&self) -> &JwkSet {
-        &self.jwks
+    /// Reads the key file again; when it changed, its keys replace the current ones (the first
+    /// signs from now on; all are published). Returns the new `kid`s, or `None` when nothing
+    /// changed. A file that cannot be read or parsed leaves the current keys in place.
+    pub fn reload(&self) -> Result<Option<Vec<String>>, TokenError> {
+        let Some((path, last)) = &self.key_file else {
+            return Ok(None);
+        };
+        let pem = read_key_file(path)?;
+        let mut last = last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *last == pem {
+            return Ok(None);
+        }
+        let set = KeySet::new(
+            SigningKey::ed25519_from_pem(&pem)?,
+            self.verifier_config.clone(),
+        )?;
+        let kids = set.kids();
+        match self.current.write() {
+            Ok(mut current) => *current = Arc::new(set),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
+        }
+        *last = pem;
+        Ok(Some(kids))
     }
 
     /// Signs an access token for `grant`, issued at `now`.
@@ -152,7 +238,8 @@ impl Tokens {
             sid: grant.session_id.clone(),
             preferred_username: grant.username.clone(),
         };
-        let key = self.keys.first().ok_or(tokenauth_jwt::KeyError::NoKey)?;
+        let keys = self.keys();
+        let key = keys.keys.first().ok_or(tokenauth_jwt::KeyError::NoKey)?;
         Ok((key.sign(&claims)?, claims))
     }
 
@@ -171,14 +258,22 @@ pub fn hash_refresh_token(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()).as_ref())
 }
 
+fn read_key_file(path: &Path) -> Result<String, TokenError> {
+    std::fs::read_to_string(path).map_err(|source| TokenError::KeyFile {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 /// The embedded default keeps one generated key under the data directory, owner-readable only.
-fn load_or_generate(path: &Path) -> Result<Vec<SigningKey>, TokenError> {
+/// Returns the file's PEM.
+fn load_or_generate(path: &Path) -> Result<String, TokenError> {
     let io = |source| TokenError::KeyFile {
         path: path.display().to_string(),
         source,
     };
     match std::fs::read_to_string(path) {
-        Ok(pem) => Ok(SigningKey::ed25519_from_pem(&pem)?),
+        Ok(pem) => Ok(pem),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(io)?;
@@ -186,7 +281,7 @@ fn load_or_generate(path: &Path) -> Result<Vec<SigningKey>, TokenError> {
             let pem = SigningKey::generate_ed25519_pem()?;
             write_private(path, &pem).map_err(io)?;
             tracing::info!(path = %path.display(), "generated a new Ed25519 signing key");
-            Ok(SigningKey::ed25519_from_pem(&pem)?)
+            Ok(pem)
         }
         Err(e) => Err(io(e)),
     }

@@ -7,7 +7,7 @@ use tokenauth_store::users::{self, Backfill};
 use tokenauth_store::{DbConnection, StoreError};
 
 use crate::domain::username_forms;
-use crate::state::AppState;
+use tokenauth_store::Database;
 
 /// Rows per database round trip.
 const PAGE: usize = 500;
@@ -16,12 +16,11 @@ const PAGE: usize = 500;
 /// user already has keeps the skeletons it had (and its old key too when another user has its
 /// new key), and is reported by user id only, again at every start until an operator renames
 /// one of the two.
-pub async fn backfill(state: &AppState) -> Result<(), StoreError> {
+pub async fn backfill(db: &Database) -> Result<(), StoreError> {
     let mut after: Option<String> = None;
     loop {
         let cursor = after.take();
-        let last = state
-            .db
+        let last = db
             .run(move |conn| backfill_page(conn, cursor.as_deref()))
             .await?;
         match last {

@@ -8,5 +8,5 @@ use crate::state::AppState;
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .json(state.tokens.jwks())
+        .json(state.tokens.keys().jwks())
 }

@@ -13,6 +13,7 @@ mod errors;
 mod http;
 mod interop;
 mod oauth;
+mod operations;
 mod postgres_tls;
 mod ratelimit;
 mod secrets;

@@ -297,20 +297,23 @@ async fn an_unknown_kid_refetches_the_jwks_at_most_once_every_few_seconds() {
     assert_eq!(get(a.sign(&claims_now("x")).unwrap()).await, 200);
     let fetched = hits.load(Ordering::SeqCst);
 
-    // B is published (a rotation), but the keys were fetched moments ago: no refetch yet.
+    // B is published (a rotation): the first token naming it fetches the JWKS at once, even
+    // moments after the last fetch, and verifies.
     *body.lock().unwrap() = jwks_of(&[&b, &a]);
-    assert_eq!(get(b.sign(&claims_now("x")).unwrap()).await, 401);
-    assert_eq!(hits.load(Ordering::SeqCst), fetched);
-    // After the interval, the next unknown kid refetches and B's tokens verify.
-    tokio::time::sleep(tokenauth_guard::REFETCH_INTERVAL).await;
     assert_eq!(get(b.sign(&claims_now("x")).unwrap()).await, 200);
     assert_eq!(hits.load(Ordering::SeqCst), fetched + 1);
     assert_eq!(get(a.sign(&claims_now("x")).unwrap()).await, 200);
-    // A burst of tokens under a kid nobody published does not hammer the JWKS.
+    // A burst of tokens under a kid nobody published does not hammer the JWKS: no fetch again
+    // within the interval.
     for _ in 0..10 {
         assert_eq!(get(c.sign(&claims_now("x")).unwrap()).await, 401);
     }
     assert_eq!(hits.load(Ordering::SeqCst), fetched + 1);
+    // After the interval, the next unknown kid fetches once more.
+    tokio::time::sleep(tokenauth_guard::REFETCH_INTERVAL).await;
+    *body.lock().unwrap() = jwks_of(&[&c, &b, &a]);
+    assert_eq!(get(c.sign(&claims_now("x")).unwrap()).await, 200);
+    assert_eq!(hits.load(Ordering::SeqCst), fetched + 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -355,4 +358,138 @@ async fn an_oversized_jwks_is_not_read_past_its_cap() {
         .await
         .unwrap();
     assert_problem(res, 503, "unavailable").await;
+}
+
+/// The `kid` in a JWT's header.
+fn kid_of(token: &str) -> String {
+    use base64::Engine;
+    let header = token.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+/// Polls `check` every 50 ms until it holds, failing after `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Rotation without a restart anywhere: the new key signs within seconds of `rotate-key`,
+/// tokens of the old key keep verifying until `retire-keys`, and then stop within
+/// `JWKS_REFRESH_SECS`, cached or not; a token naming the retired key never brings it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_signs_at_once_and_a_retired_one_stops_verifying_within_the_refresh() {
+    let dir = TempDir::new();
+    let key_file = dir.join("signing.pem");
+    let first = auth_service::ops::generate_key(&key_file).unwrap();
+    let auth = start_auth(
+        dir.path(),
+        &[("JWT_PRIVATE_KEY_FILE", key_file.display().to_string())],
+    )
+    .await;
+    let auth_url = auth.base_url();
+    let mirror = auth.revocation_mirror();
+    tokio::spawn(auth.run_until_stopped());
+    let resource = start_resource(
+        &[
+            ("JWKS_URL", format!("{auth_url}/.well-known/jwks.json")),
+            ("JWKS_REFRESH_SECS", "1".into()),
+            ("FILES_DIR", dir.join("files").display().to_string()),
+        ],
+        mirror,
+    )
+    .await;
+    let base = resource.base_url();
+    tokio::spawn(resource.run_until_stopped());
+    let client = reqwest::Client::new();
+    wait_ready(&client, &auth_url, Duration::from_secs(10)).await;
+    wait_ready(&client, &base, Duration::from_secs(10)).await;
+    let secret = |token: String| {
+        let client = client.clone();
+        let url = format!("{base}/v1/secret");
+        async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let jwks_kids = || {
+        let client = client.clone();
+        let url = format!("{auth_url}/.well-known/jwks.json");
+        async move {
+            let jwks: serde_json::Value =
+                client.get(url).send().await.unwrap().json().await.unwrap();
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+
+    let old = access(&register(&client, &auth_url).await);
+    assert_eq!(kid_of(&old), first);
+    assert_eq!(secret(old.clone()).await, StatusCode::OK);
+
+    let second = auth_service::ops::rotate_key(&key_file).unwrap();
+    // The running auth-service signs with the new key within seconds, publishing both.
+    let started = std::time::Instant::now();
+    let new = loop {
+        let token = access(&register(&client, &auth_url).await);
+        if kid_of(&token) == second {
+            break token;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "the new key never signed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(jwks_kids().await, [second.clone(), first.clone()]);
+    // The verifier takes up the new key without a restart, and still takes the old one.
+    assert_eq!(secret(new.clone()).await, StatusCode::OK);
+    assert_eq!(secret(old.clone()).await, StatusCode::OK);
+
+    // Retiring too early is refused; forced, the old key leaves the JWKS...
+    assert!(auth_service::ops::retire_keys(&key_file, 900, false).is_err());
+    auth_service::ops::retire_keys(&key_file, 900, true).unwrap();
+    eventually(
+        Duration::from_secs(6),
+        "the JWKS drops the old key",
+        || async { jwks_kids().await == [second.clone()] },
+    )
+    .await;
+    // ... and the verifier stops accepting it within JWKS_REFRESH_SECS (1 s here), although
+    // it had verified (and cached) this very token before.
+    let retired = std::time::Instant::now();
+    eventually(Duration::from_secs(3), "the old key refused", || async {
+        secret(old.clone()).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    eprintln!(
+        "old key refused {:?} after the JWKS dropped it",
+        retired.elapsed()
+    );
+    // A token naming it never brings it back (its refetch finds it gone), and the new key
+    // still verifies.
+    for _ in 0..3 {
+        assert_eq!(secret(old.clone()).await, StatusCode::UNAUTHORIZED);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert_eq!(secret(new).await, StatusCode::OK);
 }
