@@ -147,10 +147,21 @@ pub async fn login(
         .as_ref()
         .map_or_else(|| username.to_lowercase(), LoginName::key);
     let user = find_login_user(state, name.as_ref()).await?;
-    let reservation = reserve(&state.login_limiter, login_keys(client_ip, &limit_key)).await?;
+    let reservation = match state
+        .login_limiter
+        .reserve(login_keys(client_ip, &limit_key))
+        .await?
+    {
+        Attempt::Reserved(reservation) => reservation,
+        Attempt::Limited(retry_after) => {
+            crate::audit::login_limited(username, client_ip, retry_after);
+            return Err(Problem::rate_limited(retry_after).into());
+        }
+    };
     let verified = check_password(state, user, password).await;
     settle(reservation, matches!(verified, Ok(None))).await?;
     let Some(user) = verified? else {
+        crate::audit::login_failed(username, client_ip);
         return Err(invalid_credentials().into());
     };
     if user.disabled {
@@ -182,6 +193,7 @@ pub async fn change_password(
         .await;
     settle(reservation, matches!(verified, Ok(false))).await?;
     if !verified? {
+        crate::audit::login_failed(&user.username, client_ip);
         return Err(invalid_credentials().into());
     }
     let hash = state.hasher.hash(new).await?;
@@ -194,7 +206,7 @@ pub async fn change_password(
         })
         .await?;
     state.revocations.publish(&revoked).await?;
-    tracing::info!(user_id = %user.id, revoked_sessions = revoked.len(), "password changed");
+    crate::audit::password_changed(&user.id, revoked.len());
     Ok(())
 }
 

@@ -198,7 +198,7 @@ pub async fn update(
         admin::update(conn, id, &change, now, ttl)
     })
     .await?;
-    tracing::info!(%admin_id, user_id = %user.id, roles = ?user.role_list(), disabled = user.disabled, "user changed");
+    crate::audit::user_changed(admin_id, &user.id, &user.role_list(), user.disabled);
     Ok(user)
 }
 
@@ -207,7 +207,7 @@ pub async fn delete(state: &AppState, admin_id: &str, id: &str) -> ApiResult<()>
         Ok(((), admin::delete(conn, id, now, ttl)?))
     })
     .await?;
-    tracing::info!(%admin_id, user_id = %id, "user deleted");
+    crate::audit::user_deleted(admin_id, id);
     Ok(())
 }
 
@@ -216,6 +216,6 @@ pub async fn revoke(state: &AppState, admin_id: &str, id: &str) -> ApiResult<()>
         Ok(((), admin::revoke(conn, id, now, ttl)?))
     })
     .await?;
-    tracing::info!(%admin_id, user_id = %id, "user's tokens revoked");
+    crate::audit::user_tokens_revoked(admin_id, id);
     Ok(())
 }

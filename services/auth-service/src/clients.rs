@@ -119,7 +119,7 @@ pub async fn register(
         .db
         .run(move |conn| clients::insert(conn, &row))
         .await?;
-    tracing::info!(%admin_id, client_id = %client.client_id, "client registered");
+    crate::audit::client_created(admin_id, &client.client_id);
     Ok(Registered { client, secret })
 }
 
@@ -141,7 +141,7 @@ pub async fn delete(state: &AppState, admin_id: &str, client_id: &str) -> ApiRes
     };
     state.clients.remove(client_id);
     state.revocations.publish(&[revoked]).await?;
-    tracing::info!(%admin_id, %client_id, "client deleted");
+    crate::audit::client_deleted(admin_id, client_id);
     Ok(())
 }
 
@@ -253,6 +253,9 @@ pub async fn authenticate(
         verify_slices_are_equal(c.secret_hash.as_bytes(), presented.as_bytes()).is_ok()
     });
     settle(reservation, !matches).await?;
+    if !matches {
+        crate::audit::client_auth_failed(client_id, client_ip);
+    }
     Ok(client.filter(|_| matches))
 }
 

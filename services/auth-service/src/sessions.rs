@@ -122,7 +122,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenRespon
             if let Err(e) = state.revocations.publish(&revoked).await {
                 tracing::warn!(error = %e, "reuse revocation will reach verifiers on the next sync");
             }
-            tracing::warn!(%session_id, "refresh token reused: session revoked");
+            crate::audit::refresh_token_reused(&session_id);
             Err(invalid_refresh_token().into())
         }
         Rotation::Invalid => Err(invalid_refresh_token().into()),
@@ -216,6 +216,6 @@ pub async fn logout_all(state: &AppState, user_id: &str) -> ApiResult<()> {
         .run(move |conn| sessions::revoke_user(conn, &id, unix_now(), ttl))
         .await?;
     state.revocations.publish(&revoked).await?;
-    tracing::info!(%user_id, "logged out everywhere");
+    crate::audit::logout_everywhere(user_id);
     Ok(())
 }

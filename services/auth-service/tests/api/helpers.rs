@@ -2,7 +2,7 @@
 //! other service's tests; `both!` runs a test on PostgreSQL and on SQLite.
 
 pub use tokenauth_testkit::auth::*;
-pub use tokenauth_testkit::logs::logs;
+pub use tokenauth_testkit::logs::{log_lines, logs};
 pub use tokenauth_testkit::{assert_problem, unique};
 
 /// Runs one async test body on both backends: `both!(name);` next to `async fn name(b: Backend)`.

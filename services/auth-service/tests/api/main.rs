@@ -7,6 +7,7 @@ mod helpers;
 
 mod accounts;
 mod admin;
+mod audit;
 mod availability;
 mod cors;
 mod errors;
