@@ -52,6 +52,11 @@ impl Guard {
         self.0.cache.len()
     }
 
+    /// The revocation mirror this guard checks (for statistics and metrics).
+    pub fn mirror(&self) -> &Arc<tokenauth_revocation::Mirror> {
+        &self.0.mirror
+    }
+
     /// Whether verification keys are loaded.
     pub fn keys_ready(&self) -> bool {
         self.0.keys.is_ready()
@@ -89,6 +94,7 @@ impl Guard {
         let keys = inner.keys.generation();
         inner.cache.with(token, unix_now(), keys, |entry| {
             if entry.checked == generation && inner.mirror.is_current() {
+                crate::metrics::VERIFIED.inc();
                 return Ok(entry.claims.clone());
             }
             let answer = self.check_revocation(entry.claims.clone());
@@ -122,7 +128,10 @@ impl Guard {
             iat: claims.iat,
         };
         match self.0.mirror.check(&token_ref) {
-            Verdict::Valid => Ok(claims),
+            Verdict::Valid => {
+                crate::metrics::VERIFIED.inc();
+                Ok(claims)
+            }
             Verdict::Revoked => Err(GuardError::Revoked),
             Verdict::Unknown => Err(GuardError::RevocationsUnavailable),
         }

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod guard;
 mod keys;
+pub mod metrics;
 
 pub use builder::GuardBuilder;
 pub use config::{

@@ -18,6 +18,7 @@ pub mod config;
 pub mod cors;
 pub mod deadline;
 pub mod health;
+pub mod metrics;
 #[cfg(feature = "server")]
 pub mod peers;
 pub mod problem;

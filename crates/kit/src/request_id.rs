@@ -51,8 +51,7 @@ pub async fn middleware(
                 .to_owned()
         });
     let value = HeaderValue::from_str(&id).ok();
-    // The request line is logged at INFO (5xx at WARN); skip its cost when neither is on.
-    let started = tracing::enabled!(tracing::Level::WARN).then(Instant::now);
+    let started = Instant::now();
     // Inner services turn handler errors into responses; an `Err` here is actix's own failure
     // and is rendered by actix.
     let mut res = REQUEST_ID
@@ -80,10 +79,21 @@ pub async fn middleware(
         .await?;
 
     let status = res.status().as_u16();
-    if let Some(started) = started
-        && (status >= 500 || tracing::enabled!(tracing::Level::INFO))
+    let elapsed = started.elapsed().as_secs_f64();
     {
-        let millis = started.elapsed().as_secs_f64() * 1000.0;
+        let request = res.request();
+        // The matched pattern (`/v1/users/{id}`), never the raw path: bounded label values.
+        let route = request.match_pattern();
+        crate::metrics::observe_request(
+            request.method().as_str(),
+            route.as_deref().unwrap_or("unmatched"),
+            status,
+            elapsed,
+        );
+    }
+    // The request line is logged at INFO (5xx at WARN).
+    if status >= 500 || tracing::enabled!(tracing::Level::INFO) {
+        let millis = elapsed * 1000.0;
         let request = res.request();
         // The path only: a query string may carry a credential (a signed link).
         let (method, path) = (request.method(), request.path());

@@ -41,6 +41,7 @@ const SYNC_WITHIN: Duration = Duration::from_secs(5);
 pub fn spawn(target: Target, prefix: &str) -> Result<Arc<Mirror>, StoreError> {
     let keys = Keys::new(prefix);
     let mirror = Arc::new(Mirror::new());
+    mirror.mark_fed();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

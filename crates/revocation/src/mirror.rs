@@ -93,6 +93,9 @@ pub struct Mirror {
     /// Bumped on every change, so a verifier may reuse a "not revoked" answer for as long as
     /// the generation it was given under stays the same.
     generation: AtomicU64,
+    /// When a feed last confirmed the state current, and whether a feed keeps this mirror.
+    confirmed: std::sync::Mutex<Option<std::time::Instant>>,
+    fed: AtomicBool,
 }
 
 fn key(subject: &str) -> u128 {
@@ -145,6 +148,8 @@ impl Mirror {
             state: RwLock::new(State::default()),
             current: AtomicBool::new(false),
             generation: AtomicU64::new(0),
+            confirmed: std::sync::Mutex::new(None),
+            fed: AtomicBool::new(false),
         }
     }
 
@@ -245,9 +250,29 @@ impl Mirror {
 
     /// The state is complete and current again. Returns whether it was stale until now.
     pub(crate) fn mark_current(&self) -> bool {
+        if let Ok(mut at) = self.confirmed.lock() {
+            *at = Some(std::time::Instant::now());
+        }
         let was_current = self.current.swap(true, Ordering::AcqRel);
         self.bump();
         !was_current
+    }
+
+    /// How long since a feed last confirmed the state current (each `sync`, every 500 ms from
+    /// a healthy auth-service); `None` for a mirror no feed keeps (kept in process).
+    pub fn since_confirmed(&self) -> Option<std::time::Duration> {
+        if !self.fed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.confirmed
+            .lock()
+            .ok()
+            .and_then(|at| at.map(|t| t.elapsed()))
+    }
+
+    /// Marks this mirror as one a feed keeps (see [`Mirror::since_confirmed`]).
+    pub(crate) fn mark_fed(&self) {
+        self.fed.store(true, Ordering::Release);
     }
 
     /// Changes whenever what [`Mirror::check`] would answer may have changed.

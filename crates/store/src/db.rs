@@ -253,6 +253,12 @@ impl Database {
         })
     }
 
+    /// Connections the pool holds, and how many of them are idle.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
     pub fn url(&self) -> &DatabaseUrl {
         &self.url
     }

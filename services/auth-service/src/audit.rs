@@ -38,48 +38,81 @@ fn ip(client_ip: Option<IpAddr>) -> String {
 
 /// A wrong password (or an unknown username).
 pub fn login_failed(username: &str, client_ip: Option<IpAddr>) {
+    crate::metrics::AUDIT
+        .with_label_values(&["login_failed"])
+        .inc();
     tracing::info!(target: "audit", event = "login_failed", username = %shown(username), client_ip = %ip(client_ip));
 }
 
 /// A login refused by the failed-login limit (429).
 pub fn login_limited(username: &str, client_ip: Option<IpAddr>, retry_after: u64) {
+    crate::metrics::AUDIT
+        .with_label_values(&["login_limited"])
+        .inc();
     tracing::warn!(target: "audit", event = "login_limited", username = %shown(username), client_ip = %ip(client_ip), retry_after);
 }
 
 /// A client id with a wrong (or no such) secret.
 pub fn client_auth_failed(client_id: &str, client_ip: Option<IpAddr>) {
+    crate::metrics::AUDIT
+        .with_label_values(&["client_auth_failed"])
+        .inc();
     tracing::info!(target: "audit", event = "client_auth_failed", client_id = %shown(client_id), client_ip = %ip(client_ip));
 }
 
 /// A rotated-away refresh token presented again: its whole session is revoked.
 pub fn refresh_token_reused(session_id: &str) {
+    crate::metrics::AUDIT
+        .with_label_values(&["refresh_token_reused"])
+        .inc();
     tracing::warn!(target: "audit", event = "refresh_token_reused", session_id);
 }
 
 pub fn logout_everywhere(user_id: &str) {
+    crate::metrics::AUDIT
+        .with_label_values(&["logout_everywhere"])
+        .inc();
     tracing::info!(target: "audit", event = "logout_everywhere", user_id);
 }
 
 pub fn password_changed(user_id: &str, revoked_sessions: usize) {
+    crate::metrics::AUDIT
+        .with_label_values(&["password_changed"])
+        .inc();
     tracing::info!(target: "audit", event = "password_changed", user_id, revoked_sessions);
 }
 
 pub fn user_changed(admin_id: &str, user_id: &str, roles: &[String], disabled: bool) {
+    crate::metrics::AUDIT
+        .with_label_values(&["user_changed"])
+        .inc();
     tracing::info!(target: "audit", event = "user_changed", admin_id, user_id, roles = ?roles, disabled);
 }
 
 pub fn user_deleted(admin_id: &str, user_id: &str) {
+    crate::metrics::AUDIT
+        .with_label_values(&["user_deleted"])
+        .inc();
     tracing::info!(target: "audit", event = "user_deleted", admin_id, user_id);
 }
 
 pub fn user_tokens_revoked(admin_id: &str, user_id: &str) {
+    crate::metrics::AUDIT
+        .with_label_values(&["user_tokens_revoked"])
+        .inc();
     tracing::info!(target: "audit", event = "user_tokens_revoked", admin_id, user_id);
 }
 
 pub fn client_created(admin_id: &str, client_id: &str) {
+    crate::metrics::AUDIT
+        .with_label_values(&["client_created"])
+        .inc();
     tracing::info!(target: "audit", event = "client_created", admin_id, client_id);
 }
 
 pub fn client_deleted(admin_id: &str, client_id: &str) {
+    crate::metrics::AUDIT
+        .with_label_values(&["client_deleted"])
+        .inc();
     tracing::info!(target: "audit", event = "client_deleted", admin_id, client_id);
 }

@@ -10,6 +10,7 @@ pub mod clients;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod oauth;
 pub mod ops;
 pub mod passwords;

@@ -47,6 +47,8 @@ struct Pool {
     /// One per thread: a hash waits here (on no thread) until a thread is free for it.
     permits: Arc<Semaphore>,
     threads: usize,
+    /// Hashes waiting for a free thread.
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -107,6 +109,7 @@ impl Hasher {
         let pool = Arc::new(Pool {
             queue: tx,
             permits: Arc::new(Semaphore::new(threads)),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
             threads,
         });
         Ok(Hasher {
@@ -124,13 +127,11 @@ impl Hasher {
         &self,
         f: impl FnOnce(&mut [Block]) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let permit = self
-            .pool
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| HashError::Pool)?;
+        use std::sync::atomic::Ordering;
+        self.pool.waiting.fetch_add(1, Ordering::Relaxed);
+        let permit = self.pool.permits.clone().acquire_owned().await;
+        self.pool.waiting.fetch_sub(1, Ordering::Relaxed);
+        let permit = permit.map_err(|_| HashError::Pool)?;
         let (tx, rx) = oneshot::channel();
         // The permit travels with the job: should the caller go away (a client that sends a
         // login and disconnects), its place is given back only when the hash has run, so no
@@ -141,6 +142,13 @@ impl Hasher {
         });
         self.pool.queue.send(job).map_err(|_| HashError::Pool)?;
         rx.await.map_err(|_| HashError::Pool)
+    }
+
+    /// Hashes running now and hashes waiting for a thread (the argon2 queue).
+    pub fn load(&self) -> (usize, usize) {
+        let running = self.pool.threads - self.pool.permits.available_permits();
+        let waiting = self.pool.waiting.load(std::sync::atomic::Ordering::Relaxed);
+        (running, waiting)
     }
 
     pub async fn hash(&self, password: Password) -> Result<String, HashError> {

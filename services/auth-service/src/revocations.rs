@@ -138,6 +138,11 @@ impl Publisher {
     /// it has just confirmed, such as an introspection right after a logout.
     pub async fn publish(&self, rows: &[Revocation]) -> Result<(), NotPublished> {
         let events: Vec<Event> = rows.iter().filter_map(event_of).collect();
+        for event in &events {
+            crate::metrics::REVOCATIONS
+                .with_label_values(&[event.kind.as_str()])
+                .inc();
+        }
         match self {
             Publisher::InProcess(writer) => {
                 for event in &events {

@@ -240,7 +240,9 @@ impl Tokens {
         };
         let keys = self.keys();
         let key = keys.keys.first().ok_or(tokenauth_jwt::KeyError::NoKey)?;
-        Ok((key.sign(&claims)?, claims))
+        let token = key.sign(&claims)?;
+        crate::metrics::ISSUED.with_label_values(&["access"]).inc();
+        Ok((token, claims))
     }
 
     /// A new opaque refresh token and the hash that is stored in its place.
@@ -249,6 +251,7 @@ impl Tokens {
         self.rng.fill(&mut bytes).map_err(|_| TokenError::Random)?;
         let token = URL_SAFE_NO_PAD.encode(bytes);
         let hash = hash_refresh_token(&token);
+        crate::metrics::ISSUED.with_label_values(&["refresh"]).inc();
         Ok((token, hash))
     }
 }

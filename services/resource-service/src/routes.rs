@@ -47,7 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/v1/files/{name}", file))
         .service(post("/v1/files/{name}/link", file_link))
         .service(get("/healthz", tokenauth_kit::health::healthz))
-        .service(get("/readyz", readyz));
+        .service(get("/readyz", readyz))
+        .service(get("/metrics", metrics));
 }
 
 async fn secret(_: Authenticated) -> HttpResponse {
@@ -96,6 +97,13 @@ async fn admin_stats(
             "current": m.current,
         },
     }))
+}
+
+/// `GET /metrics`: requests, tokens verified and refused, the revocation mirror (Prometheus
+/// text format).
+async fn metrics(guard: Guard) -> HttpResponse {
+    tokenauth_guard::metrics::record_mirror(guard.mirror());
+    tokenauth_kit::metrics::render()
 }
 
 async fn readyz(guard: Guard) -> HttpResponse {

@@ -50,5 +50,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ))
         .service(get("/.well-known/jwks.json", keys::jwks))
         .service(get("/healthz", tokenauth_kit::health::healthz))
-        .service(get("/readyz", health::readyz));
+        .service(get("/readyz", health::readyz))
+        .service(get("/metrics", crate::metrics::render));
 }

@@ -564,3 +564,93 @@ async fn forged_malformed_and_oversized_tokens_are_invalid_token() {
         StatusCode::OK
     );
 }
+
+/// A metric's value in a Prometheus text answer (`name{labels}` exactly), if present.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_services_expose_prometheus_metrics() {
+    let stack = Stack::start().await;
+    let scrape = |base: String| {
+        let client = stack.client.clone();
+        async move {
+            let res = client.get(format!("{base}/metrics")).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            assert!(
+                res.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/plain; version=0.0.4")
+            );
+            res.text().await.unwrap()
+        }
+    };
+    let before = scrape(stack.resource.clone()).await;
+    let verified = |text: &str| metric(text, "tokenauth_tokens_verified_total").unwrap_or(0.0);
+    let token = access(&stack.user().await);
+    assert_eq!(stack.get("/v1/secret", Some(&token)).await.status(), 200);
+    assert_eq!(stack.get("/v1/secret", Some(&token)).await.status(), 200);
+    assert_eq!(
+        stack.get("/v1/secret", Some("not.a.token")).await.status(),
+        401
+    );
+    let res = stack
+        .client
+        .post(format!("{}/v1/logout", stack.auth))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let resource = scrape(stack.resource.clone()).await;
+    let auth = scrape(stack.auth.clone()).await;
+    // Every line is a comment or `name{labels} value`.
+    for line in resource.lines().chain(auth.lines()) {
+        assert!(
+            line.starts_with('#')
+                || line
+                    .rsplit_once(' ')
+                    .is_some_and(|(_, v)| v.parse::<f64>().is_ok()),
+            "not Prometheus text: {line}"
+        );
+    }
+    assert!(verified(&resource) >= verified(&before) + 2.0, "{resource}");
+    for series in [
+        r#"http_requests_total{method="GET",route="/v1/secret",status="200"}"#,
+        r#"http_requests_total{method="GET",route="/v1/secret",status="401"}"#,
+        r#"tokenauth_tokens_refused_total{reason="invalid_token"}"#,
+        r#"http_request_duration_seconds_count{route="/v1/secret"}"#,
+        r#"tokenauth_revocation_mirror{value="seq"}"#,
+        r#"tokenauth_revocation_mirror{value="current"}"#,
+        r#"tokenauth_revocation_mirror{value="lag_ms"}"#,
+    ] {
+        assert!(
+            metric(&resource, series).is_some_and(|v| v >= 1.0 || series.contains("lag")),
+            "{series} in\n{resource}"
+        );
+    }
+    for series in [
+        r#"tokenauth_tokens_issued_total{type="access"}"#,
+        r#"tokenauth_tokens_issued_total{type="refresh"}"#,
+        r#"tokenauth_revocations_written_total{kind="sid"}"#,
+        r#"http_requests_total{method="POST",route="/v1/register",status="201"}"#,
+        r#"tokenauth_auth_service{value="db_connections"}"#,
+        r#"tokenauth_auth_service{value="redis_connected"}"#,
+    ] {
+        assert!(
+            metric(&auth, series).is_some_and(|v| v >= 1.0),
+            "{series} in\n{auth}"
+        );
+    }
+    for series in [
+        r#"tokenauth_auth_service{value="argon2_running"}"#,
+        r#"tokenauth_auth_service{value="argon2_waiting"}"#,
+    ] {
+        assert!(metric(&auth, series).is_some(), "{series} in\n{auth}");
+    }
+    // No raw path (a user id, a file name) ever becomes a label.
+    assert!(!auth.contains("route=\"/v1/users/0"), "{auth}");
+}
