@@ -20,6 +20,8 @@ pub mod deadline;
 pub mod health;
 pub mod metrics;
 #[cfg(feature = "server")]
+pub mod openapi;
+#[cfg(feature = "server")]
 pub mod peers;
 pub mod problem;
 pub mod request_id;

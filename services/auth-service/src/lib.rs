@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod metrics;
 pub mod oauth;
+pub mod openapi;
 pub mod ops;
 pub mod passwords;
 pub mod ratelimit;
@@ -92,9 +93,11 @@ impl Application {
             )),
         };
         let data = web::Data::new(state.clone());
+        let docs = tokenauth_kit::openapi::ApiDocs::new(&openapi::document());
         let server = service::start(&state.config.common, move |app| {
             app.app_data(data.clone());
             routes::configure(app);
+            docs.configure(app);
         })?;
         state.revocations.spawn_sync(state.db.clone());
         tokio::spawn(catch_up(state.clone()));

@@ -49,16 +49,22 @@ pub enum TokenError {
     Random,
 }
 
-/// The token response (README, "auth-service API").
-#[derive(Debug, Serialize)]
+/// The token response (README, "auth-service API"; RFC 6749 §5.1).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
+    /// A JWT, sent as `Authorization: Bearer <access_token>`.
     pub access_token: String,
+    #[schema(example = "Bearer")]
     pub token_type: &'static str,
+    /// Seconds the access token is valid.
     pub expires_in: i64,
+    /// Opaque and single-use: each refresh returns a new one. None for `client_credentials`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// Seconds the refresh token is valid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_expires_in: Option<i64>,
+    /// Space-separated.
     pub scope: String,
 }
 

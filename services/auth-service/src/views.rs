@@ -9,12 +9,17 @@ use tokenauth_store::models::User;
 use crate::tokens::TokenResponse;
 
 /// A user as the API shows it: never the hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserView {
+    #[schema(example = "0193b3c5-7a4e-7c1d-9d7e-8f4a2b1c0d9e")]
     pub id: String,
     pub username: String,
+    /// `admin` and/or `user`.
     pub roles: Vec<String>,
     pub disabled: bool,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -39,7 +44,7 @@ pub fn rfc3339(unix_secs: i64) -> String {
 }
 
 /// The token response plus the user, for register and login.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SignedIn {
     #[serde(flatten)]
     pub tokens: TokenResponse,

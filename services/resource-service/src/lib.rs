@@ -55,12 +55,14 @@ impl Application {
         });
         let proxies = web::Data::new(config.common.trusted_proxies.clone());
         let started = web::Data::new(Started(Instant::now()));
+        let docs = tokenauth_kit::openapi::ApiDocs::new(&routes::document());
         let server = service::start(&config.common, move |app| {
             app.app_data(guard.clone())
                 .app_data(files.clone())
                 .app_data(proxies.clone())
                 .app_data(started.clone());
             routes::configure(app);
+            docs.configure(app);
         })?;
         Ok(Application { server })
     }

@@ -14,6 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use tokenauth_guard::{Authenticated, Guard, MaybeAuthenticated, RequireRole, Role};
 use tokenauth_kit::Problem;
 use tokenauth_kit::client_ip::TrustedProxies;
+use tokenauth_kit::openapi as doc;
 use tokenauth_kit::resource::{get, post};
 use tokenauth_revocation::unix_now;
 
@@ -51,7 +52,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/metrics", metrics));
 }
 
-async fn secret(_: Authenticated) -> HttpResponse {
+/// `{"answer": 42}` for any valid access token.
+#[utoipa::path(
+    get,
+    path = "/v1/secret",
+    tag = "examples",
+    responses(
+        (status = 200, description = "The answer", body = Answer),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn secret(_: Authenticated) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(r#"{"answer":42}"#)
@@ -63,7 +76,19 @@ fn rfc3339(unix: i64) -> Option<String> {
         .and_then(|t| t.format(&Rfc3339).ok())
 }
 
-async fn whoami(Authenticated(claims): Authenticated) -> HttpResponse {
+/// What the access token says about its bearer.
+#[utoipa::path(
+    get,
+    path = "/v1/whoami",
+    tag = "examples",
+    responses(
+        (status = 200, description = "The token's claims", body = WhoAmI),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn whoami(Authenticated(claims): Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "sub": claims.sub,
         "username": claims.preferred_username,
@@ -75,12 +100,37 @@ async fn whoami(Authenticated(claims): Authenticated) -> HttpResponse {
     }))
 }
 
-async fn greeting(MaybeAuthenticated(claims): MaybeAuthenticated) -> HttpResponse {
+/// A greeting that works with or without a token; a bad token is still 401.
+#[utoipa::path(
+    get,
+    path = "/v1/greeting",
+    tag = "examples",
+    responses(
+        (status = 200, description = "Who is logged in, if anyone", body = Greeting),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub(crate) async fn greeting(MaybeAuthenticated(claims): MaybeAuthenticated) -> HttpResponse {
     let name = claims.and_then(|c| c.preferred_username.clone().or_else(|| Some(c.sub.clone())));
     HttpResponse::Ok().json(json!({"logged_in_as": name}))
 }
 
-async fn admin_stats(
+/// Uptime, cached tokens and the revocation mirror (role `admin`).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/stats",
+    tag = "examples",
+    responses(
+        (status = 200, description = "The statistics", body = AdminStats),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn admin_stats(
     _: RequireRole<Admin>,
     guard: Guard,
     started: web::Data<Started>,
@@ -137,7 +187,26 @@ pub struct LinkQuery {
     sig: Option<String>,
 }
 
-async fn file(
+/// A file from `FILES_DIR`, with an access token or a signed link (`expires` and `sig`).
+/// Served as data: `nosniff` and a sandboxing `Content-Security-Policy`.
+#[utoipa::path(
+    get,
+    path = "/v1/files/{name}",
+    tag = "examples",
+    params(
+        ("name" = String, Path, description = "One plain path segment; hidden files, `..` and separators are 404"),
+        ("expires" = Option<i64>, Query, description = "Signed link: its expiry, Unix seconds"),
+        ("sig" = Option<String>, Query, description = "Signed link: its signature"),
+    ),
+    responses(
+        (status = 200, description = "The file, with its content type", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = []), ()),
+)]
+pub(crate) async fn file(
     req: HttpRequest,
     name: web::Path<String>,
     query: web::Query<LinkQuery>,
@@ -184,7 +253,21 @@ async fn file(
     Ok(res)
 }
 
-async fn file_link(
+/// A link to the file that works without any header for five minutes.
+#[utoipa::path(
+    post,
+    path = "/v1/files/{name}/link",
+    tag = "examples",
+    params(("name" = String, Path, description = "The file's name")),
+    responses(
+        (status = 200, description = "The signed link", body = SignedLink),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = [])),
+)]
+pub(crate) async fn file_link(
     req: HttpRequest,
     Authenticated(claims): Authenticated,
     name: web::Path<String>,
@@ -214,6 +297,91 @@ async fn file_link(
         .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     tracing::info!(sub = %claims.sub, file = ?name, client_ip, expires, "signed file link issued");
     Ok(HttpResponse::Ok().json(json!({"url": url, "expires_at": rfc3339(expires)})))
+}
+
+/// `GET /v1/secret`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Answer {
+    #[schema(example = 42)]
+    answer: u32,
+}
+
+/// `GET /v1/whoami`: the claims, by the names the contract gives them.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct WhoAmI {
+    sub: String,
+    /// Null for a service client's token.
+    username: Option<String>,
+    roles: Vec<String>,
+    /// Space-separated.
+    scope: String,
+    client_id: String,
+    /// Null for a service client's token.
+    session_id: Option<String>,
+    #[schema(format = DateTime)]
+    expires_at: String,
+}
+
+/// `GET /v1/greeting`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Greeting {
+    logged_in_as: Option<String>,
+}
+
+/// `GET /v1/admin/stats`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct AdminStats {
+    uptime_secs: u64,
+    verified_tokens_cached: u64,
+    revocations: MirrorStats,
+}
+
+/// The revocation mirror: entries by kind, the last sequence applied, and whether it is current.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct MirrorStats {
+    tokens: u64,
+    sessions: u64,
+    users: u64,
+    seq: i64,
+    current: bool,
+}
+
+/// `POST /v1/files/{name}/link`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SignedLink {
+    /// Absolute under `PUBLIC_BASE_URL`, else a path.
+    url: String,
+    #[schema(format = DateTime)]
+    expires_at: String,
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(secret, whoami, greeting, admin_stats, file, file_link),
+    tags(
+        (name = "examples", description = "Each endpoint shows one way a service uses tokens"),
+        (name = "operations", description = "Health, metrics and this document"),
+    )
+)]
+struct ResourceApi;
+
+/// The whole document, as served.
+pub fn document() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi as _;
+    doc::finish(
+        ResourceApi::openapi(),
+        "tokenauth resource-service",
+        "An example API protected by tokenauth-guard: access tokens are verified locally and \
+         checked against the revocation mirror, with no call to the auth-service. Errors are \
+         RFC 9457 problem details whose `code` is stable.",
+        &["keys", "revocations"],
+    )
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use tokenauth_kit::body::{Fields, JsonObject};
+use tokenauth_kit::openapi as doc;
 
 use crate::accounts;
 use crate::auth::CurrentUser;
@@ -12,6 +13,24 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::views::{self, UserView};
 
+/// Creates an account and signs it in.
+#[utoipa::path(
+    post,
+    path = "/v1/register",
+    tag = "accounts",
+    request_body = crate::openapi::Credentials,
+    responses(
+        (status = 201, description = "Registered and signed in", body = crate::views::SignedIn),
+        (status = 400, response = doc::BadRequest),
+        (status = 409, description = "The name (or one that looks like it) is taken (`code`: username_taken)", body = doc::ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::RateLimited),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(()),
+)]
 pub async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -36,6 +55,25 @@ pub async fn register(
     Ok(views::tokens(StatusCode::CREATED, &signed_in))
 }
 
+/// Checks a username and password and starts a session.
+#[utoipa::path(
+    post,
+    path = "/v1/login",
+    tag = "accounts",
+    request_body = crate::openapi::Credentials,
+    responses(
+        (status = 200, description = "Signed in", body = crate::views::SignedIn),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, description = "Unknown username or wrong password, alike (`code`: invalid_credentials)", body = doc::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, response = crate::openapi::Disabled),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::RateLimited),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(()),
+)]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -54,10 +92,42 @@ pub async fn login(
     Ok(views::tokens(StatusCode::OK, &signed_in))
 }
 
+/// The current user.
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "accounts",
+    responses(
+        (status = 200, description = "The token's user", body = crate::views::UserView),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = crate::openapi::Disabled),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn me(auth: CurrentUser) -> HttpResponse {
     HttpResponse::Ok().json(UserView::from(&auth.user))
 }
 
+/// Changes the password; every other session of the user ends.
+#[utoipa::path(
+    put,
+    path = "/v1/me/password",
+    tag = "accounts",
+    request_body = crate::openapi::PasswordChange,
+    responses(
+        (status = 204, description = "Changed; every other session is revoked"),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, description = "No valid access token, or `current_password` is wrong (`code`: missing_token, invalid_token, token_expired, token_revoked, invalid_credentials)", body = doc::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, response = crate::openapi::Disabled),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 429, response = doc::RateLimited),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn change_password(
     req: HttpRequest,
     state: web::Data<AppState>,

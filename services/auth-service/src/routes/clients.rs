@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use tokenauth_kit::body::{Fields, JsonObject};
+use tokenauth_kit::openapi as doc;
 use tokenauth_store::models::Client;
 
 use crate::admin::require_admin;
@@ -15,12 +16,15 @@ use crate::state::AppState;
 use crate::views;
 
 /// A client as the API shows it: never its secret or the secret's hash.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Client)]
 struct ClientView {
     client_id: String,
     name: String,
     scopes: Vec<String>,
     audience: Vec<String>,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
@@ -36,18 +40,39 @@ impl From<&Client> for ClientView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = RegisteredClient)]
 struct Registered {
     #[serde(flatten)]
     client: ClientView,
+    /// Shown in this response only: it is stored hashed.
     client_secret: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ClientList {
     clients: Vec<ClientView>,
 }
 
+/// Registers a service client for the `client_credentials` grant.
+#[utoipa::path(
+    post,
+    path = "/v1/clients",
+    operation_id = "create_client",
+    tag = "admin",
+    request_body = crate::openapi::NewClient,
+    responses(
+        (status = 201, description = "Registered; the secret is in this response only", body = Registered),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = crate::openapi::AdminOnly),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     state: web::Data<AppState>,
     auth: CurrentUser,
@@ -85,6 +110,20 @@ pub async fn create(
     ))
 }
 
+/// Every registered client, never a secret.
+#[utoipa::path(
+    get,
+    path = "/v1/clients",
+    operation_id = "list_clients",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The clients", body = ClientList),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = crate::openapi::AdminOnly),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(state: web::Data<AppState>, auth: CurrentUser) -> ApiResult<HttpResponse> {
     require_admin(&auth)?;
     let all = clients::list(&state).await?;
@@ -93,6 +132,22 @@ pub async fn list(state: web::Data<AppState>, auth: CurrentUser) -> ApiResult<Ht
     }))
 }
 
+/// Deletes a client; its tokens are refused everywhere at once.
+#[utoipa::path(
+    delete,
+    path = "/v1/clients/{client_id}",
+    operation_id = "delete_client",
+    tag = "admin",
+    params(("client_id" = String, Path, description = "The client's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = crate::openapi::AdminOnly),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     auth: CurrentUser,

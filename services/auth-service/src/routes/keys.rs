@@ -5,6 +5,14 @@ use actix_web::{HttpResponse, web};
 
 use crate::state::AppState;
 
+/// The public keys that verify access tokens (RFC 7517); verifiers refetch them periodically.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "oauth",
+    responses((status = 200, description = "The key set; empty in HS256 mode", body = crate::openapi::Jwks)),
+    security(()),
+)]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))

@@ -1,12 +1,12 @@
 //! HTTP routes: each handler parses its input, calls one flow, and maps the result.
 
-mod account;
-mod clients;
+pub(crate) mod account;
+pub(crate) mod clients;
 mod health;
-mod keys;
-mod oauth;
-mod session;
-mod users;
+pub(crate) mod keys;
+pub(crate) mod oauth;
+pub(crate) mod session;
+pub(crate) mod users;
 
 use actix_web::web;
 use tokenauth_kit::resource::{get, methods, post, put};

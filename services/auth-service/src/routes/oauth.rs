@@ -42,6 +42,23 @@ async fn read_request(
     Ok((body, state.config.common.trusted_proxies.client_ip(req)))
 }
 
+/// The OAuth 2.0 token endpoint (RFC 6749): `password`, `refresh_token` and
+/// `client_credentials` grants.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    operation_id = "token",
+    tag = "oauth",
+    request_body(content = crate::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "A token response (no refresh token for `client_credentials`)", body = crate::tokens::TokenResponse),
+        (status = 400, description = "invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type or invalid_scope", body = crate::openapi::OAuthError),
+        (status = 401, description = "invalid_client, with a Basic challenge", body = crate::openapi::OAuthError),
+        (status = 429, description = "slow_down, with Retry-After", body = crate::openapi::OAuthError),
+        (status = 503, description = "temporarily_unavailable", body = crate::openapi::OAuthError),
+    ),
+    security((), ("client_basic" = [])),
+)]
 pub async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -52,6 +69,23 @@ pub async fn token(
     Ok(views::tokens(StatusCode::OK, &tokens))
 }
 
+/// Token revocation (RFC 7009): 200 for every well-formed request, whether or not the token
+/// was valid; a client's credentials, if sent, must be right.
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    operation_id = "revoke_token",
+    tag = "oauth",
+    request_body(content = crate::openapi::TokenQueryForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The token, if it was valid, is revoked everywhere"),
+        (status = 400, description = "invalid_request", body = crate::openapi::OAuthError),
+        (status = 401, description = "invalid_client", body = crate::openapi::OAuthError),
+        (status = 429, description = "slow_down", body = crate::openapi::OAuthError),
+        (status = 503, description = "temporarily_unavailable", body = crate::openapi::OAuthError),
+    ),
+    security((), ("client_basic" = [])),
+)]
 pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -64,6 +98,22 @@ pub async fn revoke(
         .finish())
 }
 
+/// Token introspection (RFC 7662), for registered clients.
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    operation_id = "introspect",
+    tag = "oauth",
+    request_body(content = crate::openapi::TokenQueryForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Whether the token is active now, and its claims if so", body = crate::openapi::Introspection),
+        (status = 400, description = "invalid_request", body = crate::openapi::OAuthError),
+        (status = 401, description = "invalid_client", body = crate::openapi::OAuthError),
+        (status = 429, description = "slow_down", body = crate::openapi::OAuthError),
+        (status = 503, description = "temporarily_unavailable", body = crate::openapi::OAuthError),
+    ),
+    security(("client_basic" = [])),
+)]
 pub async fn introspect(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -74,6 +124,14 @@ pub async fn introspect(
     Ok(views::tokens(StatusCode::OK, &answer))
 }
 
+/// Authorization-server metadata (RFC 8414).
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "oauth",
+    responses((status = 200, description = "The metadata", body = crate::openapi::Metadata)),
+    security(()),
+)]
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(oauth::metadata(&state))
 }

@@ -4,6 +4,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use tokenauth_kit::body::{Fields, JsonObject};
+use tokenauth_kit::openapi as doc;
 
 use crate::admin;
 use crate::auth::CurrentUser;
@@ -11,12 +12,32 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::views::UserView;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct UserPage {
     users: Vec<UserView>,
+    /// Pass as `cursor` for the next page; null on the last.
     next_cursor: Option<String>,
 }
 
+/// Users in creation order, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    operation_id = "list_users",
+    tag = "admin",
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "One page", body = UserPage),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = crate::openapi::AdminOnly),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     state: web::Data<AppState>,
     auth: CurrentUser,
@@ -31,6 +52,21 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/users/{id}",
+    operation_id = "get_user",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = crate::openapi::AdminOnly),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     state: web::Data<AppState>,
     auth: CurrentUser,
@@ -41,6 +77,28 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
 
+/// Changes roles or disables (or enables) a user. Disabling revokes every token of the user.
+#[utoipa::path(
+    patch,
+    path = "/v1/users/{id}",
+    operation_id = "update_user",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = crate::openapi::UserUpdate,
+    responses(
+        (status = 200, description = "The user as changed", body = UserView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = crate::openapi::AdminOnly),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::ValidationFailed),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn update(
     state: web::Data<AppState>,
     auth: CurrentUser,
@@ -60,6 +118,23 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
 
+/// Deletes a user; every token of the user is revoked.
+#[utoipa::path(
+    delete,
+    path = "/v1/users/{id}",
+    operation_id = "delete_user",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = crate::openapi::AdminOnly),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     auth: CurrentUser,
@@ -70,6 +145,22 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Revokes every token of a user issued so far, in every service.
+#[utoipa::path(
+    post,
+    path = "/v1/users/{id}/revoke",
+    operation_id = "revoke_user",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = crate::openapi::AdminOnly),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn revoke(
     state: web::Data<AppState>,
     auth: CurrentUser,

@@ -8,6 +8,7 @@ mod helpers;
 mod dependencies;
 mod endpoints;
 mod keys;
+mod openapi;
 mod redis;
 mod revocation;
 mod startup;

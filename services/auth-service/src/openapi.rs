@@ -1,0 +1,312 @@
+//! The auth-service's OpenAPI 3.1 document, built from the handlers' `#[utoipa::path]`
+//! annotations (served at `GET /openapi.json`, browsable at `GET /docs`).
+//!
+//! Request bodies are parsed field by field (`tokenauth_kit::body::Fields`) so that every
+//! invalid field is reported at once; the types here describe those bodies and are not used to
+//! parse them.
+
+#![allow(dead_code)]
+
+use tokenauth_kit::openapi::problem_response;
+use tokenauth_kit::problem::Code;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, RefOr, Response};
+use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+
+use crate::routes;
+
+/// The name of the client-authentication security scheme (RFC 6749 §2.3.1, HTTP Basic with
+/// the `client_id` and `client_secret`).
+pub const CLIENT_BASIC: &str = "client_basic";
+
+/// `POST /v1/register` and `POST /v1/login`.
+#[derive(ToSchema)]
+pub struct Credentials {
+    /// Unique ignoring case. Register: letters and digits of one script (UTS 39 identifier
+    /// characters, NFKC), unlike any existing name.
+    #[schema(example = "alice", min_length = 3, max_length = 64)]
+    username: String,
+    /// Never logged, never returned. Login checks only the upper bound.
+    #[schema(format = Password, example = "correct horse battery staple", min_length = 8, max_length = 128)]
+    password: String,
+}
+
+/// `POST /v1/token/refresh`.
+#[derive(ToSchema)]
+pub struct RefreshRequest {
+    /// The refresh token from the last token response; it is spent by this call.
+    refresh_token: String,
+}
+
+/// `POST /v1/logout`: with no access token, the refresh token alone ends its session.
+#[derive(ToSchema)]
+pub struct LogoutRequest {
+    refresh_token: Option<String>,
+}
+
+/// `PUT /v1/me/password`.
+#[derive(ToSchema)]
+pub struct PasswordChange {
+    #[schema(format = Password)]
+    current_password: String,
+    #[schema(format = Password, min_length = 8, max_length = 128)]
+    new_password: String,
+}
+
+/// `PATCH /v1/users/{id}`: only the fields sent change.
+#[derive(ToSchema)]
+pub struct UserUpdate {
+    /// The whole new set of roles (`admin`, `user`).
+    roles: Option<Vec<String>>,
+    /// Disabling revokes every token of the user at once.
+    disabled: Option<bool>,
+}
+
+/// `POST /v1/clients`.
+#[derive(ToSchema)]
+pub struct NewClient {
+    /// For people: no control characters.
+    #[schema(example = "billing-service", min_length = 1, max_length = 100)]
+    name: String,
+    /// The scopes the client may ask for (RFC 6749 §3.3 scope tokens); none by default.
+    #[schema(max_items = 32)]
+    scopes: Option<Vec<String>>,
+    /// The audiences its tokens may name; the configured `TOKEN_AUDIENCE` by default.
+    #[schema(min_items = 1, max_items = 16)]
+    audience: Option<Vec<String>>,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum GrantType {
+    Password,
+    RefreshToken,
+    ClientCredentials,
+}
+
+/// `POST /oauth/token`, `application/x-www-form-urlencoded` (RFC 6749). A client authenticates
+/// with HTTP Basic or with `client_id` and `client_secret` in the form, never both.
+#[derive(ToSchema)]
+pub struct TokenForm {
+    grant_type: GrantType,
+    /// `password` grant.
+    username: Option<String>,
+    /// `password` grant.
+    #[schema(format = Password)]
+    password: Option<String>,
+    /// `refresh_token` grant.
+    refresh_token: Option<String>,
+    /// `client_credentials`: space-separated, within the client's registered scopes.
+    scope: Option<String>,
+    /// `client_credentials`: space-separated, within the client's registered audiences.
+    audience: Option<String>,
+    client_id: Option<String>,
+    #[schema(format = Password)]
+    client_secret: Option<String>,
+}
+
+/// `POST /oauth/revoke` (RFC 7009) and `POST /oauth/introspect` (RFC 7662).
+#[derive(ToSchema)]
+pub struct TokenQueryForm {
+    /// An access token or a refresh token.
+    token: String,
+    /// `access_token` or `refresh_token`; only a hint.
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    #[schema(format = Password)]
+    client_secret: Option<String>,
+}
+
+/// RFC 6749 §5.2: the error body of every `/oauth/` endpoint.
+#[derive(ToSchema)]
+pub struct OAuthError {
+    #[schema(example = "invalid_grant")]
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope`, `slow_down` (429, with `Retry-After`),
+    /// `temporarily_unavailable` (503) or `server_error`.
+    error: String,
+    error_description: String,
+}
+
+/// RFC 7662: `{"active": false}` for any token that is not valid now, else its claims.
+#[derive(ToSchema)]
+pub struct Introspection {
+    active: bool,
+    scope: Option<String>,
+    client_id: Option<String>,
+    username: Option<String>,
+    token_type: Option<String>,
+    exp: Option<i64>,
+    iat: Option<i64>,
+    nbf: Option<i64>,
+    sub: Option<String>,
+    aud: Option<Vec<String>>,
+    iss: Option<String>,
+    jti: Option<String>,
+    sid: Option<String>,
+    roles: Option<Vec<String>>,
+}
+
+/// RFC 8414 authorization-server metadata.
+#[derive(ToSchema)]
+pub struct Metadata {
+    issuer: String,
+    token_endpoint: String,
+    revocation_endpoint: String,
+    introspection_endpoint: String,
+    jwks_uri: String,
+    grant_types_supported: Vec<String>,
+    response_types_supported: Vec<String>,
+    token_endpoint_auth_methods_supported: Vec<String>,
+    revocation_endpoint_auth_methods_supported: Vec<String>,
+    introspection_endpoint_auth_methods_supported: Vec<String>,
+    access_token_signing_alg_values_supported: Vec<String>,
+}
+
+/// One public key (RFC 7517; Ed25519 keys are RFC 8037 `OKP`).
+#[derive(ToSchema)]
+pub struct Jwk {
+    #[schema(example = "OKP")]
+    kty: String,
+    #[schema(example = "Ed25519")]
+    crv: String,
+    /// The public key, base64url.
+    x: String,
+    kid: String,
+    #[schema(example = "EdDSA")]
+    alg: String,
+    #[schema(rename = "use", example = "sig")]
+    use_: String,
+}
+
+/// RFC 7517 §5; empty in HS256 mode.
+#[derive(ToSchema)]
+pub struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        routes::account::register,
+        routes::account::login,
+        routes::session::refresh,
+        routes::session::logout,
+        routes::session::logout_all,
+        routes::account::me,
+        routes::account::change_password,
+        routes::users::list,
+        routes::users::get,
+        routes::users::update,
+        routes::users::delete,
+        routes::users::revoke,
+        routes::clients::create,
+        routes::clients::list,
+        routes::clients::delete,
+        routes::oauth::token,
+        routes::oauth::revoke,
+        routes::oauth::introspect,
+        routes::oauth::metadata,
+        routes::keys::jwks,
+    ),
+    modifiers(&AuthComponents),
+    tags(
+        (name = "accounts", description = "Register, log in, the current user"),
+        (name = "sessions", description = "Refresh and log out"),
+        (name = "admin", description = "Users and service clients (role `admin`)"),
+        (name = "oauth", description = "OAuth 2.0 endpoints for tools and services (RFC 6749, 7009, 7662, 8414)"),
+        (name = "operations", description = "Health, metrics and this document"),
+    )
+)]
+struct AuthApi;
+
+/// 403 on an endpoint for any signed-in user.
+pub struct Disabled;
+/// 403 on an admin endpoint.
+pub struct AdminOnly;
+
+impl<'r> ToResponse<'r> for Disabled {
+    fn response() -> (&'r str, RefOr<Response>) {
+        (
+            "Disabled",
+            problem_response("The account is disabled", &[Code::AccountDisabled]),
+        )
+    }
+}
+
+impl<'r> ToResponse<'r> for AdminOnly {
+    fn response() -> (&'r str, RefOr<Response>) {
+        (
+            "AdminOnly",
+            problem_response(
+                "The token's user is not an admin, or is disabled",
+                &[Code::InsufficientRole, Code::AccountDisabled],
+            ),
+        )
+    }
+}
+
+struct AuthComponents;
+
+impl Modify for AuthComponents {
+    fn modify(&self, api: &mut Document) {
+        let components = api.components.get_or_insert_with(Default::default);
+        for (name, response) in [Disabled::response(), AdminOnly::response()] {
+            components.responses.insert(name.to_owned(), response);
+        }
+        components.add_security_scheme(
+            CLIENT_BASIC,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "A service client's `client_id` and `client_secret` \
+                             (form-urlencoded, RFC 6749 §2.3.1)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The whole document, as served.
+pub fn document() -> Document {
+    tokenauth_kit::openapi::finish(
+        AuthApi::openapi(),
+        "tokenauth auth-service",
+        "Users, sessions, access and refresh tokens, service clients and the OAuth 2.0 \
+         endpoints. Errors outside `/oauth/` are RFC 9457 problem details whose `code` is \
+         stable; `/oauth/` errors are RFC 6749 §5.2 bodies.",
+        &["database", "migrations", "revocations", "eviction_policy"],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN};
+    use utoipa::PartialSchema as _;
+
+    /// The documented bounds are the ones the domain enforces.
+    #[test]
+    fn documented_lengths_are_the_enforced_ones() {
+        let credentials = serde_json::to_value(Credentials::schema()).unwrap();
+        let change = serde_json::to_value(PasswordChange::schema()).unwrap();
+        let bounds = |v: &serde_json::Value| {
+            (
+                v["minLength"].as_u64().unwrap() as usize,
+                v["maxLength"].as_u64().unwrap() as usize,
+            )
+        };
+        assert_eq!(
+            bounds(&credentials["properties"]["username"]),
+            (USERNAME_MIN, USERNAME_MAX)
+        );
+        for password in [
+            &credentials["properties"]["password"],
+            &change["properties"]["new_password"],
+        ] {
+            assert_eq!(bounds(password), (PASSWORD_MIN, PASSWORD_MAX));
+        }
+    }
+}

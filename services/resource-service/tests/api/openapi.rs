@@ -1,0 +1,362 @@
+//! `GET /openapi.json` and `GET /docs` on both services: the document names every endpoint of
+//! the README's API tables with the auth the table gives it, every path it names is served, it
+//! passes an OpenAPI 3.1 validator, and the docs page loads only its own files.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{Stack, TempDir};
+
+const README: &str = include_str!("../../../../README.md");
+
+/// One row of a README API table: each `METHOD /path` of its first cell, and its auth cell.
+struct Row {
+    endpoints: Vec<(String, String)>,
+    auth: String,
+}
+
+/// The rows of the table under `## {heading}`.
+fn readme_table(heading: &str) -> Vec<Row> {
+    let section = README
+        .split(&format!("\n## {heading}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("README has no section {heading}"));
+    let rows: Vec<Row> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| method, path |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let endpoints = cells[1]
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(|e| {
+                    let (method, path) = e.split_once(' ').unwrap();
+                    let path = path.split('?').next().unwrap();
+                    (method.to_lowercase(), path.to_owned())
+                })
+                .collect();
+            Row {
+                endpoints,
+                auth: cells[2].to_owned(),
+            }
+        })
+        .collect();
+    assert!(rows.len() >= 5, "README table under {heading} not found");
+    rows
+}
+
+async fn fetch_document(stack: &Stack, base: &str) -> Value {
+    let res = stack
+        .client
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let doc: Value = res.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    doc
+}
+
+/// The security requirements of an operation: `bearer` required, optional, or none.
+fn security(op: &Value) -> BTreeSet<String> {
+    op["security"]
+        .as_array()
+        .map(|reqs| {
+            reqs.iter()
+                .map(|r| {
+                    let names: Vec<&String> = r.as_object().unwrap().keys().collect();
+                    match names.as_slice() {
+                        [] => "none".to_owned(),
+                        [name] => (*name).clone(),
+                        _ => panic!("one scheme per requirement: {r}"),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Each README endpoint is in the document, with the auth the README gives it; the document
+/// has nothing the README does not list.
+fn matches_readme(doc: &Value, rows: &[Row], service: &str) {
+    let mut listed = BTreeSet::new();
+    for row in rows {
+        for (method, path) in &row.endpoints {
+            listed.insert((path.clone(), method.clone()));
+            let op = &doc["paths"][path][method];
+            assert!(
+                op.is_object(),
+                "{service}: README lists {method} {path}, the document does not"
+            );
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{service}: {method} {path} has no responses"
+            );
+            let schemes = security(op);
+            let auth = row.auth.as_str();
+            if auth.starts_with('–') {
+                assert!(
+                    schemes.is_empty() || schemes.contains("none"),
+                    "{service}: {method} {path} needs no credentials, the document says {schemes:?}"
+                );
+                assert!(!schemes.contains("bearer"), "{service}: {method} {path}");
+            } else if auth.starts_with("optional") || auth.contains(" or ") {
+                assert!(
+                    schemes.contains("bearer") && schemes.contains("none"),
+                    "{service}: {method} {path} takes an optional token: {schemes:?}"
+                );
+            } else if auth.contains("client auth") {
+                assert!(
+                    schemes.contains("client_basic"),
+                    "{service}: {method} {path} takes client auth: {schemes:?}"
+                );
+            } else {
+                assert!(
+                    auth.contains("access token") || auth.contains("admin"),
+                    "unexpected auth cell {auth}"
+                );
+                assert_eq!(
+                    schemes,
+                    BTreeSet::from(["bearer".to_owned()]),
+                    "{service}: {method} {path} needs a token"
+                );
+            }
+        }
+    }
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (path.clone(), m.clone()))
+        })
+        .collect();
+    assert_eq!(
+        documented, listed,
+        "{service}: the document and the README's table differ"
+    );
+}
+
+/// Every documented operation is routed: a bare request (no token, no body) is answered by the
+/// endpoint, never 404 for an unknown path or 405 for an unrouted method.
+async fn every_operation_is_served(stack: &Stack, base: &str, doc: &Value) {
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{id}", "0193b3c5-7a4e-7c1d-9d7e-8f4a2b1c0d9e")
+            .replace("{client_id}", "unknown-client")
+            .replace("{name}", "missing.txt");
+        for method in item.as_object().unwrap().keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let res = stack
+                .client
+                .request(method.clone(), format!("{base}{concrete}"))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            assert!(
+                status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} (as {concrete}) answered {status}"
+            );
+        }
+    }
+}
+
+/// `scripts/openapi-validate` (openapi-spec-validator, the reference validator) on the
+/// documents as served.
+fn validate(dir: &Path, docs: &[(&str, &Value)]) {
+    let files: Vec<String> = docs
+        .iter()
+        .map(|(name, doc)| {
+            let file = dir.join(format!("{name}.openapi.json"));
+            std::fs::write(&file, serde_json::to_vec_pretty(doc).unwrap()).unwrap();
+            file.display().to_string()
+        })
+        .collect();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/openapi-validate"
+    );
+    let out = std::process::Command::new(script)
+        .args(&files)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the validator refused:\n{report}");
+    assert_eq!(
+        report.matches(": valid OpenAPI 3.1.0").count(),
+        docs.len(),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_documents_cover_the_readme_tables_and_pass_a_validator() {
+    let stack = Stack::start().await;
+    let auth = fetch_document(&stack, &stack.auth).await;
+    let resource = fetch_document(&stack, &stack.resource).await;
+
+    matches_readme(&auth, &readme_table("auth-service API"), "auth-service");
+    matches_readme(
+        &resource,
+        &readme_table("resource-service API"),
+        "resource-service",
+    );
+    every_operation_is_served(&stack, &stack.auth, &auth).await;
+    every_operation_is_served(&stack, &stack.resource, &resource).await;
+
+    for doc in [&auth, &resource] {
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes["bearer"]["scheme"], "bearer");
+        assert_eq!(schemes["bearer"]["bearerFormat"], "JWT");
+        // The problem-details schema names every code the README's error table lists.
+        let codes = doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+            .as_array()
+            .unwrap();
+        for code in ["token_revoked", "validation_failed", "rate_limited"] {
+            assert!(codes.iter().any(|c| c == code), "{code}");
+        }
+        let unauthorized = &doc["components"]["responses"]["Unauthorized"];
+        assert_eq!(
+            unauthorized["content"]["application/problem+json"]["schema"]["$ref"],
+            "#/components/schemas/Problem"
+        );
+    }
+    assert_eq!(
+        auth["components"]["securitySchemes"]["client_basic"]["scheme"],
+        "basic"
+    );
+    // Form bodies are documented as forms.
+    assert!(
+        auth["paths"]["/oauth/token"]["post"]["requestBody"]["content"]
+            ["application/x-www-form-urlencoded"]
+            .is_object()
+    );
+
+    let dir = TempDir::new();
+    validate(dir.path(), &[("auth", &auth), ("resource", &resource)]);
+}
+
+/// A deliberately broken document is refused, so the validator can fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_validator_refuses_a_broken_document() {
+    let stack = Stack::start().await;
+    let mut doc = fetch_document(&stack, &stack.resource).await;
+    doc["paths"]["/v1/secret"]["get"]["responses"]["200"] = serde_json::json!({"content": 5});
+    let dir = TempDir::new();
+    let file = dir.path().join("broken.json");
+    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/openapi-validate"
+    );
+    let out = std::process::Command::new(script)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("/v1/secret"),
+        "the error names the path: {stdout}"
+    );
+}
+
+/// `/docs` is Swagger UI from the service itself: every file the page loads is served here, it
+/// reads this service's document, and it reaches for nothing elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_page_is_served_whole_and_offline() {
+    let stack = Stack::start().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for base in [&stack.auth, &stack.resource] {
+        let res = client.get(format!("{base}/docs")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(res.headers()["location"], "/docs/");
+
+        let res = client.get(format!("{base}/docs/")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let csp = res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("default-src 'self'"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        let page = res.text().await.unwrap();
+        assert!(page.contains("swagger-ui"), "{page}");
+        assert!(!page.contains("<script>"), "no inline script: {page}");
+
+        // Every src= and href= of the page is a file of this service.
+        let mut loaded = Vec::new();
+        for attr in ["src=\"", "href=\""] {
+            for part in page.split(attr).skip(1) {
+                let url = part.split('"').next().unwrap();
+                assert!(
+                    !url.contains("://") && !url.starts_with("//"),
+                    "the page loads {url} from elsewhere"
+                );
+                loaded.push(url.trim_start_matches("./").to_owned());
+            }
+        }
+        assert!(
+            loaded.iter().any(|u| u.ends_with(".js")),
+            "no script: {loaded:?}"
+        );
+        for file in &loaded {
+            let res = client
+                .get(format!("{base}/docs/{file}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{file}");
+            assert!(!res.bytes().await.unwrap().is_empty(), "{file}");
+        }
+
+        let init = client
+            .get(format!("{base}/docs/swagger-initializer.js"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(init.contains("\"/openapi.json\""), "{init}");
+        assert!(init.contains("\"validatorUrl\": \"none\""), "{init}");
+        assert!(!init.contains("https://"), "{init}");
+
+        let res = client
+            .get(format!("{base}/docs/no-such-file.js"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+}
