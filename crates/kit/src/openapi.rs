@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
@@ -61,9 +61,9 @@ fn code_schema() -> Schema {
 
 /// A reusable error response: its description and the codes it carries.
 pub fn problem_response(description: &str, codes: &[Code]) -> RefOr<utoipa::openapi::Response> {
-    let codes: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+    let names: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
     let mut response = ResponseBuilder::new()
-        .description(format!("{description} (`code`: {})", codes.join(", ")))
+        .description(format!("{description} (`code`: {})", names.join(", ")))
         .content(
             problem::CONTENT_TYPE,
             ContentBuilder::new()
@@ -72,7 +72,7 @@ pub fn problem_response(description: &str, codes: &[Code]) -> RefOr<utoipa::open
                 ))))
                 .build(),
         );
-    if codes.contains(&Code::RateLimited.as_str()) {
+    if codes.contains(&Code::RateLimited) {
         response = response.header(
             "Retry-After",
             HeaderBuilder::new()
@@ -81,9 +81,10 @@ pub fn problem_response(description: &str, codes: &[Code]) -> RefOr<utoipa::open
                 .build(),
         );
     }
+    // The problems that carry a challenge (see `Problem::www_authenticate`).
     if codes
         .iter()
-        .any(|c| c.starts_with("missing_") || c.contains("token"))
+        .any(|c| c.status() == StatusCode::UNAUTHORIZED || *c == Code::InsufficientScope)
     {
         response = response.header(
             "WWW-Authenticate",

@@ -178,8 +178,25 @@ async fn every_operation_is_served(stack: &Stack, base: &str, doc: &Value) {
     }
 }
 
-/// `scripts/openapi-validate` (openapi-spec-validator, the reference validator) on the
-/// documents as served.
+/// Runs `scripts/openapi-validate` (openapi-spec-validator) on `files`: its success and report.
+fn run_validator(files: &[String]) -> (bool, String) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/openapi-validate"
+    );
+    let out = std::process::Command::new(script)
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), report)
+}
+
+/// The reference validator on the documents as served.
 fn validate(dir: &Path, docs: &[(&str, &Value)]) {
     let files: Vec<String> = docs
         .iter()
@@ -189,20 +206,8 @@ fn validate(dir: &Path, docs: &[(&str, &Value)]) {
             file.display().to_string()
         })
         .collect();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scripts/openapi-validate"
-    );
-    let out = std::process::Command::new(script)
-        .args(&files)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the validator refused:\n{report}");
+    let (valid, report) = run_validator(&files);
+    assert!(valid, "the validator refused:\n{report}");
     assert_eq!(
         report.matches(": valid OpenAPI 3.1.0").count(),
         docs.len(),
@@ -266,19 +271,11 @@ async fn the_validator_refuses_a_broken_document() {
     let dir = TempDir::new();
     let file = dir.path().join("broken.json");
     std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scripts/openapi-validate"
-    );
-    let out = std::process::Command::new(script)
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{stdout}");
+    let (valid, report) = run_validator(&[file.display().to_string()]);
+    assert!(!valid, "{report}");
     assert!(
-        stdout.contains("/v1/secret"),
-        "the error names the path: {stdout}"
+        report.contains("/v1/secret"),
+        "the error names the path: {report}"
     );
 }
 
