@@ -138,6 +138,17 @@ fn looks_like_outage(message: &str) -> bool {
     .any(|needle| m.contains(needle))
 }
 
+/// Opens one PostgreSQL connection: every PostgreSQL connection of the process goes through here.
+///
+/// libpq does TLS with OpenSSL, which by default frees its global state from an `atexit` handler.
+/// A process that exits while another thread is in a handshake (a pool refilling itself, a
+/// reconnect) would then crash with SIGSEGV instead of exiting with its status. OpenSSL is set
+/// up here first, without that handler, before libpq can set it up with it.
+pub fn connect_postgres(url: &str) -> ConnectionResult<PgConnection> {
+    openssl_sys::init();
+    PgConnection::establish(url)
+}
+
 /// Opens connections by scheme; SQLite connections get WAL, a busy timeout and foreign keys.
 #[derive(Debug)]
 struct Manager {
@@ -151,7 +162,7 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
-                let mut conn = PgConnection::establish(&with_pg_defaults(url))
+                let mut conn = connect_postgres(&with_pg_defaults(url))
                     .map_err(r2d2::Error::ConnectionError)?;
                 conn.batch_execute(&format!(
                     "SET statement_timeout = {STATEMENT_TIMEOUT_MS}; \

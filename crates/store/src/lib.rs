@@ -11,4 +11,4 @@ pub mod schema;
 pub mod sessions;
 pub mod users;
 
-pub use db::{Database, DatabaseUrl, DbConnection, StoreError};
+pub use db::{Database, DatabaseUrl, DbConnection, StoreError, connect_postgres};

@@ -38,7 +38,7 @@ pub fn pg_url_for(db: &str) -> String {
 
 pub fn create_pg_database() -> String {
     let name = format!("tokenauth_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::establish(&admin_pg_url())
+    let mut conn = tokenauth_store::connect_postgres(&admin_pg_url())
         .expect("PostgreSQL must be running for the tests (scripts/test starts it)");
     diesel::sql_query(format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
@@ -60,7 +60,7 @@ pub struct TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(name) = &self.pg_database
-            && let Ok(mut conn) = PgConnection::establish(&admin_pg_url())
+            && let Ok(mut conn) = tokenauth_store::connect_postgres(&admin_pg_url())
         {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(&mut conn);

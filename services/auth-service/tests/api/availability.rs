@@ -201,7 +201,7 @@ async fn drop_database(name: &str) {
     use diesel::prelude::*;
     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
     tokio::task::spawn_blocking(move || {
-        let mut conn = PgConnection::establish(&crate::helpers::admin_pg_url()).unwrap();
+        let mut conn = tokenauth_store::connect_postgres(&crate::helpers::admin_pg_url()).unwrap();
         diesel::sql_query(sql).execute(&mut conn).unwrap();
     })
     .await

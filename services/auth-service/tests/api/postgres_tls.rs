@@ -93,3 +93,43 @@ async fn an_untrusted_or_misnamed_certificate_leaves_the_service_unready() {
         stays_unready(app).await;
     }
 }
+
+/// A process that exits while other threads are in TLS handshakes with PostgreSQL (a pool
+/// refilling itself, a reconnect during shutdown) exits with its own status. Left to set itself
+/// up, libpq's OpenSSL frees its global state in an `atexit` handler under those threads, and the
+/// process dies of SIGSEGV; this check runs such an exit often enough that the crash shows.
+#[test]
+fn a_process_exiting_during_tls_handshakes_exits_with_its_status() {
+    const CHILD: &str = "TOKENAUTH_TEST_EXIT_DURING_HANDSHAKES";
+    if let Ok(url) = std::env::var(CHILD) {
+        for _ in 0..4 {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                loop {
+                    let _ = tokenauth_store::connect_postgres(&url);
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(30));
+        std::process::exit(0);
+    }
+    let ca = Authority::new("pg");
+    let pg = PostgresServer::start_tls(&ca.server("pg", &["127.0.0.1"]));
+    let url = pg.url("127.0.0.1", "sslmode=require");
+    // The process runs this very test again, in the child's role.
+    let exe = std::env::current_exe().unwrap();
+    for run in 0..40 {
+        let status = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "postgres_tls::a_process_exiting_during_tls_handshakes_exits_with_its_status",
+                "--nocapture",
+            ])
+            .env(CHILD, &url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "exit {run} of 40: {status}");
+    }
+}
