@@ -1,7 +1,10 @@
-//! Request ids and the request log line. Every response carries `X-Request-Id` (the client's
-//! own when it is sane, else a fresh UUID), and the id is in scope while the request runs so
-//! problem bodies and log lines can name it. Requests with more than one `Authorization`
-//! header are refused here, before any handler sees them.
+//! Request ids, the request span and the request log line. Every response carries
+//! `X-Request-Id` (the client's own when it is sane, else a fresh UUID), and the id is in scope
+//! while the request runs so problem bodies can name it. Every log line of a request is written
+//! inside a `request` span carrying that id and, when the client sent a valid W3C
+//! `traceparent`, its trace id and parent span id, so a log pipeline can join the lines of one
+//! request and of one distributed trace. Requests with more than one `Authorization` header are
+//! refused here, before any handler sees them.
 
 use std::time::Instant;
 
@@ -10,10 +13,13 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError};
+use tracing::Instrument;
 
 use crate::Problem;
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+/// W3C Trace Context's header: `version-traceid-parentid-flags`.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -34,6 +40,64 @@ fn sane(value: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
+/// The trace id and parent span id of a valid W3C `traceparent` (Trace Context level 1, §3.2):
+/// lowercase hex fields, a version other than `ff` (version `00` with exactly four fields, a
+/// later version with at least four), and neither id all zeros. Anything else is ignored, as
+/// the specification asks, and the request simply starts no trace.
+fn trace_context(value: &HeaderValue) -> Option<(&str, &str)> {
+    let s = value.to_str().ok()?;
+    let hex = |field: &str, len: usize| {
+        field.len() == len
+            && field
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let mut fields = s.split('-');
+    let (version, trace_id, parent_id, flags) = (
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+    );
+    let rest_ok = if version == "00" {
+        fields.next().is_none()
+    } else {
+        // A later version may append fields; the first four keep their meaning.
+        true
+    };
+    let ok = rest_ok
+        && hex(version, 2)
+        && version != "ff"
+        && hex(trace_id, 32)
+        && trace_id.bytes().any(|b| b != b'0')
+        && hex(parent_id, 16)
+        && parent_id.bytes().any(|b| b != b'0')
+        && hex(flags, 2);
+    ok.then_some((trace_id, parent_id))
+}
+
+/// The span every log line of a request is written in. At ERROR level, so it is there under
+/// any filter that lets a line of the request through (a WARN line under `RUST_LOG=warn`).
+fn request_span(req: &ServiceRequest, id: &str) -> tracing::Span {
+    let span = tracing::error_span!(
+        "request",
+        request_id = id,
+        trace_id = tracing::field::Empty,
+        parent_span_id = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        let mut sent = req.headers().get_all(&TRACEPARENT);
+        // More than one traceparent is as invalid as a malformed one.
+        if let (Some(value), None) = (sent.next(), sent.next())
+            && let Some((trace_id, parent_id)) = trace_context(value)
+        {
+            span.record("trace_id", trace_id);
+            span.record("parent_span_id", parent_id);
+        }
+    }
+    span
+}
+
 /// The middleware: `App::new().wrap(actix_web::middleware::from_fn(request_id::middleware))`.
 pub async fn middleware(
     req: ServiceRequest,
@@ -51,6 +115,7 @@ pub async fn middleware(
                 .to_owned()
         });
     let value = HeaderValue::from_str(&id).ok();
+    let span = request_span(&req, &id);
     let started = Instant::now();
     // Inner services turn handler errors into responses; an `Err` here is actix's own failure
     // and is rendered by actix.
@@ -76,7 +141,9 @@ pub async fn middleware(
                 .await
                 .map(ServiceResponse::map_into_left_body)
         })
+        .instrument(span.clone())
         .await?;
+    let _entered = span.enter();
 
     let status = res.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
@@ -139,11 +206,11 @@ mod tests {
         fn start(level: LevelFilter) -> (Self, tracing::subscriber::DefaultGuard) {
             let captured = Captured::default();
             let writer = captured.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .json()
-                .with_max_level(level)
-                .with_writer(move || writer.clone())
-                .finish();
+            // The services' own JSON format.
+            let subscriber = crate::telemetry::json(
+                tracing_subscriber::EnvFilter::new(level.to_string()),
+                move || writer.clone(),
+            );
             (captured, tracing::subscriber::set_default(subscriber))
         }
 
@@ -180,10 +247,11 @@ mod tests {
         assert_eq!(res.headers().get(HEADER).unwrap(), "client-id-1");
         let lines = captured.lines();
         assert_eq!(lines.len(), 1, "{lines:?}");
-        let fields = &lines[0]["fields"];
+        let fields = &lines[0];
         assert_eq!(lines[0]["level"], "INFO");
         assert_eq!(fields["message"], "request");
         assert_eq!(fields["request_id"], "client-id-1");
+        assert_eq!(fields["span"]["request_id"], "client-id-1");
         assert_eq!(fields["method"], "GET");
         assert_eq!(fields["path"], "/ok");
         assert_eq!(fields["status"], 200);
@@ -199,7 +267,7 @@ mod tests {
         assert!(captured.lines().len() == 1, "{:?}", captured.lines());
         let line = &captured.lines()[0];
         assert_eq!(line["level"], "WARN");
-        assert_eq!(line["fields"]["status"], 500);
+        assert_eq!(line["status"], 500);
         // A fresh id for each request, the one in the log line for the failed one.
         let id_of = |res: &actix_web::dev::ServiceResponse| {
             res.headers()
@@ -209,9 +277,90 @@ mod tests {
                 .unwrap()
                 .to_owned()
         };
-        assert_eq!(line["fields"]["request_id"], id_of(&fail).as_str());
+        assert_eq!(line["span"]["request_id"], id_of(&fail).as_str());
         assert_ne!(id_of(&ok), id_of(&fail));
         assert!(uuid::Uuid::parse_str(&id_of(&ok)).is_ok());
+    }
+
+    #[actix_web::test]
+    async fn only_a_valid_traceparent_gives_a_trace() {
+        let parse = |s: &str| {
+            trace_context(&HeaderValue::from_str(s).unwrap())
+                .map(|(t, p)| (t.to_owned(), p.to_owned()))
+        };
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let parent = "00f067aa0ba902b7";
+        assert_eq!(
+            parse(&format!("00-{trace}-{parent}-01")),
+            Some((trace.to_owned(), parent.to_owned()))
+        );
+        // A later version may carry more fields.
+        assert_eq!(
+            parse(&format!("01-{trace}-{parent}-00-more")),
+            Some((trace.to_owned(), parent.to_owned()))
+        );
+        for bad in [
+            format!("00-{trace}-{parent}-01-more"),
+            format!("ff-{trace}-{parent}-01"),
+            format!("00-{}-{parent}-01", "0".repeat(32)),
+            format!("00-{trace}-{}-01", "0".repeat(16)),
+            format!("00-{}-{parent}-01", trace.to_uppercase()),
+            format!("00-{}-{parent}-01", &trace[1..]),
+            format!("00-{trace}-{parent}"),
+            format!("0-{trace}-{parent}-01"),
+            format!("00-{trace}-{parent}-1"),
+            "00-zz-yy-01".to_owned(),
+            String::new(),
+        ] {
+            assert_eq!(parse(&bad), None, "{bad}");
+        }
+    }
+
+    #[actix_web::test]
+    async fn handler_log_lines_are_in_the_request_span_with_the_trace() {
+        let (captured, _guard) = Captured::start(LevelFilter::INFO);
+        let app = test::init_service(
+            App::new()
+                .route(
+                    "/work",
+                    web::get().to(|| async {
+                        tracing::info!(step = 1, "working");
+                        HttpResponse::Ok().finish()
+                    }),
+                )
+                .wrap(from_fn(middleware)),
+        )
+        .await;
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let traced = test::TestRequest::get()
+            .uri("/work")
+            .insert_header((HEADER, "with-trace"))
+            .insert_header((TRACEPARENT, format!("00-{trace}-00f067aa0ba902b7-01")))
+            .to_request();
+        test::call_service(&app, traced).await;
+        // Two traceparent headers are no valid trace context.
+        let twice = test::TestRequest::get()
+            .uri("/work")
+            .insert_header((HEADER, "two-traces"))
+            .append_header((TRACEPARENT, format!("00-{trace}-00f067aa0ba902b7-01")))
+            .append_header((TRACEPARENT, format!("00-{trace}-00f067aa0ba902b8-01")))
+            .to_request();
+        test::call_service(&app, twice).await;
+        let lines = captured.lines();
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        for line in &lines[..2] {
+            assert_eq!(line["span"]["name"], "request");
+            assert_eq!(line["span"]["request_id"], "with-trace");
+            assert_eq!(line["span"]["trace_id"], trace);
+            assert_eq!(line["span"]["parent_span_id"], "00f067aa0ba902b7");
+        }
+        assert_eq!(lines[0]["message"], "working");
+        assert_eq!(lines[0]["step"], 1);
+        assert_eq!(lines[1]["message"], "request");
+        for line in &lines[2..] {
+            assert_eq!(line["span"]["request_id"], "two-traces");
+            assert!(line["span"].get("trace_id").is_none(), "{line}");
+        }
     }
 
     #[actix_web::test]

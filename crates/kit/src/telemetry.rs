@@ -3,7 +3,10 @@
 
 use std::io::IsTerminal;
 
+use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{ConfigError, Source};
 
@@ -38,10 +41,30 @@ pub fn init(src: &dyn Source) -> Result<(), ConfigError> {
         }
         None => EnvFilter::new("info"),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Not installed when one already is (a test's): that one stays.
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => json(filter, std::io::stdout).try_init().is_ok(),
+        LogFormat::Pretty => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .try_init()
+            .is_ok(),
     };
     Ok(())
+}
+
+/// The JSON log format: one object per line, the event's fields at the top level and the
+/// fields of the innermost span (the request's: `request_id`, `trace_id`, `parent_span_id`)
+/// under `span`.
+pub fn json<W>(filter: EnvFilter, writer: W) -> impl Subscriber + Send + Sync + 'static
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .finish()
 }

@@ -353,6 +353,8 @@ impl Database {
         F: FnOnce() -> Result<T, StoreError> + Send + 'static,
     {
         let calls = self.calls.clone();
+        // Log lines written on the blocking thread stay inside the request's span.
+        let span = tracing::Span::current();
         let call = async move {
             let permit = calls
                 .acquire_owned()
@@ -360,7 +362,7 @@ impl Database {
                 .map_err(|_| StoreError::Unavailable("database closed".into()))?;
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                f()
+                span.in_scope(f)
             })
             .await
             .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?

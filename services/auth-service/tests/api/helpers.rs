@@ -73,3 +73,63 @@ pub fn jwt_part(token: &str, i: usize) -> serde_json::Value {
 pub fn claims(token: &str) -> serde_json::Value {
     jwt_part(token, 1)
 }
+
+/// The auth-service binary itself, started as an operator starts it: a clean environment plus
+/// the given variables, a fresh SQLite database, a free port, JSON logs. Killed when dropped.
+pub struct ServiceProcess {
+    pub child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    _dir: tokenauth_testkit::TempDir,
+}
+
+impl ServiceProcess {
+    /// Starts it and waits until it is ready; its stdout goes to `stdout`.
+    pub async fn start(vars: &[(&str, &str)], stdout: std::process::Stdio) -> ServiceProcess {
+        let process = Self::spawn(vars, stdout);
+        tokenauth_testkit::wait_ready(
+            &reqwest::Client::new(),
+            &format!("http://{}", process.addr),
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+        process
+    }
+
+    /// Starts it without waiting.
+    pub fn spawn(vars: &[(&str, &str)], stdout: std::process::Stdio) -> ServiceProcess {
+        let dir = tokenauth_testkit::TempDir::new();
+        let port = tokenauth_testkit::free_port();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_auth-service"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LOG_FORMAT", "json")
+            .env("BIND_ADDR", addr.to_string())
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/db.sqlite", dir.display()),
+            )
+            .envs(vars.iter().copied())
+            .current_dir(dir.path())
+            .stdout(stdout)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        ServiceProcess {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -9,7 +9,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, PASSWORD, Spawn, create_pg_database, fresh_data_dir, pg_url_for, unique,
+    Backend, PASSWORD, ServiceProcess, Spawn, create_pg_database, fresh_data_dir, pg_url_for,
+    unique,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-service");
@@ -145,42 +146,13 @@ async fn migrate_and_create_admin_prepare_a_database_the_service_then_uses() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// A port free at the moment of asking.
-fn free_port() -> u16 {
-    tokenauth_testkit::free_port()
-}
-
-#[test]
-fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_zero() {
-    let dir = fresh_data_dir();
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let db = format!("sqlite://{}/t.db", dir.display());
-    let mut child = command(
-        &dir,
-        &[("BIND_ADDR", bind.as_str()), ("DATABASE_URL", db.as_str())],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let started = Instant::now();
-    loop {
-        let ready = std::net::TcpStream::connect(&bind).is_ok_and(|mut s| {
-            let _ = s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-            let mut answer = String::new();
-            let _ = s.read_to_string(&mut answer);
-            answer.starts_with("HTTP/1.1 200")
-        });
-        if ready {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "never ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_zero() {
+    let mut service = ServiceProcess::start(&[], Stdio::null()).await;
+    let bind = service.addr;
     // A request in flight: headers sent, the body only half.
     let body = json!({"username": "nobody-here", "password": PASSWORD}).to_string();
-    let mut in_flight = std::net::TcpStream::connect(&bind).unwrap();
+    let mut in_flight = std::net::TcpStream::connect(bind).unwrap();
     write!(
         in_flight,
         "POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
@@ -191,14 +163,14 @@ fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_zero() {
     std::thread::sleep(Duration::from_millis(300));
     let term = Instant::now();
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &service.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     std::thread::sleep(Duration::from_millis(500));
     // No longer accepting.
     assert!(
-        std::net::TcpStream::connect(&bind).is_err(),
+        std::net::TcpStream::connect(bind).is_err(),
         "a new connection was accepted after SIGTERM"
     );
     // The request in flight is finished and answered.
@@ -216,7 +188,7 @@ fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_zero() {
     );
     // And the process exits 0 within its shutdown bound.
     loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = service.child.try_wait().unwrap() {
             assert!(status.success(), "exit status {status}");
             break;
         }
@@ -226,33 +198,96 @@ fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_zero() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_arguments_still_serves() {
-    let dir = fresh_data_dir();
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let db = format!("sqlite://{}/t.db", dir.display());
-    let mut child = command(
-        &dir,
-        &[("BIND_ADDR", bind.as_str()), ("DATABASE_URL", db.as_str())],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let client = reqwest::Client::new();
-    tokenauth_testkit::wait_ready(&client, &format!("http://{bind}"), Duration::from_secs(20))
-        .await;
-    let res = client
-        .get(format!("http://{bind}/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let service = ServiceProcess::start(&[], Stdio::null()).await;
+    let res = reqwest::get(service.url("/healthz")).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_log_line_of_a_request_carries_its_id_and_its_trace() {
+    let mut service = ServiceProcess::start(&[], Stdio::piped()).await;
+    let client = reqwest::Client::new();
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent_id = "00f067aa0ba902b7";
+    let login = |name: &str, id: &str, traceparent: &str| {
+        client
+            .post(service.url("/v1/login"))
+            .header("x-request-id", id)
+            .header("traceparent", traceparent)
+            .json(&json!({"username": name, "password": PASSWORD}))
+            .send()
+    };
+    let traced = unique("traced");
+    let res = login(
+        &traced,
+        "req-traced-1",
+        &format!("00-{trace_id}-{parent_id}-01"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers()["x-request-id"], "req-traced-1");
+    // Malformed trace contexts (all-zero trace id, upper case, version ff) start no trace.
+    let untraced: Vec<String> = (0..3).map(|_| unique("untraced")).collect();
+    let bad = [
+        format!("00-{}-{parent_id}-01", "0".repeat(32)),
+        format!("00-{}-{parent_id}-01", trace_id.to_uppercase()),
+        format!("ff-{trace_id}-{parent_id}-01"),
+    ];
+    for (i, (name, traceparent)) in untraced.iter().zip(&bad).enumerate() {
+        let res = login(name, &format!("req-untraced-{i}"), traceparent)
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    service.child.kill().unwrap();
+    let mut out = String::new();
+    service
+        .child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let of_request = |id: &str| -> Vec<&serde_json::Value> {
+        lines
+            .iter()
+            .filter(|l| l["span"]["request_id"] == id)
+            .collect()
+    };
+    // The traced login: its audit event and its request line, both in the request's span.
+    let traced_lines = of_request("req-traced-1");
+    let failed = traced_lines
+        .iter()
+        .find(|l| l["event"] == "login_failed")
+        .unwrap_or_else(|| panic!("no login_failed line in the span: {traced_lines:?}"));
+    assert_eq!(failed["username"], traced.as_str());
+    assert!(traced_lines.iter().any(|l| l["message"] == "request"));
+    for line in &traced_lines {
+        assert_eq!(line["span"]["name"], "request", "{line}");
+        assert_eq!(line["span"]["trace_id"], trace_id, "{line}");
+        assert_eq!(line["span"]["parent_span_id"], parent_id, "{line}");
+    }
+    for (i, name) in untraced.iter().enumerate() {
+        let request = of_request(&format!("req-untraced-{i}"));
+        assert!(
+            request
+                .iter()
+                .any(|l| l["event"] == "login_failed" && l["username"] == name.as_str()),
+            "{request:?}"
+        );
+        for line in request {
+            assert!(line["span"].get("trace_id").is_none(), "{line}");
+            assert!(line["span"].get("parent_span_id").is_none(), "{line}");
+        }
+    }
 }

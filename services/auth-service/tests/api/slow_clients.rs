@@ -3,15 +3,14 @@
 //! of its answers is cut after the send timeout; connections beyond `MAX_CONNECTIONS` wait. The
 //! service keeps serving everyone else meanwhile.
 
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokenauth_kit::deadline::BODY_DEADLINE;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use tokenauth_testkit::{TempDir, wait_ready};
-
-use crate::helpers::{Backend, Spawn, spawn_app};
+use crate::helpers::{Backend, ServiceProcess, Spawn, spawn_app};
 
 /// Sends the headers of a 64-byte login body, then one byte a second. Returns what the server
 /// answered and when it closed the connection.
@@ -129,57 +128,9 @@ fn resident_bytes(pid: u32) -> u64 {
     kib * 1024
 }
 
-/// The auth-service binary, started on a free port; killed when dropped.
-struct Process {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-    _dir: TempDir,
-}
-
-impl Process {
-    async fn start() -> Process {
-        let dir = TempDir::new();
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_auth-service"))
-            .env_clear()
-            .env("BIND_ADDR", addr.to_string())
-            .env(
-                "DATABASE_URL",
-                format!("sqlite://{}/db.sqlite", dir.display()),
-            )
-            .env("RUST_LOG", "warn")
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let process = Process {
-            child,
-            addr,
-            _dir: dir,
-        };
-        wait_ready(
-            &reqwest::Client::new(),
-            &format!("http://{addr}"),
-            Duration::from_secs(30),
-        )
-        .await;
-        process
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_read_no_answers_cannot_fill_memory_with_requests() {
-    let service = Process::start().await;
+    let service = ServiceProcess::start(&[("RUST_LOG", "warn")], Stdio::null()).await;
     let pid = service.child.id();
     let before = resident_bytes(pid);
     // Each sends requests for as long as the service reads them (megabytes, until the
