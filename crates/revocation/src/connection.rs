@@ -56,10 +56,6 @@ impl SharedConnection {
         self.made.load(Ordering::Relaxed)
     }
 
-    pub fn target(&self) -> &Target {
-        &self.target
-    }
-
     /// The connection, made on first use (and after a failed first attempt, or after the last
     /// one was lost: under Sentinel the master is looked up again).
     async fn get(&self) -> Result<(u64, ConnectionManager), StoreError> {
