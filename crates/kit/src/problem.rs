@@ -33,6 +33,7 @@ pub enum Code {
     NotFound,
     MethodNotAllowed,
     UsernameTaken,
+    EmailTaken,
     LastAdmin,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -43,7 +44,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 20] = [
+    pub const ALL: [Code; 21] = [
         Code::InvalidRequest,
         Code::MissingToken,
         Code::InvalidToken,
@@ -57,6 +58,7 @@ impl Code {
         Code::NotFound,
         Code::MethodNotAllowed,
         Code::UsernameTaken,
+        Code::EmailTaken,
         Code::LastAdmin,
         Code::PayloadTooLarge,
         Code::UnsupportedMediaType,
@@ -82,6 +84,7 @@ impl Code {
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::UsernameTaken => "username_taken",
+            Code::EmailTaken => "email_taken",
             Code::LastAdmin => "last_admin",
             Code::PayloadTooLarge => "payload_too_large",
             Code::UnsupportedMediaType => "unsupported_media_type",
@@ -107,7 +110,7 @@ impl Code {
             }
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Code::UsernameTaken | Code::LastAdmin => StatusCode::CONFLICT,
+            Code::UsernameTaken | Code::EmailTaken | Code::LastAdmin => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,

@@ -26,6 +26,10 @@ pub struct User {
     pub disabled: bool,
     pub created_at: i64,
     pub tokens_not_before: Option<i64>,
+    /// As given at registration; `None` for users without one.
+    pub email: Option<String>,
+    /// The lower case of `email`: unique, what a login by email looks up.
+    pub email_key: Option<String>,
 }
 
 impl User {

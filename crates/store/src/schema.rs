@@ -13,6 +13,8 @@ diesel::table! {
         disabled -> Bool,
         created_at -> BigInt,
         tokens_not_before -> Nullable<BigInt>,
+        email -> Nullable<Text>,
+        email_key -> Nullable<Text>,
     }
 }
 

@@ -34,6 +34,27 @@ pub fn find_by_username_key(
         .optional()?)
 }
 
+pub fn find_by_email_key(
+    conn: &mut DbConnection,
+    email_key: &str,
+) -> Result<Option<User>, StoreError> {
+    Ok(users::table
+        .filter(users::email_key.eq(email_key))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Whether a user has this email key.
+pub fn is_email_taken(conn: &mut DbConnection, email_key: &str) -> Result<bool, StoreError> {
+    let found: Option<String> = users::table
+        .filter(users::email_key.eq(email_key))
+        .select(users::id)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
 /// A username's unique forms: its case-folded key and its three UTS 39 skeletons.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsernameForms {

@@ -11,7 +11,7 @@ use crate::passwords::Hasher;
 use std::net::IpAddr;
 use tokenauth_store::Database;
 
-use crate::domain::{LoginName, Password, Username};
+use crate::domain::{Email, LoginId, Password, Username};
 use crate::error::ApiResult;
 use crate::ratelimit::{Attempt, Limiter, Reservation, login_keys, register_keys};
 use crate::sessions::start_session;
@@ -23,6 +23,10 @@ pub const ROLE_ADMIN: &str = tokenauth_store::admin::ADMIN_ROLE;
 
 fn username_taken() -> Problem {
     Problem::new(Code::UsernameTaken, "That username is taken")
+}
+
+fn email_taken() -> Problem {
+    Problem::new(Code::EmailTaken, "That email belongs to another account")
 }
 
 fn invalid_credentials() -> Problem {
@@ -60,6 +64,7 @@ pub(crate) async fn settle(reservation: Reservation, wrong_password: bool) -> Ap
 pub async fn register(
     state: &AppState,
     username: Username,
+    email: Option<Email>,
     password: Password,
     client_ip: Option<IpAddr>,
 ) -> ApiResult<SignedIn> {
@@ -68,14 +73,25 @@ pub async fn register(
         .count()
         .await?;
     let forms = username.forms();
-    // Answer a taken (or look-alike) name before spending a hash on it; the insert below still
-    // decides races.
-    let exists = state
+    let email_key = email.as_ref().map(Email::key);
+    // Answer a taken (or look-alike) name, or a taken email, before spending a hash on it; the
+    // insert below still decides races.
+    let (name_taken, email_in_use) = state
         .db
-        .run(move |conn| users::is_taken(conn, &forms))
+        .run(move |conn| {
+            let name_taken = users::is_taken(conn, &forms)?;
+            let email_in_use = match &email_key {
+                Some(key) if !name_taken => users::is_email_taken(conn, key)?,
+                _ => false,
+            };
+            Ok((name_taken, email_in_use))
+        })
         .await?;
-    if exists {
+    if name_taken {
         return Err(username_taken().into());
+    }
+    if email_in_use {
+        return Err(email_taken().into());
     }
     let hash = state.hasher.hash(password).await?;
     let user = User {
@@ -90,11 +106,13 @@ pub async fn register(
         disabled: false,
         created_at: unix_now(),
         tokens_not_before: None,
+        email: email.as_ref().map(|e| e.as_str().to_owned()),
+        email_key: email.as_ref().map(Email::key),
     };
     let row = user.clone();
     match state.db.run(move |conn| users::insert(conn, &row)).await {
         Ok(()) => {}
-        Err(StoreError::Conflict) => return Err(username_taken().into()),
+        Err(StoreError::Conflict) => return Err(conflict(state, &user).await?.into()),
         Err(e) => return Err(e.into()),
     }
     tracing::info!(user_id = %user.id, "user registered");
@@ -105,17 +123,55 @@ pub async fn register(
     })
 }
 
+/// Which unique value a concurrent registration took first: the name, else the email.
+async fn conflict(state: &AppState, user: &User) -> ApiResult<Problem> {
+    let Some(email_key) = user.email_key.clone() else {
+        return Ok(username_taken());
+    };
+    let forms = users::UsernameForms {
+        key: user.username_key.clone(),
+        skeleton: user.username_skeleton.clone().unwrap_or_default(),
+        upper_skeleton: user.username_upper_skeleton.clone().unwrap_or_default(),
+        display_skeleton: user.username_display_skeleton.clone().unwrap_or_default(),
+    };
+    let name_taken = state
+        .db
+        .run(move |conn| users::is_taken(conn, &forms))
+        .await?;
+    if name_taken {
+        return Ok(username_taken());
+    }
+    let email_in_use = state
+        .db
+        .run(move |conn| users::is_email_taken(conn, &email_key))
+        .await?;
+    Ok(if email_in_use {
+        email_taken()
+    } else {
+        username_taken()
+    })
+}
+
 /// The user a login names, if any (one database read, made before the attempt is reserved so
 /// that a database that does not answer holds no place in the login windows).
-async fn find_login_user(state: &AppState, name: Option<&LoginName>) -> ApiResult<Option<User>> {
-    let Some(name) = name else {
-        return Ok(None);
-    };
-    let (key, legacy_key) = (name.key(), name.legacy_key());
-    Ok(state
-        .db
-        .run(move |conn| users::find_for_login(conn, &key, &legacy_key))
-        .await?)
+async fn find_login_user(state: &AppState, id: Option<&LoginId>) -> ApiResult<Option<User>> {
+    Ok(match id {
+        None => None,
+        Some(LoginId::Username(name)) => {
+            let (key, legacy_key) = (name.key(), name.legacy_key());
+            state
+                .db
+                .run(move |conn| users::find_for_login(conn, &key, &legacy_key))
+                .await?
+        }
+        Some(LoginId::Email(email)) => {
+            let key = email.key();
+            state
+                .db
+                .run(move |conn| users::find_by_email_key(conn, &key))
+                .await?
+        }
+    })
 }
 
 /// `user` if `password` is theirs, else `None`, in constant work: no user costs one argon2id
@@ -133,25 +189,27 @@ async fn check_password(
     })
 }
 
-/// Logs in, within the failed-login limits of the client IP and the username. A disabled
-/// account is reported only after the right password.
+/// Logs in by username or email, within the failed-login limits of the client IP and of the
+/// name given. A login by email also counts against the account's username, so that naming an
+/// account both ways does not double its budget. A disabled account is reported only after the
+/// right password.
 pub async fn login(
     state: &AppState,
     username: &str,
     password: Password,
     client_ip: Option<IpAddr>,
 ) -> ApiResult<SignedIn> {
-    let name = LoginName::parse(username).ok();
-    // Names that break the username rules are limited like any other (by their lower case).
-    let limit_key = name
+    let id = LoginId::parse(username).ok();
+    // Names that break the rules are limited like any other (by their lower case).
+    let limit_key = id
         .as_ref()
-        .map_or_else(|| username.to_lowercase(), LoginName::key);
-    let user = find_login_user(state, name.as_ref()).await?;
-    let reservation = match state
-        .login_limiter
-        .reserve(login_keys(client_ip, &limit_key))
-        .await?
-    {
+        .map_or_else(|| username.to_lowercase(), LoginId::limit_key);
+    let user = find_login_user(state, id.as_ref()).await?;
+    let mut windows = login_keys(client_ip, &limit_key);
+    if let (Some(LoginId::Email(_)), Some(user)) = (&id, &user) {
+        windows.extend(login_keys(None, &user.username_key));
+    }
+    let reservation = match state.login_limiter.reserve(windows).await? {
         Attempt::Reserved(reservation) => reservation,
         Attempt::Limited(retry_after) => {
             crate::audit::login_limited(username, client_ip, retry_after);
@@ -245,6 +303,8 @@ pub async fn bootstrap_admin(
         disabled: false,
         created_at: unix_now(),
         tokens_not_before: None,
+        email: None,
+        email_key: None,
     };
     let id = user.id.clone();
     let key = user.username_key.clone();

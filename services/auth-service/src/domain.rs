@@ -1,4 +1,4 @@
-//! Checked values: a `Username`, `LoginName` or `Password` exists only if it passed its rules,
+//! Checked values: a `Username`, `LoginName`, `Email` or `Password` exists only if it passed its rules,
 //! so the rest of the code never checks again. Passwords redact themselves in `Debug`.
 
 use caseless::Caseless;
@@ -156,6 +156,87 @@ pub fn username_upper_skeleton(key: &str) -> String {
     unicode_security::skeleton(&key.to_uppercase()).collect()
 }
 
+/// The longest address SMTP can carry (RFC 5321 §4.5.3.1.3, less the angle brackets).
+pub const EMAIL_MAX: usize = 254;
+
+/// An email address a user may register and log in with: NFKC form, at most 254 bytes, a local
+/// part of dot-separated atoms (no quoted strings, no display name, nothing that needs escaping
+/// when shown), a domain of at least two labels and no address literal (`[192.0.2.1]`), no
+/// whitespace or control character. Unique ignoring case: `key()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    address: String,
+    key: String,
+}
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        const MALFORMED: &str = "must be an email address such as alice@example.com";
+        let address: String = raw.nfkc().collect();
+        if address.len() > EMAIL_MAX {
+            return Err(format!("must be at most {EMAIL_MAX} bytes"));
+        }
+        // email_address accepts quoted local parts (`"a b"@x`) and display names; neither is
+        // an address a user types, and both would need care wherever the address is shown.
+        if address
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>'))
+        {
+            return Err(MALFORMED.into());
+        }
+        let options = email_address::Options::default()
+            .with_required_tld()
+            .without_domain_literal()
+            .without_display_text();
+        email_address::EmailAddress::parse_with_options(&address, options)
+            .map_err(|_| MALFORMED.to_owned())?;
+        Ok(Email {
+            key: email_key(&address),
+            address,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.address
+    }
+
+    /// The form uniqueness is checked on and a login by email looks up. Owned, to move into a
+    /// database closure.
+    pub fn key(&self) -> String {
+        self.key.clone()
+    }
+}
+
+/// An NFKC email's key: Unicode full case folding, then NFC, as for usernames.
+fn email_key(nfkc_address: &str) -> String {
+    nfkc_address.chars().default_case_fold().nfc().collect()
+}
+
+/// What a login names: a username, or an email when it holds an `@` (which no username can).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginId {
+    Username(LoginName),
+    Email(Email),
+}
+
+impl LoginId {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.contains('@') {
+            Email::parse(raw).map(LoginId::Email)
+        } else {
+            LoginName::parse(raw).map(LoginId::Username)
+        }
+    }
+
+    /// The key its failed-login window is named by; an email's cannot meet a username's.
+    pub fn limit_key(&self) -> String {
+        match self {
+            LoginId::Username(name) => name.key(),
+            LoginId::Email(email) => email.key(),
+        }
+    }
+}
+
 /// A password of acceptable length, checked before any hashing.
 #[derive(Clone)]
 pub struct Password(SecretString);
@@ -194,6 +275,48 @@ impl Password {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emails_are_plain_addresses_keyed_ignoring_case() {
+        let e = Email::parse("Alice.Smith+news@Example.COM").unwrap();
+        assert_eq!(e.as_str(), "Alice.Smith+news@Example.COM");
+        assert_eq!(e.key(), "alice.smith+news@example.com");
+        // U+FF41 FULLWIDTH LATIN SMALL LETTER A normalises to "a".
+        assert_eq!(
+            Email::parse("\u{FF41}lice@example.com").unwrap().key(),
+            "alice@example.com"
+        );
+        for bad in [
+            "alice",
+            "alice@",
+            "@example.com",
+            "alice@localhost",
+            "alice@[192.0.2.1]",
+            "\"alice smith\"@example.com",
+            "Alice <alice@example.com>",
+            "alice @example.com",
+            "alice@exa mple.com",
+            "alice\n@example.com",
+            "alice@@example.com",
+            "al..ice@example.com",
+            "alice@example..com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        let long = format!("{}@{}.com", "a".repeat(64), "b".repeat(186));
+        assert_eq!(long.len(), 255);
+        assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn a_login_with_an_at_sign_names_an_email() {
+        assert!(matches!(
+            LoginId::parse("Bob@Example.com"),
+            Ok(LoginId::Email(e)) if e.key() == "bob@example.com"
+        ));
+        assert!(matches!(LoginId::parse("Bob"), Ok(LoginId::Username(n)) if n.key() == "bob"));
+        assert!(LoginId::parse("bob@").is_err());
+    }
 
     #[test]
     fn usernames_are_nfkc_normalised_and_keyed_case_insensitively() {

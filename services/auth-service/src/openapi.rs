@@ -19,14 +19,29 @@ use crate::routes;
 /// the `client_id` and `client_secret`).
 pub const CLIENT_BASIC: &str = "client_basic";
 
-/// `POST /v1/register` and `POST /v1/login`.
+/// `POST /v1/login`.
 #[derive(ToSchema)]
 pub struct Credentials {
-    /// Unique ignoring case. Register: letters and digits of one script (UTS 39 identifier
-    /// characters, NFKC), unlike any existing name.
-    #[schema(example = "alice", min_length = 3, max_length = 64)]
+    /// A username (matched ignoring case) or, when it holds an `@`, the account's email.
+    #[schema(example = "alice", min_length = 3, max_length = 254)]
     username: String,
     /// Never logged, never returned. Login checks only the upper bound.
+    #[schema(format = Password, example = "correct horse battery staple", min_length = 8, max_length = 128)]
+    password: String,
+}
+
+/// `POST /v1/register`.
+#[derive(ToSchema)]
+pub struct RegisterRequest {
+    /// Unique ignoring case: letters and digits of one script (UTS 39 identifier characters,
+    /// NFKC), unlike any existing name.
+    #[schema(example = "alice", min_length = 3, max_length = 64)]
+    username: String,
+    /// Optional; unique ignoring case; login accepts it in place of the username. A plain
+    /// address: no quoted local part, no display name, a domain with a dot.
+    #[schema(format = Email, example = "alice@example.com", max_length = 254)]
+    email: Option<String>,
+    /// Never logged, never returned.
     #[schema(format = Password, example = "correct horse battery staple", min_length = 8, max_length = 128)]
     password: String,
 }
@@ -284,13 +299,14 @@ pub fn document() -> Document {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN};
+    use crate::domain::{EMAIL_MAX, PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN};
     use utoipa::PartialSchema as _;
 
     /// The documented bounds are the ones the domain enforces.
     #[test]
     fn documented_lengths_are_the_enforced_ones() {
         let credentials = serde_json::to_value(Credentials::schema()).unwrap();
+        let register = serde_json::to_value(RegisterRequest::schema()).unwrap();
         let change = serde_json::to_value(PasswordChange::schema()).unwrap();
         let bounds = |v: &serde_json::Value| {
             (
@@ -299,11 +315,19 @@ mod tests {
             )
         };
         assert_eq!(
-            bounds(&credentials["properties"]["username"]),
+            bounds(&register["properties"]["username"]),
             (USERNAME_MIN, USERNAME_MAX)
         );
+        assert_eq!(
+            bounds(&credentials["properties"]["username"]),
+            (USERNAME_MIN, EMAIL_MAX)
+        );
+        assert_eq!(
+            register["properties"]["email"]["maxLength"].as_u64(),
+            Some(EMAIL_MAX as u64)
+        );
         for password in [
-            &credentials["properties"]["password"],
+            &register["properties"]["password"],
             &change["properties"]["new_password"],
         ] {
             assert_eq!(bounds(password), (PASSWORD_MIN, PASSWORD_MAX));

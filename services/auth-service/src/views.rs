@@ -15,6 +15,9 @@ pub struct UserView {
     #[schema(example = "0193b3c5-7a4e-7c1d-9d7e-8f4a2b1c0d9e")]
     pub id: String,
     pub username: String,
+    /// As given at registration; `null` when none was.
+    #[schema(example = "alice@example.com")]
+    pub email: Option<String>,
     /// `admin` and/or `user`.
     pub roles: Vec<String>,
     pub disabled: bool,
@@ -28,6 +31,7 @@ impl From<&User> for UserView {
         UserView {
             id: u.id.clone(),
             username: u.username.clone(),
+            email: u.email.clone(),
             roles: u.role_list(),
             disabled: u.disabled,
             created_at: rfc3339(u.created_at),

@@ -8,7 +8,7 @@ use tokenauth_kit::openapi as doc;
 
 use crate::accounts;
 use crate::auth::CurrentUser;
-use crate::domain::{Password, Username};
+use crate::domain::{Email, Password, Username};
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::views::{self, UserView};
@@ -18,11 +18,11 @@ use crate::views::{self, UserView};
     post,
     path = "/v1/register",
     tag = "accounts",
-    request_body = crate::openapi::Credentials,
+    request_body = crate::openapi::RegisterRequest,
     responses(
         (status = 201, description = "Registered and signed in", body = crate::views::SignedIn),
         (status = 400, response = doc::BadRequest),
-        (status = 409, description = "The name (or one that looks like it) is taken (`code`: username_taken)", body = doc::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The name (or one that looks like it) is taken (`code`: username_taken), or the email belongs to another account (`code`: email_taken)", body = doc::ProblemDetails, content_type = "application/problem+json"),
         (status = 413, response = doc::PayloadTooLarge),
         (status = 415, response = doc::UnsupportedMediaType),
         (status = 422, response = doc::ValidationFailed),
@@ -38,24 +38,32 @@ pub async fn register(
 ) -> ApiResult<HttpResponse> {
     let mut fields = Fields::new(body.0);
     let username = fields.required_str("username");
+    let email = fields.optional_str("email");
     let password = fields.required_str("password");
     let username = username.and_then(|u| {
         Username::parse(&u)
             .map_err(|m| fields.error("username", m))
             .ok()
     });
+    let email = match email {
+        None => Some(None),
+        Some(e) => Email::parse(&e)
+            .map(Some)
+            .map_err(|m| fields.error("email", m))
+            .ok(),
+    };
     let password = password.and_then(|p| {
         Password::parse(SecretString::from(p))
             .map_err(|m| fields.error("password", m))
             .ok()
     });
-    let (username, password) = fields.finish_with(username.zip(password))?;
+    let ((username, email), password) = fields.finish_with(username.zip(email).zip(password))?;
     let client_ip = state.config.common.trusted_proxies.client_ip(&req);
-    let signed_in = accounts::register(&state, username, password, client_ip).await?;
+    let signed_in = accounts::register(&state, username, email, password, client_ip).await?;
     Ok(views::tokens(StatusCode::CREATED, &signed_in))
 }
 
-/// Checks a username and password and starts a session.
+/// Checks a username (or email) and password and starts a session.
 #[utoipa::path(
     post,
     path = "/v1/login",

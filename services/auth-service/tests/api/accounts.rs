@@ -35,10 +35,11 @@ async fn register_returns_tokens_and_the_user(b: Backend) {
     assert_eq!(user["roles"], json!(["user"]));
     assert_eq!(user["disabled"], false);
     assert!(user["created_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(user["email"], Value::Null);
     let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
     assert_eq!(
         keys.len(),
-        5,
+        6,
         "user has exactly the contract's fields: {user}"
     );
 
@@ -397,6 +398,8 @@ fn legacy_user(username: &str, password_hash: &str) -> User {
         disabled: false,
         created_at: 1_700_000_000,
         tokens_not_before: None,
+        email: None,
+        email_key: None,
     }
 }
 

@@ -10,6 +10,7 @@ mod admin;
 mod audit;
 mod availability;
 mod cors;
+mod email;
 mod errors;
 mod http;
 mod interop;

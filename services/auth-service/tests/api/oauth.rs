@@ -20,13 +20,17 @@ async fn client(app: &TestApp, admin: &str, body: Value) -> (String, String) {
 }
 
 /// A form-encoded body.
-fn form(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish()
 }
 
-async fn token(app: &TestApp, pairs: &[(&str, &str)], basic: Option<(&str, &str)>) -> Response {
+pub(crate) async fn token(
+    app: &TestApp,
+    pairs: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> Response {
     let mut req = app
         .client
         .post(app.url("/oauth/token"))
