@@ -133,6 +133,7 @@ fn mint(key: &SigningKey, count: usize) -> anyhow::Result<Vec<String>> {
                                 roles: vec!["user".into()],
                                 sid: Some(uuid::Uuid::new_v4().to_string()),
                                 preferred_username: None,
+                                act: None,
                             };
                             Ok(key.sign(&claims)?)
                         })

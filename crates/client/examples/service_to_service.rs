@@ -10,6 +10,11 @@
 //! `AUTH_URL` (default `http://127.0.0.1:8080`) and `RESOURCE_URL` (default
 //! `http://127.0.0.1:8081`) say where the services are. README ("Rust client") shows how to
 //! register the client.
+//!
+//! With `USER_TOKEN` set (a user's access token, as the user would call this service with), it
+//! also acts for that user: it exchanges the token (RFC 8693) for one addressed to
+//! `DOWNSTREAM_AUDIENCE` (default `resource-service`) and calls `GET /v1/whoami` with it. That
+//! needs a client registered with the token-exchange grant type and that audience.
 
 use tokenauth_client::{AuthClient, send};
 
@@ -39,6 +44,23 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..3 {
         let res = send(&service, || http.get(&url)).await?;
         println!("GET {url}: {} {}", res.status(), res.text().await?);
+    }
+    // Acting for a user: the token the user called this service with is exchanged for one
+    // addressed to the next service, never forwarded as it is.
+    if let Ok(user_token) = std::env::var("USER_TOKEN") {
+        let audience = var("DOWNSTREAM_AUDIENCE", Some("resource-service"))?;
+        let exchanged = service.exchange(&user_token, &audience).await?;
+        let whoami = format!("{resource}/v1/whoami");
+        let res = http
+            .get(&whoami)
+            .bearer_auth(&exchanged.access_token)
+            .send()
+            .await?;
+        println!(
+            "GET {whoami} for the user: {} {}",
+            res.status(),
+            res.text().await?
+        );
     }
     Ok(())
 }

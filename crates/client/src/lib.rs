@@ -6,7 +6,9 @@
 //!   access token expires, once however many callers ask at the same moment (single flight), and
 //!   [`Session::logout`] ends the session.
 //! - [`ServiceToken`] caches a service client's token until shortly before it expires, fetched
-//!   once however many callers ask at once.
+//!   once however many callers ask at once; [`ServiceToken::exchange`] trades the token a user
+//!   called the service with for one addressed to the next service (RFC 8693 token exchange),
+//!   so the user's own token, with every scope it has, is never forwarded.
 //! - [`send`] sends a request with a [`TokenSource`]'s token and, if the answer is 401
 //!   `token_expired`, gets a fresh token and retries once.
 //! - [`Error`] carries the problem `code` of the JSON API or the OAuth `error`.
@@ -103,6 +105,9 @@ pub struct Tokens {
     pub refresh_token: Option<String>,
     #[serde(default)]
     pub scope: String,
+    /// Token exchange only: `urn:ietf:params:oauth:token-type:access_token`.
+    #[serde(default)]
+    pub issued_token_type: Option<String>,
 }
 
 /// Something that hands out access tokens: a [`Session`] or a [`ServiceToken`].
@@ -339,6 +344,35 @@ impl ServiceToken {
         self.scope = Some(scope.to_owned());
         self.current = Arc::new(Mutex::new(None));
         self
+    }
+
+    /// Token exchange (RFC 8693): trades `subject_token`, the access token a user called this
+    /// service with, for a token addressed to `audience` (one this client is registered for) to
+    /// call the next service with, on the user's behalf. The result keeps the user as `sub` and
+    /// names this client in `act`; its scope is what the user's token and this client share
+    /// (narrowed further by [`ServiceToken::with_scope`]); it expires no later than the user's
+    /// token, and the user's logout refuses it everywhere. It has no refresh token: exchange
+    /// again with the user's next token. Needs a client registered with the
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` grant type.
+    pub async fn exchange(&self, subject_token: &str, audience: &str) -> Result<Tokens, Error> {
+        let mut params = vec![
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", subject_token),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+            ("audience", audience),
+        ];
+        if let Some(scope) = &self.scope {
+            params.push(("scope", scope));
+        }
+        self.auth
+            .token_request(&params, Some((&self.client_id, &self.secret)))
+            .await
     }
 
     async fn fetch(&self, current: &mut Option<Held>) -> Result<String, Error> {

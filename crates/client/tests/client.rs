@@ -216,6 +216,7 @@ async fn an_expired_token_is_renewed_and_the_request_sent_once_more() {
         roles: vec!["user".into()],
         sid: None,
         preferred_username: None,
+        act: None,
     };
     let source = Stale {
         expired: key.sign(&claims).unwrap(),
@@ -227,4 +228,69 @@ async fn an_expired_token_is_renewed_and_the_request_sent_once_more() {
     let res = send(&source, || http.get(&secret)).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(source.renewed.load(Ordering::SeqCst), 1);
+}
+
+/// A service exchanges the token a user called it with for one addressed to the next service:
+/// the resource-service sees the user, acted for by the service, and refuses the exchanged
+/// token once the user logs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_calls_on_with_an_exchanged_token() {
+    let s = stack(900).await;
+    let auth = AuthClient::new(&s.auth);
+    let root = admin(&auth).await;
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("{}/v1/clients", s.auth))
+        .bearer_auth(root.access_token().await.unwrap())
+        .json(&serde_json::json!({
+            "name": "orders",
+            "grant_types": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+            "scopes": ["api"],
+            "audience": ["resource-service"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let client: serde_json::Value = res.json().await.unwrap();
+    let client_id = client["client_id"].as_str().unwrap();
+    let service = auth.service_token(client_id, client["client_secret"].as_str().unwrap());
+
+    let user = auth.register("dana", PASSWORD).await.unwrap();
+    let user_token = user.access_token().await.unwrap();
+    let exchanged = service
+        .exchange(&user_token, "resource-service")
+        .await
+        .unwrap();
+    assert_eq!(
+        exchanged.issued_token_type.as_deref(),
+        Some("urn:ietf:params:oauth:token-type:access_token")
+    );
+    assert!(exchanged.refresh_token.is_none());
+    let whoami = format!("{}/v1/whoami", s.resource);
+    let res = http
+        .get(&whoami)
+        .bearer_auth(&exchanged.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let me: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(me["username"], "dana");
+    assert_eq!(me["client_id"], client_id);
+
+    // Not for an audience the client was not registered for.
+    let refused = service.exchange(&user_token, "billing").await.unwrap_err();
+    assert_eq!(refused.code(), Some("invalid_target"));
+
+    user.logout().await.unwrap();
+    let res = http
+        .get(&whoami)
+        .bearer_auth(&exchanged.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "token_revoked");
 }

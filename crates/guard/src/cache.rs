@@ -191,6 +191,7 @@ mod tests {
             roles: vec![],
             sid: None,
             preferred_username: None,
+            act: None,
         })
     }
 

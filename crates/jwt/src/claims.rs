@@ -24,6 +24,18 @@ pub struct AccessClaims {
     pub sid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<String>,
+    /// RFC 8693 §4.1: the party acting for `sub` (a service that exchanged the user's token),
+    /// with any earlier actor nested inside. Absent on tokens used by their own subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// An actor (RFC 8693 §4.1): `{"sub": "<client_id>", "act": {...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
 }
 
 impl AccessClaims {

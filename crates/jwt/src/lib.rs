@@ -6,7 +6,7 @@ pub mod clock;
 mod keys;
 mod verify;
 
-pub use claims::AccessClaims;
+pub use claims::{AccessClaims, Actor};
 pub use clock::{unix_now, unix_now_ms};
 pub use jsonwebtoken::jwk::JwkSet;
 pub use keys::{KeyError, MIN_HS256_SECRET_BYTES, SigningKey, VerificationKeys, public_jwks};
@@ -90,6 +90,7 @@ mod tests {
             roles: vec!["user".into()],
             sid: Some("sid-1".into()),
             preferred_username: Some("alice".into()),
+            act: None,
         }
     }
 

@@ -118,6 +118,12 @@ pub struct Client {
     /// Space-separated audiences its tokens may name.
     pub audience: String,
     pub created_at: i64,
+    /// Space-separated grant types it may use.
+    pub grant_types: String,
+    /// Space-separated redirect URIs, matched exactly (authorization_code).
+    pub redirect_uris: String,
+    /// A browser or native app: no secret (`secret_hash` is empty), never authenticated.
+    pub public: bool,
 }
 
 impl Client {
@@ -127,6 +133,24 @@ impl Client {
 
     pub fn audience_list(&self) -> Vec<String> {
         self.audience
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub fn grant_type_list(&self) -> Vec<String> {
+        self.grant_types
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub fn may_use(&self, grant_type: &str) -> bool {
+        self.grant_types.split_whitespace().any(|g| g == grant_type)
+    }
+
+    pub fn redirect_uri_list(&self) -> Vec<String> {
+        self.redirect_uris
             .split_whitespace()
             .map(str::to_owned)
             .collect()

@@ -56,6 +56,9 @@ diesel::table! {
         scopes -> Text,
         audience -> Text,
         created_at -> BigInt,
+        grant_types -> Text,
+        redirect_uris -> Text,
+        public -> Bool,
     }
 }
 

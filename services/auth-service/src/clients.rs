@@ -36,11 +36,139 @@ const MAX_SCOPES: usize = 32;
 const MAX_AUDIENCES: usize = 16;
 const MAX_VALUE_LEN: usize = 128;
 
-/// A newly registered client and its secret, which is never shown again.
+const MAX_REDIRECT_URIS: usize = 10;
+const MAX_REDIRECT_URI_LEN: usize = 512;
+
+pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
+pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// Every grant type a client may be registered for.
+pub const GRANT_TYPES: [&str; 5] = [
+    GRANT_AUTHORIZATION_CODE,
+    GRANT_REFRESH_TOKEN,
+    GRANT_CLIENT_CREDENTIALS,
+    GRANT_DEVICE_CODE,
+    GRANT_TOKEN_EXCHANGE,
+];
+
+/// A client to register, its fields checked.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// `None`: the configured `TOKEN_AUDIENCE`.
+    pub audience: Option<Vec<String>>,
+    pub grant_types: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub public: bool,
+}
+
+/// A newly registered client and its secret (none for a public client), never shown again.
 #[derive(Debug)]
 pub struct Registered {
     pub client: Client,
-    pub secret: String,
+    pub secret: Option<String>,
+}
+
+/// Checks and de-duplicates grant types; at least one.
+pub fn parse_grant_types(raw: Vec<String>) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for value in raw {
+        if !GRANT_TYPES.contains(&value.as_str()) {
+            return Err(format!(
+                "each must be one of {}",
+                GRANT_TYPES.map(|g| format!("`{g}`")).join(", ")
+            ));
+        }
+        if !out.contains(&value) {
+            out.push(value);
+        }
+    }
+    if out.is_empty() {
+        return Err("name at least one grant type".into());
+    }
+    Ok(out)
+}
+
+/// Checks one redirect URI (RFC 6749 §3.1.2, RFC 8252 §7, OAuth 2.1 §2.3.1): absolute, no
+/// fragment, no credentials; `https`, or `http` on a loopback address (a native app's local
+/// server; `localhost` is not allowed, as RFC 8252 §8.3 advises, since it may not resolve to the
+/// loopback), or a private-use scheme in reverse-domain form (`com.example.app:/callback`).
+pub fn valid_redirect_uri(raw: &str) -> Result<(), String> {
+    if raw.len() > MAX_REDIRECT_URI_LEN {
+        return Err(format!("at most {MAX_REDIRECT_URI_LEN} bytes"));
+    }
+    let url = url::Url::parse(raw).map_err(|_| "must be an absolute URI".to_owned())?;
+    if url.fragment().is_some() || raw.contains('#') {
+        return Err("must not have a fragment".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials".into());
+    }
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" if is_loopback_host(&url) => Ok(()),
+        "http" => Err("http only on a loopback address (127.0.0.1 or [::1]); else https".into()),
+        scheme if scheme.contains('.') => Ok(()),
+        _ => Err(
+            "https, http on a loopback address, or a private-use scheme such as com.example.app"
+                .into(),
+        ),
+    }
+}
+
+/// `http://127.0.0.1…` or `http://[::1]…`.
+pub fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
+pub fn parse_redirect_uris(raw: Vec<String>) -> Result<Vec<String>, String> {
+    if raw.len() > MAX_REDIRECT_URIS {
+        return Err(format!("at most {MAX_REDIRECT_URIS} redirect URIs"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for value in raw {
+        valid_redirect_uri(&value).map_err(|m| format!("{value:?}: {m}"))?;
+        if !out.contains(&value) {
+            out.push(value);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks that the fields fit together: what a public client cannot do (authenticate), and
+/// that redirect URIs come with the authorization_code grant and only with it.
+pub fn check_consistency(client: &NewClient) -> Result<(), (&'static str, String)> {
+    let has = |g: &str| client.grant_types.iter().any(|x| x == g);
+    if client.public {
+        for g in [GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE] {
+            if has(g) {
+                return Err((
+                    "grant_types",
+                    format!("a public client has no secret, so it cannot use `{g}`"),
+                ));
+            }
+        }
+    }
+    if has(GRANT_AUTHORIZATION_CODE) && client.redirect_uris.is_empty() {
+        return Err((
+            "redirect_uris",
+            "the authorization_code grant needs at least one".into(),
+        ));
+    }
+    if !has(GRANT_AUTHORIZATION_CODE) && !client.redirect_uris.is_empty() {
+        return Err((
+            "redirect_uris",
+            "only for clients of the authorization_code grant".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks an RFC 6749 §3.3 scope token (or an audience): printable ASCII without space, `"` or
@@ -93,26 +221,33 @@ pub fn parse_name(raw: &str) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
-pub async fn register(
-    state: &AppState,
-    admin_id: &str,
-    name: String,
-    scopes: Vec<String>,
-    audience: Option<Vec<String>>,
-) -> ApiResult<Registered> {
-    let rng = SystemRandom::new();
-    let mut bytes = [0u8; SECRET_BYTES];
-    rng.fill(&mut bytes).map_err(|_| TokenError::Random)?;
-    let secret = URL_SAFE_NO_PAD.encode(bytes);
+pub async fn register(state: &AppState, admin_id: &str, new: NewClient) -> ApiResult<Registered> {
+    let secret = if new.public {
+        None
+    } else {
+        let rng = SystemRandom::new();
+        let mut bytes = [0u8; SECRET_BYTES];
+        rng.fill(&mut bytes).map_err(|_| TokenError::Random)?;
+        Some(URL_SAFE_NO_PAD.encode(bytes))
+    };
     let client = Client {
         client_id: format!("{CLIENT_ID_PREFIX}{}", uuid::Uuid::now_v7()),
-        name,
-        secret_hash: hash_refresh_token(&secret),
-        scopes: scopes.join(" "),
-        audience: audience
+        name: new.name,
+        // A public client has no secret: an empty hash, which no presented secret's hash
+        // equals (and which `authenticate` refuses before comparing).
+        secret_hash: secret
+            .as_deref()
+            .map(hash_refresh_token)
+            .unwrap_or_default(),
+        scopes: new.scopes.join(" "),
+        audience: new
+            .audience
             .unwrap_or_else(|| state.config.audience.clone())
             .join(" "),
         created_at: unix_now(),
+        grant_types: new.grant_types.join(" "),
+        redirect_uris: new.redirect_uris.join(" "),
+        public: new.public,
     };
     let row = client.clone();
     state
@@ -250,7 +385,9 @@ pub async fn authenticate(
     let client = find(state, client_id).await?;
     let presented = hash_refresh_token(secret);
     let matches = client.as_ref().is_some_and(|c| {
-        verify_slices_are_equal(c.secret_hash.as_bytes(), presented.as_bytes()).is_ok()
+        !c.public
+            && !c.secret_hash.is_empty()
+            && verify_slices_are_equal(c.secret_hash.as_bytes(), presented.as_bytes()).is_ok()
     });
     settle(reservation, !matches).await?;
     if !matches {

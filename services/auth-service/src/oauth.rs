@@ -1,6 +1,6 @@
 //! The OAuth 2.0 token endpoint (RFC 6749): its form-encoded requests, client authentication
 //! (HTTP Basic or form fields, never both) and §5.2 errors, and the `password`,
-//! `refresh_token` and `client_credentials` grants.
+//! `refresh_token`, `client_credentials` and token-exchange (RFC 8693) grants.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -82,7 +82,8 @@ impl OAuthError {
         Self::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
-            "grant_type must be password, refresh_token or client_credentials",
+            "grant_type must be password, refresh_token, client_credentials or \
+             urn:ietf:params:oauth:grant-type:token-exchange",
         )
     }
 
@@ -349,7 +350,24 @@ pub async fn token(
                 return Err(OAuthError::invalid_client());
             };
             let client = authenticate_client(state, &creds, client_ip).await?;
+            if !client.may_use(clients::GRANT_CLIENT_CREDENTIALS) {
+                return Err(OAuthError::unauthorized_client(
+                    "This client is not registered for client_credentials",
+                ));
+            }
             client_credentials(state, &client, &params)
+        }
+        clients::GRANT_TOKEN_EXCHANGE => {
+            let Some(creds) = creds else {
+                return Err(OAuthError::invalid_client());
+            };
+            let client = authenticate_client(state, &creds, client_ip).await?;
+            if !client.may_use(clients::GRANT_TOKEN_EXCHANGE) {
+                return Err(OAuthError::unauthorized_client(
+                    "This client is not registered for token exchange",
+                ));
+            }
+            token_exchange(state, &client, &params).await
         }
         "password" => {
             // A public client may send only its id; a client that sends a secret must be
@@ -434,6 +452,7 @@ fn client_credentials(
         session_id: None,
         username: None,
         audience: Some(audience),
+        actor: None,
     };
     let (access, _) = state
         .tokens
@@ -446,6 +465,120 @@ fn client_credentials(
         refresh_token: None,
         refresh_expires_in: None,
         scope,
+        issued_token_type: None,
+    })
+}
+
+pub const TOKEN_TYPE_ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// Token exchange (RFC 8693 §2): a service trades the access token a user called it with for
+/// one addressed to the service it calls next. The new token keeps the user (`sub`, `sid`,
+/// `roles`, `preferred_username`), so the user's logout and every revocation of the user refuse
+/// it too; names only the requested audience, one the client is registered for; carries only
+/// scope both the subject token and the client have; expires no later than the subject token;
+/// names the client in `client_id` and in `act` (with any earlier actor nested, §4.1); and
+/// comes with no refresh token. Only an active user token is exchanged: not a revoked or expired
+/// one, not a service's own token.
+async fn token_exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> OAuthResult<TokenResponse> {
+    let subject_token = params.required("subject_token")?;
+    let subject_type = params.required("subject_token_type")?;
+    if subject_type != TOKEN_TYPE_ACCESS {
+        return Err(OAuthError::invalid_request(format!(
+            "subject_token_type must be {TOKEN_TYPE_ACCESS}"
+        )));
+    }
+    for unsupported in ["actor_token", "actor_token_type", "resource"] {
+        if params.get(unsupported).is_some() {
+            return Err(OAuthError::invalid_request(format!(
+                "{unsupported} is not supported; the authenticated client is the actor"
+            )));
+        }
+    }
+    if let Some(requested) = params.get("requested_token_type")
+        && requested != TOKEN_TYPE_ACCESS
+    {
+        return Err(OAuthError::invalid_request(format!(
+            "requested_token_type must be {TOKEN_TYPE_ACCESS}"
+        )));
+    }
+    let audience = params.required("audience")?;
+    if audience.split(' ').filter(|a| !a.is_empty()).count() != 1 {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+            "name exactly one audience",
+        ));
+    }
+    if !client.audience_list().iter().any(|a| a == audience) {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+            format!("`{audience}` is not an audience this client was registered for"),
+        ));
+    }
+    let subject = state
+        .tokens
+        .keys()
+        .issued_verifier()
+        .verify(subject_token)
+        .map_err(|_| OAuthError::invalid_grant("subject_token is not a valid access token"))?;
+    if subject.sid.is_none() || subject.sub.starts_with(clients::CLIENT_ID_PREFIX) {
+        return Err(OAuthError::invalid_grant(
+            "subject_token is not a user's token",
+        ));
+    }
+    let now = unix_now();
+    // Within the verifier's leeway a token past `exp` still verifies; one minted now with that
+    // `exp` would be born expired.
+    if subject.exp <= now || !crate::auth::is_active(state, &subject).await? {
+        return Err(OAuthError::invalid_grant(
+            "subject_token is revoked or expired",
+        ));
+    }
+    let allowed: Vec<String> = subject
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty() && client.scope_list().iter().any(|c| c == s))
+        .map(str::to_owned)
+        .collect();
+    let scopes = granted(params.get("scope"), &allowed, "scope").map_err(|_| {
+        OAuthError::invalid_scope("scope beyond the subject token's or this client's")
+    })?;
+    if scopes.is_empty() {
+        return Err(OAuthError::invalid_scope(
+            "the subject token and this client share no scope",
+        ));
+    }
+    let scope = scopes.join(" ");
+    let grant = Grant {
+        subject: subject.sub.clone(),
+        client_id: client.client_id.clone(),
+        scope: scope.clone(),
+        roles: subject.roles.clone(),
+        session_id: subject.sid.clone(),
+        username: subject.preferred_username.clone(),
+        audience: Some(vec![audience.to_owned()]),
+        actor: Some(tokenauth_jwt::Actor {
+            sub: client.client_id.clone(),
+            act: subject.act.clone().map(Box::new),
+        }),
+    };
+    let (access, claims) = state
+        .tokens
+        .mint_access_until(&grant, now, subject.exp)
+        .map_err(|e| OAuthError::from_api(e.into()))?;
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: claims.exp - now,
+        refresh_token: None,
+        refresh_expires_in: None,
+        scope,
+        issued_token_type: Some(TOKEN_TYPE_ACCESS),
     })
 }
 
@@ -568,7 +701,7 @@ pub fn metadata(state: &AppState) -> serde_json::Value {
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["password", "refresh_token", "client_credentials", clients::GRANT_TOKEN_EXCHANGE],
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": client_auth,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

@@ -89,6 +89,31 @@ pub struct NewClient {
     /// The audiences its tokens may name; the configured `TOKEN_AUDIENCE` by default.
     #[schema(min_items = 1, max_items = 16)]
     audience: Option<Vec<String>>,
+    /// What the client may do; `["client_credentials"]` by default. A public client may not
+    /// have `client_credentials` or token exchange.
+    #[schema(min_items = 1, max_items = 5)]
+    grant_types: Option<Vec<ClientGrantType>>,
+    /// Exact redirect URIs, required with (and only with) `authorization_code`: https, http on
+    /// 127.0.0.1 or [::1] (any port matches), or a private-use scheme (`com.example.app:/cb`).
+    #[schema(max_items = 10)]
+    redirect_uris: Option<Vec<String>>,
+    /// A browser or native app: no secret is made, and it never authenticates. Default false.
+    public: Option<bool>,
+}
+
+/// A grant type a client may be registered for.
+#[derive(ToSchema)]
+pub enum ClientGrantType {
+    #[schema(rename = "authorization_code")]
+    AuthorizationCode,
+    #[schema(rename = "refresh_token")]
+    RefreshToken,
+    #[schema(rename = "client_credentials")]
+    ClientCredentials,
+    #[schema(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
+    #[schema(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 #[derive(ToSchema)]
@@ -97,6 +122,8 @@ pub enum GrantType {
     Password,
     RefreshToken,
     ClientCredentials,
+    #[schema(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 /// `POST /oauth/token`, `application/x-www-form-urlencoded` (RFC 6749). A client authenticates
@@ -111,10 +138,16 @@ pub struct TokenForm {
     password: Option<String>,
     /// `refresh_token` grant.
     refresh_token: Option<String>,
-    /// `client_credentials`: space-separated, within the client's registered scopes.
+    /// `client_credentials`: space-separated, within the client's registered scopes. Token
+    /// exchange: within both the subject token's scope and the client's.
     scope: Option<String>,
-    /// `client_credentials`: space-separated, within the client's registered audiences.
+    /// `client_credentials`: space-separated, within the client's registered audiences. Token
+    /// exchange (required): one of the client's registered audiences.
     audience: Option<String>,
+    /// Token exchange (RFC 8693): the user's access token.
+    subject_token: Option<String>,
+    /// Token exchange: `urn:ietf:params:oauth:token-type:access_token`.
+    subject_token_type: Option<String>,
     client_id: Option<String>,
     #[schema(format = Password)]
     client_secret: Option<String>,

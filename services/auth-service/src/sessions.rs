@@ -27,6 +27,7 @@ fn user_grant(user: &User, session_id: &str) -> Grant {
         session_id: Some(session_id.to_owned()),
         username: Some(user.username.clone()),
         audience: None,
+        actor: None,
     }
 }
 
@@ -43,6 +44,7 @@ fn token_response(
         refresh_token: Some(refresh),
         refresh_expires_in: Some(refresh_expires_in),
         scope: DEFAULT_USER_SCOPE.to_owned(),
+        issued_token_type: None,
     }
 }
 

@@ -9,7 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use tokenauth_jwt::{
-    AccessClaims, JwkSet, SigningKey, VerificationKeys, Verifier, VerifierConfig, public_jwks,
+    AccessClaims, Actor, JwkSet, SigningKey, VerificationKeys, Verifier, VerifierConfig,
+    public_jwks,
 };
 
 use crate::config::{AuthConfig, KeyConfig};
@@ -66,6 +67,10 @@ pub struct TokenResponse {
     pub refresh_expires_in: Option<i64>,
     /// Space-separated.
     pub scope: String,
+    /// Token exchange only (RFC 8693 §2.2.1):
+    /// `urn:ietf:params:oauth:token-type:access_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// What goes into one access token, besides what the minter adds.
@@ -79,6 +84,8 @@ pub struct Grant {
     pub username: Option<String>,
     /// `aud`; `None`: the configured `TOKEN_AUDIENCE`.
     pub audience: Option<Vec<String>>,
+    /// `act` (RFC 8693 §4.1): the client acting for the subject, for an exchanged token.
+    pub actor: Option<Actor>,
 }
 
 /// The keys of the moment: the first signs; all verify and are published.
@@ -227,6 +234,16 @@ impl Tokens {
         grant: &Grant,
         now: i64,
     ) -> Result<(String, AccessClaims), TokenError> {
+        self.mint_access_until(grant, now, i64::MAX)
+    }
+
+    /// Like [`Self::mint_access`], expiring no later than `not_after` (Unix seconds).
+    pub fn mint_access_until(
+        &self,
+        grant: &Grant,
+        now: i64,
+        not_after: i64,
+    ) -> Result<(String, AccessClaims), TokenError> {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: grant.subject.clone(),
@@ -234,7 +251,7 @@ impl Tokens {
                 .audience
                 .clone()
                 .unwrap_or_else(|| self.audience.clone()),
-            exp: now + self.access_ttl,
+            exp: (now + self.access_ttl).min(not_after),
             iat: now,
             nbf: now,
             jti: uuid::Uuid::new_v4().to_string(),
@@ -243,6 +260,7 @@ impl Tokens {
             roles: grant.roles.clone(),
             sid: grant.session_id.clone(),
             preferred_username: grant.username.clone(),
+            act: grant.actor.clone(),
         };
         let keys = self.keys();
         let key = keys.keys.first().ok_or(tokenauth_jwt::KeyError::NoKey)?;

@@ -42,6 +42,7 @@ pub fn claims() -> AccessClaims {
         roles: vec!["user".into()],
         sid: None,
         preferred_username: None,
+        act: None,
     }
 }
 

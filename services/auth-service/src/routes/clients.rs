@@ -23,6 +23,10 @@ struct ClientView {
     name: String,
     scopes: Vec<String>,
     audience: Vec<String>,
+    grant_types: Vec<String>,
+    redirect_uris: Vec<String>,
+    /// A browser or native app, with no secret.
+    public: bool,
     /// RFC 3339.
     #[schema(format = DateTime)]
     created_at: String,
@@ -35,6 +39,9 @@ impl From<&Client> for ClientView {
             name: c.name.clone(),
             scopes: c.scope_list(),
             audience: c.audience_list(),
+            grant_types: c.grant_type_list(),
+            redirect_uris: c.redirect_uri_list(),
+            public: c.public,
             created_at: views::rfc3339(c.created_at),
         }
     }
@@ -45,8 +52,9 @@ impl From<&Client> for ClientView {
 struct Registered {
     #[serde(flatten)]
     client: ClientView,
-    /// Shown in this response only: it is stored hashed.
-    client_secret: String,
+    /// Shown in this response only: it is stored hashed. Absent for a public client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -54,7 +62,8 @@ struct ClientList {
     clients: Vec<ClientView>,
 }
 
-/// Registers a service client for the `client_credentials` grant.
+/// Registers a client: a service (`client_credentials`, token exchange) with a secret, or a
+/// public browser or native app (authorization code, device code) without one.
 #[utoipa::path(
     post,
     path = "/v1/clients",
@@ -98,8 +107,41 @@ pub async fn create(
             .map_err(|m| fields.error("audience", m))
             .ok(),
     };
-    let (name, (scopes, audience)) = fields.finish_with(name.zip(scopes.zip(audience)))?;
-    let registered = clients::register(&state, &auth.user.id, name, scopes, audience).await?;
+    let grant_types = match fields.optional_str_array("grant_types") {
+        None => Some(vec![clients::GRANT_CLIENT_CREDENTIALS.to_owned()]),
+        Some(raw) => clients::parse_grant_types(raw)
+            .map_err(|m| fields.error("grant_types", m))
+            .ok(),
+    };
+    let redirect_uris = match fields.optional_str_array("redirect_uris") {
+        None => Some(Vec::new()),
+        Some(raw) => clients::parse_redirect_uris(raw)
+            .map_err(|m| fields.error("redirect_uris", m))
+            .ok(),
+    };
+    let public = fields.optional_bool("public").unwrap_or(false);
+    let checked = name
+        .zip(scopes)
+        .zip(audience)
+        .zip(grant_types)
+        .zip(redirect_uris)
+        .map(
+            |((((name, scopes), audience), grant_types), redirect_uris)| clients::NewClient {
+                name,
+                scopes,
+                audience,
+                grant_types,
+                redirect_uris,
+                public,
+            },
+        );
+    let new = fields.finish_with(checked)?;
+    if let Err((field, message)) = clients::check_consistency(&new) {
+        let mut fields = Fields::new(Default::default());
+        fields.error(field, message);
+        fields.finish()?;
+    }
+    let registered = clients::register(&state, &auth.user.id, new).await?;
     // The secret is in this body only: never cached.
     Ok(views::tokens(
         StatusCode::CREATED,

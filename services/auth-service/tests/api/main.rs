@@ -12,6 +12,7 @@ mod availability;
 mod cors;
 mod email;
 mod errors;
+mod exchange;
 mod http;
 mod interop;
 mod oauth;

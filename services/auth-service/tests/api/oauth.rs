@@ -8,7 +8,7 @@ use crate::both;
 use crate::helpers::{ADMIN, Backend, PASSWORD, TestApp, assert_problem, claims, with_admin};
 
 /// Registers a client; returns `(client_id, client_secret)`.
-async fn client(app: &TestApp, admin: &str, body: Value) -> (String, String) {
+pub(crate) async fn client(app: &TestApp, admin: &str, body: Value) -> (String, String) {
     let res = app.post_auth("/v1/clients", admin, Some(&body)).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(res.headers()["cache-control"], "no-store");
@@ -43,7 +43,7 @@ pub(crate) async fn token(
 }
 
 /// Asserts an RFC 6749 §5.2 error; returns its body.
-async fn assert_oauth_error(res: Response, status: u16, error: &str) -> Value {
+pub(crate) async fn assert_oauth_error(res: Response, status: u16, error: &str) -> Value {
     assert_eq!(res.status().as_u16(), status, "{error}");
     assert_eq!(res.headers()["cache-control"], "no-store", "{error}");
     assert!(
@@ -533,7 +533,7 @@ async fn form_post(
     req.send().await.unwrap()
 }
 
-async fn introspect(app: &TestApp, creds: (&str, &str), token: &str) -> Value {
+pub(crate) async fn introspect(app: &TestApp, creds: (&str, &str), token: &str) -> Value {
     let res = form_post(app, "/oauth/introspect", &[("token", token)], Some(creds)).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["cache-control"], "no-store");
@@ -762,7 +762,12 @@ async fn the_metadata_names_exactly_what_is_served(b: Backend) {
     assert_eq!(meta["token_endpoint"], format!("{issuer}/oauth/token"));
     assert_eq!(
         meta["grant_types_supported"],
-        json!(["password", "refresh_token", "client_credentials"])
+        json!([
+            "password",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
     assert_eq!(
         meta["access_token_signing_alg_values_supported"],

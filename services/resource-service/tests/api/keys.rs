@@ -68,6 +68,7 @@ async fn jwks_down_at_start_is_retried_and_nothing_is_accepted_meanwhile() {
             roles: vec![],
             sid: None,
             preferred_username: None,
+            act: None,
         })
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -206,6 +207,7 @@ fn claims_now(sub: &str) -> tokenauth_jwt::AccessClaims {
         roles: vec![],
         sid: None,
         preferred_username: None,
+        act: None,
     }
 }
 

@@ -1,0 +1,3 @@
+ALTER TABLE clients DROP COLUMN public;
+ALTER TABLE clients DROP COLUMN redirect_uris;
+ALTER TABLE clients DROP COLUMN grant_types;
