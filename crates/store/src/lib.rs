@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod clients;
+pub mod codes;
 mod db;
 pub mod models;
 pub mod prune;

@@ -45,6 +45,35 @@ pub struct Session {
     pub user_id: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// The client it was started for (authorization code); `None`: the first-party JSON API.
+    pub client_id: Option<String>,
+}
+
+/// A login session of the auth-service's own pages: the cookie's hash, never the cookie.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::schema::login_sessions)]
+pub struct LoginSession {
+    pub id_hash: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// An authorization code: its hash, what it is bound to, and whether it was redeemed.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::schema::authorization_codes)]
+pub struct AuthorizationCode {
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    /// PKCE S256 challenge, base64url.
+    pub code_challenge: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    /// The session its redemption started, so that a second use can revoke it.
+    pub session_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -4,12 +4,13 @@
 //!   token lives, so no token minted from them can still be valid (their refresh tokens go
 //!   with them);
 //! - revocations whose covered tokens have all expired, except the newest one, which keeps the
-//!   sequence number verifiers follow from ever going backwards.
+//!   sequence number verifiers follow from ever going backwards;
+//! - login sessions and authorization codes past their expiry.
 
 use diesel::prelude::*;
 
 use crate::db::{DbConnection, StoreError};
-use crate::schema::{refresh_tokens, revocations, sessions};
+use crate::schema::{authorization_codes, login_sessions, refresh_tokens, revocations, sessions};
 
 /// Rows deleted by one [`prune`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -17,11 +18,17 @@ pub struct Pruned {
     pub refresh_tokens: usize,
     pub sessions: usize,
     pub revocations: usize,
+    pub login_sessions: usize,
+    pub authorization_codes: usize,
 }
 
 impl Pruned {
     pub fn total(&self) -> usize {
-        self.refresh_tokens + self.sessions + self.revocations
+        self.refresh_tokens
+            + self.sessions
+            + self.revocations
+            + self.login_sessions
+            + self.authorization_codes
     }
 }
 
@@ -57,9 +64,17 @@ pub fn prune(
         .execute(conn)?,
         None => 0,
     };
+    let login_sessions =
+        diesel::delete(login_sessions::table.filter(login_sessions::expires_at.le(now)))
+            .execute(conn)?;
+    let authorization_codes =
+        diesel::delete(authorization_codes::table.filter(authorization_codes::expires_at.le(now)))
+            .execute(conn)?;
     Ok(Pruned {
         refresh_tokens,
         sessions,
         revocations,
+        login_sessions,
+        authorization_codes,
     })
 }

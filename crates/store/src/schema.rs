@@ -24,6 +24,30 @@ diesel::table! {
         user_id -> Text,
         created_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        client_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    login_sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        session_id -> Nullable<Text>,
     }
 }
 
@@ -63,11 +87,15 @@ diesel::table! {
 }
 
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(login_sessions -> users (user_id));
+diesel::joinable!(authorization_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
     refresh_tokens,
     revocations,
-    clients
+    clients,
+    login_sessions,
+    authorization_codes
 );

@@ -139,6 +139,21 @@ pub enum RefreshLookup {
     Invalid,
 }
 
+/// The client the session of a refresh token was started for, without spending or judging the
+/// token (`None`: no such token, or a session of no client).
+pub fn client_of_refresh_token(
+    conn: &mut DbConnection,
+    hash: &str,
+) -> Result<Option<String>, StoreError> {
+    let found: Option<Option<String>> = refresh_tokens::table
+        .inner_join(sessions::table)
+        .filter(refresh_tokens::token_hash.eq(hash))
+        .select(sessions::client_id)
+        .first(conn)
+        .optional()?;
+    Ok(found.flatten())
+}
+
 /// The session a refresh token belongs to. A used token counts as reuse and revokes it.
 pub fn session_of_refresh_token(
     conn: &mut DbConnection,

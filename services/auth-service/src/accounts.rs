@@ -199,6 +199,23 @@ pub async fn login(
     password: Password,
     client_ip: Option<IpAddr>,
 ) -> ApiResult<SignedIn> {
+    let user = check_login(state, username, password, client_ip).await?;
+    let tokens = start_session(state, &user).await?;
+    Ok(SignedIn {
+        tokens,
+        user: UserView::from(&user),
+    })
+}
+
+/// The user a username (or email) and password name, within the failed-login limits, as
+/// [`login`] checks them, without starting a session (the login page starts a login session
+/// instead).
+pub async fn check_login(
+    state: &AppState,
+    username: &str,
+    password: Password,
+    client_ip: Option<IpAddr>,
+) -> ApiResult<User> {
     let id = LoginId::parse(username).ok();
     // Names that break the rules are limited like any other (by their lower case).
     let limit_key = id
@@ -225,11 +242,7 @@ pub async fn login(
     if user.disabled {
         return Err(Problem::new(Code::AccountDisabled, "Account is disabled").into());
     }
-    let tokens = start_session(state, &user).await?;
-    Ok(SignedIn {
-        tokens,
-        user: UserView::from(&user),
-    })
+    Ok(user)
 }
 
 /// Changes the password and revokes every session of the user but `keep_session`. A wrong

@@ -15,6 +15,7 @@ pub const EVENTS: &[&str] = &[
     "login_limited",
     "client_auth_failed",
     "refresh_token_reused",
+    "authorization_code_reused",
     "logout_everywhere",
     "password_changed",
     "user_changed",
@@ -66,6 +67,14 @@ pub fn refresh_token_reused(session_id: &str) {
         .with_label_values(&["refresh_token_reused"])
         .inc();
     tracing::warn!(target: "audit", event = "refresh_token_reused", session_id);
+}
+
+/// An authorization code presented again; the session its first use started is revoked.
+pub fn authorization_code_reused(client_id: &str) {
+    crate::metrics::AUDIT
+        .with_label_values(&["authorization_code_reused"])
+        .inc();
+    tracing::warn!(target: "audit", event = "authorization_code_reused", client_id);
 }
 
 pub fn logout_everywhere(user_id: &str) {

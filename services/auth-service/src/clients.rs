@@ -346,7 +346,7 @@ impl ClientCache {
 }
 
 /// The client of this id: from the cache while it may be trusted, else from the database.
-async fn find(state: &AppState, client_id: &str) -> ApiResult<Option<Client>> {
+pub(crate) async fn find(state: &AppState, client_id: &str) -> ApiResult<Option<Client>> {
     // Not an id this service makes (a NUL byte, say, which PostgreSQL would refuse to read):
     // unknown, without a database read.
     let plausible = client_id.len() <= 64

@@ -82,8 +82,8 @@ impl OAuthError {
         Self::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
-            "grant_type must be password, refresh_token, client_credentials or \
-             urn:ietf:params:oauth:grant-type:token-exchange",
+            "grant_type must be authorization_code, password, refresh_token, \
+             client_credentials or urn:ietf:params:oauth:grant-type:token-exchange",
         )
     }
 
@@ -316,6 +316,25 @@ async fn authenticate_client(
         .ok_or_else(OAuthError::invalid_client)
 }
 
+/// The client of an authorization-code redemption: a public client by its id alone (a secret
+/// sent for it is refused), a confidential one authenticated.
+async fn code_client(
+    state: &AppState,
+    creds: Option<Credentials>,
+    client_ip: Option<IpAddr>,
+) -> OAuthResult<Client> {
+    let Some(creds) = creds else {
+        return Err(OAuthError::invalid_client());
+    };
+    if creds.secret.is_some() {
+        return authenticate_client(state, &creds, client_ip).await;
+    }
+    match clients::find(state, &creds.client_id).await? {
+        Some(client) if client.public => Ok(client),
+        _ => Err(OAuthError::invalid_client()),
+    }
+}
+
 /// `scope` as asked: within `allowed`, or all of `allowed` when not asked.
 fn granted(asked: Option<&str>, allowed: &[String], what: &str) -> OAuthResult<Vec<String>> {
     let Some(asked) = asked else {
@@ -357,6 +376,16 @@ pub async fn token(
             }
             client_credentials(state, &client, &params)
         }
+        clients::GRANT_AUTHORIZATION_CODE => {
+            let client = code_client(state, creds, client_ip).await?;
+            if !client.may_use(clients::GRANT_AUTHORIZATION_CODE) {
+                return Err(OAuthError::unauthorized_client(
+                    "This client is not registered for the authorization_code grant",
+                ));
+            }
+            reject_scope_change(&params)?;
+            crate::authorize::redeem(state, &client, &params, client_ip).await
+        }
         clients::GRANT_TOKEN_EXCHANGE => {
             let Some(creds) = creds else {
                 return Err(OAuthError::invalid_client());
@@ -381,14 +410,30 @@ pub async fn token(
             password(state, &params, client_ip).await
         }
         "refresh_token" => {
-            if let Some(creds) = creds.as_ref().filter(|c| c.secret.is_some()) {
-                authenticate_client(state, creds, client_ip).await?;
-                return Err(OAuthError::unauthorized_client(
-                    "Service clients get no refresh tokens",
-                ));
-            }
             let refresh = params.required("refresh_token")?;
             reject_scope_change(&params)?;
+            // A session started for a client (authorization code) is refreshed by that client
+            // only: authenticated if confidential, by its id if public. Sessions of the JSON API
+            // and the password grant belong to no client.
+            let client = match creds {
+                Some(creds) if creds.secret.is_some() => {
+                    let client = authenticate_client(state, &creds, client_ip).await?;
+                    if !client.may_use(clients::GRANT_REFRESH_TOKEN) {
+                        return Err(OAuthError::unauthorized_client(
+                            "This client is not registered for the refresh_token grant",
+                        ));
+                    }
+                    Some(client.client_id)
+                }
+                Some(creds) => Some(creds.client_id),
+                None => None,
+            };
+            let owner = sessions::client_of_refresh_token(state, refresh).await?;
+            if owner.is_some() && owner != client {
+                return Err(OAuthError::invalid_grant(
+                    "Refresh token is unknown, expired, revoked or already used",
+                ));
+            }
             Ok(sessions::refresh(state, refresh).await?)
         }
         _ => Err(OAuthError::unsupported_grant_type()),
@@ -701,9 +746,13 @@ pub fn metadata(state: &AppState) -> serde_json::Value {
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "grant_types_supported": ["password", "refresh_token", "client_credentials", clients::GRANT_TOKEN_EXCHANGE],
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": client_auth,
+        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
+        "grant_types_supported": ["authorization_code", "password", "refresh_token", "client_credentials", clients::GRANT_TOKEN_EXCHANGE],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "scopes_supported": [crate::tokens::DEFAULT_USER_SCOPE],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": client_auth,
         "access_token_signing_alg_values_supported": [algorithm],

@@ -153,6 +153,31 @@ pub struct TokenForm {
     client_secret: Option<String>,
 }
 
+/// `POST /oauth/authorize`: the login page's form.
+#[derive(ToSchema)]
+pub struct LoginForm {
+    /// A username or an email.
+    username: String,
+    #[schema(format = Password)]
+    password: String,
+    /// Equal to the `tokenauth_csrf` cookie the login page set.
+    csrf_token: String,
+    response_type: String,
+    client_id: String,
+    redirect_uri: String,
+    code_challenge: String,
+    code_challenge_method: String,
+    scope: Option<String>,
+    state: Option<String>,
+}
+
+/// A form of the auth-service's pages that carries only its CSRF token.
+#[derive(ToSchema)]
+pub struct CsrfForm {
+    /// Equal to the `tokenauth_csrf` cookie the page set.
+    csrf_token: String,
+}
+
 /// `POST /oauth/revoke` (RFC 7009) and `POST /oauth/introspect` (RFC 7662).
 #[derive(ToSchema)]
 pub struct TokenQueryForm {
@@ -251,6 +276,10 @@ pub struct Jwks {
         routes::clients::create,
         routes::clients::list,
         routes::clients::delete,
+        routes::authorize::authorize,
+        routes::authorize::login,
+        routes::authorize::logout_page,
+        routes::authorize::logout,
         routes::oauth::token,
         routes::oauth::revoke,
         routes::oauth::introspect,
@@ -263,6 +292,7 @@ pub struct Jwks {
         (name = "sessions", description = "Refresh and log out"),
         (name = "admin", description = "Users and service clients (role `admin`)"),
         (name = "oauth", description = "OAuth 2.0 endpoints for tools and services (RFC 6749, 7009, 7662, 8414)"),
+        (name = "browser", description = "Pages for people: the login page of the authorization-code flow (RFC 6749 §4.1 with PKCE) and sign-out"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

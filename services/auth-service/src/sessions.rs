@@ -18,13 +18,16 @@ fn invalid_refresh_token() -> Problem {
     )
 }
 
-fn user_grant(user: &User, session_id: &str) -> Grant {
+fn user_grant(user: &User, session: &Session) -> Grant {
     Grant {
         subject: user.id.clone(),
-        client_id: FIRST_PARTY_CLIENT_ID.to_owned(),
+        client_id: session
+            .client_id
+            .clone()
+            .unwrap_or_else(|| FIRST_PARTY_CLIENT_ID.to_owned()),
         scope: DEFAULT_USER_SCOPE.to_owned(),
         roles: user.role_list(),
-        session_id: Some(session_id.to_owned()),
+        session_id: Some(session.id.clone()),
         username: Some(user.username.clone()),
         audience: None,
         actor: None,
@@ -48,14 +51,27 @@ fn token_response(
     }
 }
 
-/// A new session for `user`: its first refresh token and an access token bound to it.
-pub async fn start_session(state: &AppState, user: &User) -> ApiResult<TokenResponse> {
-    let now = unix_now();
+/// A session about to start: its rows, and the tokens to hand out once they are stored.
+pub struct NewSession {
+    pub session: Session,
+    pub refresh_row: RefreshToken,
+    pub response: TokenResponse,
+}
+
+/// A new session for `user` (started for `client_id`, or for the first-party JSON API), its
+/// first refresh token and an access token bound to it, not stored yet.
+pub fn new_session(
+    state: &AppState,
+    user: &User,
+    client_id: Option<String>,
+    now: i64,
+) -> ApiResult<NewSession> {
     let session = Session {
         id: uuid::Uuid::now_v7().to_string(),
         user_id: user.id.clone(),
         created_at: now,
         revoked_at: None,
+        client_id,
     };
     let (refresh, hash) = state.tokens.new_refresh_token()?;
     // A session ends at its absolute lifetime, whatever its refresh tokens' own.
@@ -63,22 +79,33 @@ pub async fn start_session(state: &AppState, user: &User) -> ApiResult<TokenResp
         .tokens
         .refresh_ttl
         .min(state.config.session_max_age_secs);
-    let row = RefreshToken {
+    let refresh_row = RefreshToken {
         token_hash: hash,
         session_id: session.id.clone(),
         created_at: now,
         expires_at: now + refresh_ttl,
         used_at: None,
     };
-    let (access, _) = state
-        .tokens
-        .mint_access(&user_grant(user, &session.id), now)?;
-    let stored = session.clone();
+    let (access, _) = state.tokens.mint_access(&user_grant(user, &session), now)?;
+    Ok(NewSession {
+        session,
+        refresh_row,
+        response: token_response(state, access, refresh, refresh_ttl),
+    })
+}
+
+/// A new session for `user`: its first refresh token and an access token bound to it.
+pub async fn start_session(state: &AppState, user: &User) -> ApiResult<TokenResponse> {
+    let NewSession {
+        session,
+        refresh_row,
+        response,
+    } = new_session(state, user, None, unix_now())?;
     state
         .db
-        .run(move |conn| sessions::create(conn, &stored, &row))
+        .run(move |conn| sessions::create(conn, &session, &refresh_row))
         .await?;
-    Ok(token_response(state, access, refresh, refresh_ttl))
+    Ok(response)
 }
 
 /// Spends a refresh token for a new pair. A token presented a second time revokes its session;
@@ -111,7 +138,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenRespon
         } => {
             let (access, _) = state
                 .tokens
-                .mint_access(&user_grant(&user, &session.id), now)?;
+                .mint_access(&user_grant(&user, &session), now)?;
             Ok(token_response(state, access, refresh, expires_at - now))
         }
         Rotation::Disabled => {
@@ -134,6 +161,16 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenRespon
 /// Ends the session of a refresh token, if it names one (RFC 7009: revoking a refresh token ends
 /// the access tokens of its grant too). A spent token counts as reuse, as everywhere; an
 /// unknown one changes nothing.
+/// The client whose session this refresh token belongs to, if any (see
+/// [`sessions::client_of_refresh_token`]).
+pub async fn client_of_refresh_token(state: &AppState, token: &str) -> ApiResult<Option<String>> {
+    let hash = hash_refresh_token(token);
+    Ok(state
+        .db
+        .run(move |conn| sessions::client_of_refresh_token(conn, &hash))
+        .await?)
+}
+
 pub async fn revoke_by_refresh_token(state: &AppState, token: &str) -> ApiResult<()> {
     let ttl = state.tokens.access_ttl;
     let now = unix_now();

@@ -1,6 +1,7 @@
 //! HTTP routes: each handler parses its input, calls one flow, and maps the result.
 
 pub(crate) mod account;
+pub(crate) mod authorize;
 pub(crate) mod clients;
 mod health;
 pub(crate) mod keys;
@@ -39,6 +40,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             methods("/v1/clients/{client_id}")
                 .delete(clients::delete)
+                .finish(),
+        )
+        .service(
+            methods("/oauth/authorize")
+                .get(authorize::authorize)
+                .post(authorize::login)
+                .finish(),
+        )
+        .service(
+            methods("/oauth/logout")
+                .get(authorize::logout_page)
+                .post(authorize::logout)
                 .finish(),
         )
         .service(post("/oauth/token", oauth::token))

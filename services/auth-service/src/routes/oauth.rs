@@ -10,7 +10,10 @@ use crate::state::AppState;
 use crate::views;
 
 /// The request body, at most [`MAX_FORM_BYTES`]; larger is `invalid_request` unread.
-async fn read_form(req: &HttpRequest, mut payload: web::Payload) -> OAuthResult<Vec<u8>> {
+pub(crate) async fn read_form(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> OAuthResult<Vec<u8>> {
     let too_large =
         || OAuthError::invalid_request(format!("The body is over {MAX_FORM_BYTES} bytes"));
     let declared = req

@@ -137,6 +137,20 @@ async fn every_security_event_is_one_structured_line_without_secrets() {
     admin_call(Method::DELETE, format!("/v1/clients/{client_id}"), None).await;
     assert_eq!(find("client_deleted")["client_id"], client_id.as_str());
 
+    // An authorization code presented twice.
+    let app_id = crate::authorize::public_app(&app, &admin).await;
+    let coder = unique("aud");
+    app.register(&coder).await;
+    let (_browser, code, verifier) = crate::authorize::code_for(&app, &app_id, &coder).await;
+    let uri = crate::authorize::APP_URI;
+    for _ in 0..2 {
+        crate::authorize::redeem(&app, &app_id, &code, uri, &verifier).await;
+    }
+    assert_eq!(
+        find("authorization_code_reused")["client_id"],
+        app_id.as_str()
+    );
+
     // Every event the service defines was seen, and no line holds a secret.
     for event in auth_service::audit::EVENTS {
         find(event);

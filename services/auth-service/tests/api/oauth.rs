@@ -293,13 +293,16 @@ async fn bad_token_requests_get_the_rfc_6749_errors(b: Backend) {
     assert_oauth_error(res, 400, "invalid_request").await;
     let res = token(&app, &[("scope", "read")], Some((&id, &secret))).await;
     assert_oauth_error(res, 400, "invalid_request").await;
+    let res = token(&app, &[("grant_type", "implicit")], Some((&id, &secret))).await;
+    assert_oauth_error(res, 400, "unsupported_grant_type").await;
+    // A grant type served, but not one this client was registered for.
     let res = token(
         &app,
         &[("grant_type", "authorization_code")],
         Some((&id, &secret)),
     )
     .await;
-    assert_oauth_error(res, 400, "unsupported_grant_type").await;
+    assert_oauth_error(res, 400, "unauthorized_client").await;
     let res = token(&app, &[cc, ("scope", "read admin")], Some((&id, &secret))).await;
     assert_oauth_error(res, 400, "invalid_scope").await;
     let res = token(&app, &[cc, ("audience", "elsewhere")], Some((&id, &secret))).await;
@@ -763,12 +766,20 @@ async fn the_metadata_names_exactly_what_is_served(b: Backend) {
     assert_eq!(
         meta["grant_types_supported"],
         json!([
+            "authorization_code",
             "password",
             "refresh_token",
             "client_credentials",
             "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
+    assert_eq!(
+        meta["authorization_endpoint"],
+        format!("{issuer}/oauth/authorize")
+    );
+    assert_eq!(meta["response_types_supported"], json!(["code"]));
+    assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
     assert_eq!(
         meta["access_token_signing_alg_values_supported"],
         json!(["EdDSA"])

@@ -1,0 +1,3 @@
+DROP TABLE authorization_codes;
+DROP TABLE login_sessions;
+ALTER TABLE sessions DROP COLUMN client_id;
