@@ -5,6 +5,7 @@ pub mod admin;
 pub mod clients;
 pub mod codes;
 mod db;
+pub mod devices;
 pub mod models;
 pub mod prune;
 pub mod revocations;

@@ -185,3 +185,23 @@ impl Client {
             .collect()
     }
 }
+
+/// A device authorization request (RFC 8628).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::schema::device_codes)]
+pub struct DeviceCode {
+    pub device_code_hash: String,
+    /// Normalised: 8 letters, no dash.
+    pub user_code: String,
+    pub client_id: String,
+    pub scope: String,
+    /// `pending`, `approved`, `denied` or `redeemed`.
+    pub status: String,
+    /// Who approved or denied it.
+    pub user_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Seconds a device must wait between polls; raised by each `slow_down`.
+    pub poll_interval: i64,
+    pub last_poll_ms: Option<i64>,
+}

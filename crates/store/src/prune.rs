@@ -5,12 +5,14 @@
 //!   with them);
 //! - revocations whose covered tokens have all expired, except the newest one, which keeps the
 //!   sequence number verifiers follow from ever going backwards;
-//! - login sessions and authorization codes past their expiry.
+//! - login sessions, authorization codes and device codes past their expiry.
 
 use diesel::prelude::*;
 
 use crate::db::{DbConnection, StoreError};
-use crate::schema::{authorization_codes, login_sessions, refresh_tokens, revocations, sessions};
+use crate::schema::{
+    authorization_codes, device_codes, login_sessions, refresh_tokens, revocations, sessions,
+};
 
 /// Rows deleted by one [`prune`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +22,7 @@ pub struct Pruned {
     pub revocations: usize,
     pub login_sessions: usize,
     pub authorization_codes: usize,
+    pub device_codes: usize,
 }
 
 impl Pruned {
@@ -29,6 +32,7 @@ impl Pruned {
             + self.revocations
             + self.login_sessions
             + self.authorization_codes
+            + self.device_codes
     }
 }
 
@@ -70,11 +74,14 @@ pub fn prune(
     let authorization_codes =
         diesel::delete(authorization_codes::table.filter(authorization_codes::expires_at.le(now)))
             .execute(conn)?;
+    let device_codes = diesel::delete(device_codes::table.filter(device_codes::expires_at.le(now)))
+        .execute(conn)?;
     Ok(Pruned {
         refresh_tokens,
         sessions,
         revocations,
         login_sessions,
         authorization_codes,
+        device_codes,
     })
 }

@@ -86,6 +86,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    device_codes (device_code_hash) {
+        device_code_hash -> Text,
+        user_code -> Text,
+        client_id -> Text,
+        scope -> Text,
+        status -> Text,
+        user_id -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        poll_interval -> BigInt,
+        last_poll_ms -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(login_sessions -> users (user_id));
 diesel::joinable!(authorization_codes -> users (user_id));
@@ -97,5 +112,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     revocations,
     clients,
     login_sessions,
-    authorization_codes
+    authorization_codes,
+    device_codes
 );

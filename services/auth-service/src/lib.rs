@@ -9,6 +9,7 @@ pub mod auth;
 pub mod authorize;
 pub mod clients;
 pub mod config;
+pub mod device;
 pub mod domain;
 pub mod error;
 pub mod metrics;

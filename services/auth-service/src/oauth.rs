@@ -83,12 +83,18 @@ impl OAuthError {
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             "grant_type must be authorization_code, password, refresh_token, \
-             client_credentials or urn:ietf:params:oauth:grant-type:token-exchange",
+             client_credentials, urn:ietf:params:oauth:grant-type:device_code or \
+             urn:ietf:params:oauth:grant-type:token-exchange",
         )
     }
 
     pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
+    }
+
+    /// A 400 with this RFC 6749 / RFC 8628 `error`.
+    pub fn bad_request(error: &'static str, description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, description)
     }
 
     pub fn error(&self) -> &'static str {
@@ -318,7 +324,7 @@ async fn authenticate_client(
 
 /// The client of an authorization-code redemption: a public client by its id alone (a secret
 /// sent for it is refused), a confidential one authenticated.
-async fn code_client(
+pub(crate) async fn code_client(
     state: &AppState,
     creds: Option<Credentials>,
     client_ip: Option<IpAddr>,
@@ -385,6 +391,15 @@ pub async fn token(
             }
             reject_scope_change(&params)?;
             crate::authorize::redeem(state, &client, &params, client_ip).await
+        }
+        clients::GRANT_DEVICE_CODE => {
+            let client = code_client(state, creds, client_ip).await?;
+            if !client.may_use(clients::GRANT_DEVICE_CODE) {
+                return Err(OAuthError::unauthorized_client(
+                    "This client is not registered for the device_code grant",
+                ));
+            }
+            crate::device::poll(state, &client, &params).await
         }
         clients::GRANT_TOKEN_EXCHANGE => {
             let Some(creds) = creds else {
@@ -747,7 +762,8 @@ pub fn metadata(state: &AppState) -> serde_json::Value {
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "authorization_endpoint": format!("{issuer}/oauth/authorize"),
-        "grant_types_supported": ["authorization_code", "password", "refresh_token", "client_credentials", clients::GRANT_TOKEN_EXCHANGE],
+        "device_authorization_endpoint": format!("{issuer}/oauth/device_authorization"),
+        "grant_types_supported": ["authorization_code", "password", "refresh_token", "client_credentials", clients::GRANT_DEVICE_CODE, clients::GRANT_TOKEN_EXCHANGE],
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,

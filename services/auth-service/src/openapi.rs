@@ -119,9 +119,12 @@ pub enum ClientGrantType {
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
 pub enum GrantType {
+    AuthorizationCode,
     Password,
     RefreshToken,
     ClientCredentials,
+    #[schema(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
     #[schema(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
     TokenExchange,
 }
@@ -131,6 +134,14 @@ pub enum GrantType {
 #[derive(ToSchema)]
 pub struct TokenForm {
     grant_type: GrantType,
+    /// `authorization_code` grant.
+    code: Option<String>,
+    /// `authorization_code` grant: as in the authorization request.
+    redirect_uri: Option<String>,
+    /// `authorization_code` grant (PKCE).
+    code_verifier: Option<String>,
+    /// Device grant.
+    device_code: Option<String>,
     /// `password` grant.
     username: Option<String>,
     /// `password` grant.
@@ -169,6 +180,48 @@ pub struct LoginForm {
     code_challenge_method: String,
     scope: Option<String>,
     state: Option<String>,
+}
+
+/// `POST /oauth/device_authorization` (RFC 8628 §3.1).
+#[derive(ToSchema)]
+pub struct DeviceAuthorizationForm {
+    /// A public client's id (a confidential client authenticates instead).
+    client_id: Option<String>,
+    /// `api`.
+    scope: Option<String>,
+}
+
+/// RFC 8628 §3.2.
+#[derive(ToSchema)]
+pub struct DeviceAuthorization {
+    /// Polled with at the token endpoint; secret to the device.
+    device_code: String,
+    /// Shown to the user: 8 letters from `BCDFGHJKLMNPQRSTVWXZ`, as `XXXX-XXXX`.
+    #[schema(example = "WDJB-MJHT")]
+    user_code: String,
+    /// `/device`.
+    verification_uri: String,
+    /// `/device?user_code=XXXX-XXXX`.
+    verification_uri_complete: String,
+    #[schema(example = 600)]
+    expires_in: i64,
+    /// Seconds between polls.
+    #[schema(example = 5)]
+    interval: i64,
+}
+
+/// `POST /device`.
+#[derive(ToSchema)]
+pub struct DeviceForm {
+    user_code: String,
+    /// `approve` or `deny`.
+    action: String,
+    /// Equal to the `tokenauth_csrf` cookie the page set.
+    csrf_token: String,
+    /// Without a login session.
+    username: Option<String>,
+    #[schema(format = Password)]
+    password: Option<String>,
 }
 
 /// A form of the auth-service's pages that carries only its CSRF token.
@@ -280,6 +333,9 @@ pub struct Jwks {
         routes::authorize::login,
         routes::authorize::logout_page,
         routes::authorize::logout,
+        routes::device::device_authorization,
+        routes::device::page,
+        routes::device::decide,
         routes::oauth::token,
         routes::oauth::revoke,
         routes::oauth::introspect,

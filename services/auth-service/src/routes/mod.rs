@@ -3,6 +3,7 @@
 pub(crate) mod account;
 pub(crate) mod authorize;
 pub(crate) mod clients;
+pub(crate) mod device;
 mod health;
 pub(crate) mod keys;
 pub(crate) mod oauth;
@@ -52,6 +53,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             methods("/oauth/logout")
                 .get(authorize::logout_page)
                 .post(authorize::logout)
+                .finish(),
+        )
+        .service(post(
+            "/oauth/device_authorization",
+            device::device_authorization,
+        ))
+        .service(
+            methods("/device")
+                .get(device::page)
+                .post(device::decide)
                 .finish(),
         )
         .service(post("/oauth/token", oauth::token))

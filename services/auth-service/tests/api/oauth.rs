@@ -770,8 +770,13 @@ async fn the_metadata_names_exactly_what_is_served(b: Backend) {
             "password",
             "refresh_token",
             "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code",
             "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
+    );
+    assert_eq!(
+        meta["device_authorization_endpoint"],
+        format!("{issuer}/oauth/device_authorization")
     );
     assert_eq!(
         meta["authorization_endpoint"],

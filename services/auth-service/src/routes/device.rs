@@ -1,0 +1,316 @@
+//! `POST /oauth/device_authorization` (RFC 8628) and the `/device` page where a person
+//! approves or denies a device's sign-in.
+
+use actix_web::cookie::SameSite;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use secrecy::SecretString;
+use tokenauth_kit::problem::Code;
+
+use crate::accounts::{reserve, settle};
+use crate::authorize;
+use crate::device::{self, Decision};
+use crate::domain::Password;
+use crate::error::ApiResult;
+use crate::oauth::{OAuthResult, Params};
+use crate::pages::{self, CSRF_FIELD, LOGIN_COOKIE, STYLE};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "device.html")]
+struct DevicePage<'a> {
+    style: &'a str,
+    csrf_token: &'a str,
+    user_code: &'a str,
+    username: &'a str,
+    signed_in_as: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "device_done.html")]
+struct DoneTemplate<'a> {
+    style: &'a str,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// Starts a device sign-in: a device code to poll with, a user code to show.
+#[utoipa::path(
+    post,
+    path = "/oauth/device_authorization",
+    operation_id = "device_authorization",
+    tag = "oauth",
+    request_body(content = crate::openapi::DeviceAuthorizationForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The codes (RFC 8628 §3.2)", body = crate::openapi::DeviceAuthorization),
+        (status = 400, description = "invalid_request, unauthorized_client or invalid_scope", body = crate::openapi::OAuthError),
+        (status = 401, description = "invalid_client", body = crate::openapi::OAuthError),
+        (status = 503, description = "temporarily_unavailable", body = crate::openapi::OAuthError),
+    ),
+    security((), ("client_basic" = [])),
+)]
+pub async fn device_authorization(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> OAuthResult<HttpResponse> {
+    let body = super::oauth::read_form(&req, payload).await?;
+    let client_ip = state.config.common.trusted_proxies.client_ip(&req);
+    let answer = device::authorize_device(&state, req.headers(), &body, client_ip).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(answer))
+}
+
+fn render(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    user_code: &str,
+    username: &str,
+    signed_in_as: Option<&str>,
+    error: Option<&str>,
+) -> HttpResponse {
+    let (csrf, new) = pages::csrf_token(req);
+    let body = DevicePage {
+        style: STYLE,
+        csrf_token: &csrf,
+        user_code,
+        username,
+        signed_in_as,
+        error,
+    }
+    .render()
+    .unwrap_or_default();
+    let mut res = pages::page(status, &[]);
+    if new {
+        res.cookie(pages::csrf_cookie(state, csrf));
+    }
+    res.body(body)
+}
+
+/// The page a person approves or denies a device on; it asks for a login without a login
+/// session.
+#[utoipa::path(
+    get,
+    path = "/device",
+    operation_id = "device_page",
+    tag = "browser",
+    params(("user_code" = Option<String>, Query, description = "Filled in from `verification_uri_complete`")),
+    responses((status = 200, description = "The device page (HTML)", content_type = "text/html")),
+    security(()),
+)]
+pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let user_code: String = form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "user_code")
+        .map(|(_, v)| v.chars().take(32).collect())
+        .unwrap_or_default();
+    let user = authorize::login_session(&state, &req).await?;
+    Ok(render(
+        &req,
+        &state,
+        StatusCode::OK,
+        &user_code,
+        "",
+        user.as_ref().map(|u| u.username.as_str()),
+        None,
+    ))
+}
+
+/// The device page's form: the user code, `action` (`approve` or `deny`), the CSRF token, and
+/// a username and password when there is no login session (counted like `POST /v1/login`).
+#[utoipa::path(
+    post,
+    path = "/device",
+    operation_id = "device_decide",
+    tag = "browser",
+    request_body(content = crate::openapi::DeviceForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Approved or denied (HTML)", content_type = "text/html"),
+        (status = 400, description = "An unknown, expired or already decided code (counted as a failed login of the address), or a bad form: the page again", content_type = "text/html"),
+        (status = 401, description = "Unknown username or wrong password: the page again", content_type = "text/html"),
+        (status = 403, description = "A missing or forged CSRF token, or a disabled account (HTML)", content_type = "text/html"),
+        (status = 429, description = "The failed-login limit, with `Retry-After` (HTML)", content_type = "text/html"),
+        (status = 503, response = tokenauth_kit::openapi::Unavailable),
+    ),
+    security(()),
+)]
+pub async fn decide(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let body = super::oauth::read_form(&req, payload)
+        .await
+        .unwrap_or_default();
+    let params = Params::parse(req.headers(), &body).unwrap_or_default();
+    if !pages::csrf_ok(&req, params.get(CSRF_FIELD)) {
+        return Ok(pages::error_page(
+            StatusCode::FORBIDDEN,
+            "Cannot connect the device",
+            "This form was not sent from this site's page, or it expired. Open the device \
+             page again.",
+        ));
+    }
+    let user_code = params.get("user_code").unwrap_or_default();
+    let user_code: String = user_code.chars().take(32).collect();
+    let username = params.get("username").unwrap_or_default();
+    let approve = match params.get("action") {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => {
+            return Ok(render(
+                &req,
+                &state,
+                StatusCode::BAD_REQUEST,
+                &user_code,
+                username,
+                None,
+                Some("Choose Approve or Deny."),
+            ));
+        }
+    };
+    let client_ip = state.config.common.trusted_proxies.client_ip(&req);
+    let mut new_login = None;
+    let user = match authorize::login_session(&state, &req).await? {
+        Some(user) => user,
+        None => {
+            let again = |status, message: &str| {
+                render(
+                    &req,
+                    &state,
+                    status,
+                    &user_code,
+                    username,
+                    None,
+                    Some(message),
+                )
+            };
+            let password = params.get("password").unwrap_or_default();
+            if username.is_empty() || password.is_empty() {
+                return Ok(again(
+                    StatusCode::BAD_REQUEST,
+                    "Enter your username (or email) and password.",
+                ));
+            }
+            let Ok(password) = Password::parse_for_check(SecretString::from(password.to_owned()))
+            else {
+                return Ok(again(
+                    StatusCode::BAD_REQUEST,
+                    "Unknown username or wrong password.",
+                ));
+            };
+            match crate::accounts::check_login(&state, username, password, client_ip).await {
+                Ok(user) => {
+                    new_login = Some(authorize::start_login_session(&state, &user).await?);
+                    user
+                }
+                Err(e) => {
+                    let problem = e.problem();
+                    return match problem.code() {
+                        Code::InvalidCredentials => Ok(again(
+                            StatusCode::UNAUTHORIZED,
+                            "Unknown username or wrong password.",
+                        )),
+                        Code::AccountDisabled => {
+                            Ok(again(StatusCode::FORBIDDEN, "This account is disabled."))
+                        }
+                        Code::RateLimited => {
+                            let secs = problem.retry_after().unwrap_or(60);
+                            let mut res = again(
+                                StatusCode::TOO_MANY_REQUESTS,
+                                &format!("Too many failed attempts. Try again in {secs} seconds."),
+                            );
+                            res.headers_mut()
+                                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+                            Ok(res)
+                        }
+                        _ => Err(e),
+                    };
+                }
+            }
+        }
+    };
+    // A code typed wrong counts as a failed attempt of the address, so that codes cannot be
+    // guessed faster than passwords; a right one gives its place back.
+    let windows = crate::ratelimit::login_ip_key(client_ip)
+        .into_iter()
+        .collect();
+    let reservation = match reserve(&state.login_limiter, windows).await {
+        Ok(r) => r,
+        Err(e) if e.problem().code() == Code::RateLimited => {
+            let secs = e.problem().retry_after().unwrap_or(60);
+            let mut res = render(
+                &req,
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                &user_code,
+                "",
+                Some(&user.username),
+                Some(&format!(
+                    "Too many failed attempts. Try again in {secs} seconds."
+                )),
+            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+            return Ok(with_login(&state, res, new_login));
+        }
+        Err(e) => return Err(e),
+    };
+    let decision = device::decide(&state, &user_code, approve, &user.id).await;
+    settle(reservation, matches!(decision, Ok(Decision::Unknown))).await?;
+    let res = match decision? {
+        Decision::Unknown => render(
+            &req,
+            &state,
+            StatusCode::BAD_REQUEST,
+            &user_code,
+            "",
+            Some(&user.username),
+            Some("That code is unknown, expired or already used. Check the code on your device."),
+        ),
+        Decision::Approved { client_name } => done(
+            "Device connected",
+            &format!(
+                "{client_name} is signed in as {}. You can return to your device.",
+                user.username
+            ),
+        ),
+        Decision::Denied { client_name } => done(
+            "Request denied",
+            &format!("{client_name} was not signed in. You can close this page."),
+        ),
+    };
+    Ok(with_login(&state, res, new_login))
+}
+
+fn done(title: &str, message: &str) -> HttpResponse {
+    let body = DoneTemplate {
+        style: STYLE,
+        title,
+        message,
+    }
+    .render()
+    .unwrap_or_default();
+    pages::page(StatusCode::OK, &[]).body(body)
+}
+
+/// Adds the login-session cookie of a login made on this page.
+fn with_login(state: &AppState, mut res: HttpResponse, session: Option<String>) -> HttpResponse {
+    if let Some(session) = session {
+        let cookie = pages::cookie(
+            state,
+            LOGIN_COOKIE,
+            session,
+            SameSite::Lax,
+            authorize::LOGIN_SESSION_SECS,
+        );
+        if let Err(e) = res.add_cookie(&cookie) {
+            tracing::warn!(error = %e, "could not set the login-session cookie");
+        }
+    }
+    res
+}
