@@ -9,6 +9,8 @@
 //!   once however many callers ask at once; [`ServiceToken::exchange`] trades the token a user
 //!   called the service with for one addressed to the next service (RFC 8693 token exchange),
 //!   so the user's own token, with every scope it has, is never forwarded.
+//! - [`AuthClient::device_sign_in`] signs a CLI in by device code (RFC 8628): the user approves
+//!   on the auth-service's `/device` page in a browser while [`DeviceSignIn::wait`] polls.
 //! - [`send`] sends a request with a [`TokenSource`]'s token and, if the answer is 401
 //!   `token_expired`, gets a fresh token and retries once.
 //! - [`Error`] carries the problem `code` of the JSON API or the OAuth `error`.
@@ -212,6 +214,31 @@ impl AuthClient {
         json_or_error(req.send().await?).await
     }
 
+    /// Starts a device sign-in (RFC 8628) for a public client registered for the device grant:
+    /// show [`DeviceSignIn::user_code`] and [`DeviceSignIn::verification_uri`] to the user,
+    /// then [`DeviceSignIn::wait`] for the session.
+    pub async fn device_sign_in(&self, client_id: &str) -> Result<DeviceSignIn, Error> {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("client_id", client_id), ("scope", "api")])
+            .finish();
+        let res = self
+            .http
+            .post(self.url("/oauth/device_authorization"))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await?;
+        let codes: DeviceCodes = json_or_error(res).await?;
+        Ok(DeviceSignIn {
+            auth: self.clone(),
+            client_id: client_id.to_owned(),
+            codes,
+        })
+    }
+
     /// A service client's token source: client-credentials tokens, cached.
     pub fn service_token(&self, client_id: &str, client_secret: &str) -> ServiceToken {
         ServiceToken {
@@ -220,6 +247,82 @@ impl AuthClient {
             secret: client_secret.to_owned(),
             scope: None,
             current: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct DeviceCodes {
+    device_code: String,
+    user_code: String,
+    verification_uri: String,
+    verification_uri_complete: Option<String>,
+    expires_in: u64,
+    interval: u64,
+}
+
+/// A device sign-in under way (RFC 8628): the code the user types and where, and a wait for
+/// their decision.
+#[derive(Debug, Clone)]
+pub struct DeviceSignIn {
+    auth: AuthClient,
+    client_id: String,
+    codes: DeviceCodes,
+}
+
+impl DeviceSignIn {
+    /// What the user types on the device page (`XXXX-XXXX`).
+    pub fn user_code(&self) -> &str {
+        &self.codes.user_code
+    }
+
+    /// Where the user goes (`…/device`).
+    pub fn verification_uri(&self) -> &str {
+        &self.codes.verification_uri
+    }
+
+    /// The same with the code filled in, for a link or a QR code.
+    pub fn verification_uri_complete(&self) -> Option<&str> {
+        self.codes.verification_uri_complete.as_deref()
+    }
+
+    /// How long the user has to decide.
+    pub fn expires_in(&self) -> Duration {
+        Duration::from_secs(self.codes.expires_in)
+    }
+
+    /// Polls until the user decides: the session once approved; [`Error::OAuth`] with
+    /// `access_denied` if denied, `expired_token` if nobody decided in time. Waits the interval
+    /// between polls, 5 s longer after each `slow_down`, as RFC 8628 §3.5 asks.
+    pub async fn wait(&self) -> Result<Session, Error> {
+        let mut interval = Duration::from_secs(self.codes.interval.max(1));
+        let deadline = Instant::now() + self.expires_in() + interval;
+        loop {
+            tokio::time::sleep(interval).await;
+            let res = self
+                .auth
+                .token_request(
+                    &[
+                        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                        ("device_code", &self.codes.device_code),
+                        ("client_id", &self.client_id),
+                    ],
+                    None,
+                )
+                .await;
+            match res {
+                Ok(tokens) => return Ok(Session::new(self.auth.clone(), tokens)),
+                Err(e) if e.code() == Some("authorization_pending") => {}
+                Err(e) if e.code() == Some("slow_down") => interval += Duration::from_secs(5),
+                Err(e) => return Err(e),
+            }
+            if Instant::now() > deadline {
+                return Err(Error::OAuth {
+                    status: StatusCode::BAD_REQUEST,
+                    error: "expired_token".into(),
+                    description: "Nobody approved the sign-in in time".into(),
+                });
+            }
         }
     }
 }

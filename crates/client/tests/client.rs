@@ -294,3 +294,85 @@ async fn a_service_calls_on_with_an_exchanged_token() {
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["code"], "token_revoked");
 }
+
+/// Approves or denies a device sign-in as a person would on the `/device` page.
+async fn decide_on_page(auth: &str, user_code: &str, action: &str, username: &str) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http.get(format!("{auth}/device")).send().await.unwrap();
+    let csrf = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("tokenauth_csrf="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .unwrap();
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("csrf_token", csrf.as_str()),
+            ("user_code", user_code),
+            ("action", action),
+            ("username", username),
+            ("password", PASSWORD),
+        ])
+        .finish();
+    let res = http
+        .post(format!("{auth}/device"))
+        .header("cookie", format!("tokenauth_csrf={csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+}
+
+/// A CLI signs in by device code while the user approves in a browser; a denied sign-in
+/// comes back as `access_denied`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_signs_in_by_device_code() {
+    let s = stack(900).await;
+    let auth = AuthClient::new(&s.auth);
+    let root = admin(&auth).await;
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("{}/v1/clients", s.auth))
+        .bearer_auth(root.access_token().await.unwrap())
+        .json(&serde_json::json!({
+            "name": "cli",
+            "public": true,
+            "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let client: serde_json::Value = res.json().await.unwrap();
+    let client_id = client["client_id"].as_str().unwrap();
+    auth.register("erin", PASSWORD).await.unwrap();
+
+    let pending = auth.device_sign_in(client_id).await.unwrap();
+    assert!(pending.verification_uri().ends_with("/device"));
+    assert_eq!(pending.user_code().len(), 9);
+    let waiting = tokio::spawn({
+        let pending = pending.clone();
+        async move { pending.wait().await }
+    });
+    decide_on_page(&s.auth, pending.user_code(), "approve", "erin").await;
+    let session = waiting.await.unwrap().unwrap();
+    let res = send(&session, || http.get(format!("{}/v1/whoami", s.resource)))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let me: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(me["username"], "erin");
+    assert_eq!(me["client_id"], client_id);
+
+    let denied = auth.device_sign_in(client_id).await.unwrap();
+    decide_on_page(&s.auth, denied.user_code(), "deny", "erin").await;
+    let refused = denied.wait().await.unwrap_err();
+    assert_eq!(refused.code(), Some("access_denied"));
+}
