@@ -311,7 +311,13 @@ impl DeviceSignIn {
                 )
                 .await;
             match res {
-                Ok(tokens) => return Ok(Session::new(self.auth.clone(), tokens)),
+                Ok(tokens) => {
+                    return Ok(Session::for_client(
+                        self.auth.clone(),
+                        Some(self.client_id.clone()),
+                        tokens,
+                    ));
+                }
                 Err(e) if e.code() == Some("authorization_pending") => {}
                 Err(e) if e.code() == Some("slow_down") => interval += Duration::from_secs(5),
                 Err(e) => return Err(e),
@@ -358,13 +364,20 @@ struct SessionState {
 #[derive(Debug, Clone)]
 pub struct Session {
     auth: AuthClient,
+    /// The public client a device sign-in was made for: it refreshes the session.
+    client_id: Option<String>,
     state: Arc<Mutex<SessionState>>,
 }
 
 impl Session {
     fn new(auth: AuthClient, tokens: Tokens) -> Session {
+        Self::for_client(auth, None, tokens)
+    }
+
+    fn for_client(auth: AuthClient, client_id: Option<String>, tokens: Tokens) -> Session {
         Session {
             auth,
+            client_id,
             state: Arc::new(Mutex::new(SessionState {
                 held: Held::of(&tokens),
                 refresh_token: tokens.refresh_token,
@@ -382,13 +395,11 @@ impl Session {
                 detail: "This session has no refresh token".into(),
             });
         };
-        let tokens = self
-            .auth
-            .token_request(
-                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-                None,
-            )
-            .await?;
+        let mut params = vec![("grant_type", "refresh_token"), ("refresh_token", &refresh)];
+        if let Some(client_id) = &self.client_id {
+            params.push(("client_id", client_id));
+        }
+        let tokens = self.auth.token_request(&params, None).await?;
         state.held = Held::of(&tokens);
         state.refresh_token = tokens.refresh_token;
         Ok(state.held.access.clone())

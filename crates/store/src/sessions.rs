@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use crate::db::{DbConnection, StoreError};
 use crate::models::{NewRevocation, RefreshToken, Revocation, RevocationKind, Session, User};
 use crate::revocations;
-use crate::schema::{refresh_tokens, sessions, users};
+use crate::schema::{login_sessions, refresh_tokens, sessions, users};
 
 /// Creates a session with its first refresh token.
 pub fn create(
@@ -257,7 +257,20 @@ pub(crate) fn revoke_all_of_user_in_tx(
     Ok(revoked)
 }
 
-/// Revokes everything a user holds: every session, and every access token issued before `now`
+/// Ends every login session of the auth-service's pages the user has (a browser then asks for
+/// the password again).
+pub(crate) fn end_login_sessions_in_tx(
+    conn: &mut DbConnection,
+    user_id: &str,
+) -> Result<usize, StoreError> {
+    Ok(
+        diesel::delete(login_sessions::table.filter(login_sessions::user_id.eq(user_id)))
+            .execute(conn)?,
+    )
+}
+
+/// Revokes everything a user holds: every session (login sessions of the pages included), and
+/// every access token issued before `now`
 /// (one user-wide entry rather than one per token). Returns the revocations recorded.
 pub fn revoke_user(
     conn: &mut DbConnection,
@@ -283,6 +296,7 @@ pub(crate) fn revoke_user_in_tx(
     )
     .set(users::tokens_not_before.eq(now))
     .execute(conn)?;
+    end_login_sessions_in_tx(conn, user_id)?;
     let mut recorded = vec![revocations::insert(
         conn,
         &NewRevocation {

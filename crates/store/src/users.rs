@@ -210,6 +210,7 @@ pub fn change_password(
 ) -> Result<Vec<crate::models::Revocation>, StoreError> {
     conn.transaction(|conn| {
         set_password_hash(conn, id, password_hash)?;
+        crate::sessions::end_login_sessions_in_tx(conn, id)?;
         crate::sessions::revoke_all_of_user_in_tx(conn, id, keep, now, revocation_ttl)
     })
 }

@@ -118,6 +118,15 @@ async fn authenticate(state: AppState, token: String) -> Result<CurrentUser, Api
         .verifier()
         .verify(&token)
         .map_err(verify_error)?;
+    // A token a service got by exchange acts for the user towards other services; managing the
+    // account or other users here takes the user's own token.
+    if claims.act.is_some() {
+        return Err(Problem::new(
+            Code::InvalidToken,
+            "A delegated (exchanged) token is not accepted by the auth-service's own API",
+        )
+        .into());
+    }
     let revoked = || Problem::new(Code::TokenRevoked, "Token has been revoked");
     match standing(&state, &claims).await? {
         Standing::User(user) => Ok(CurrentUser { claims, user }),

@@ -195,26 +195,19 @@ fn is_verifier(value: &str) -> bool {
 }
 
 /// Whether `given` is one of the client's redirect URIs: the same string, or, for a registered
-/// `http://127.0.0.1…` or `http://[::1]…`, the same URI on any port (RFC 8252 §7.3).
+/// `http://127.0.0.1…` or `http://[::1]…`, the same string but for the port (RFC 8252 §7.3),
+/// compared as written, never after a URL parser's normalisation.
 pub fn redirect_uri_registered(client: &Client, given: &str) -> bool {
     let registered = client.redirect_uri_list();
     if registered.iter().any(|r| r == given) {
         return true;
     }
-    let Ok(mut asked) = url::Url::parse(given) else {
+    let Some(asked) = clients::loopback_without_port(given) else {
         return false;
     };
-    if asked.scheme() != "http" || !clients::is_loopback_host(&asked) {
-        return false;
-    }
-    if asked.set_port(None).is_err() {
-        return false;
-    }
-    registered.iter().any(|r| {
-        url::Url::parse(r).is_ok_and(|mut r| {
-            clients::is_loopback_host(&r) && r.set_port(None).is_ok() && r == asked
-        })
-    })
+    registered
+        .iter()
+        .any(|r| clients::loopback_without_port(r).is_some_and(|r| r == asked))
 }
 
 /// The redirect URI with these parameters added to its query (and `iss`, RFC 9207).
@@ -278,7 +271,7 @@ pub fn form_target(redirect_uri: &str) -> String {
 /// The login session of this browser, if it is live: unexpired, its user enabled, and begun
 /// after the user's last "log out everywhere", password change or admin revocation.
 pub async fn login_session(state: &AppState, req: &HttpRequest) -> ApiResult<Option<User>> {
-    let Some(cookie) = req.cookie(pages::LOGIN_COOKIE) else {
+    let Some(cookie) = req.cookie(pages::cookie_name(state, pages::LOGIN_COOKIE)) else {
         return Ok(None);
     };
     if cookie.value().len() != 43 {
@@ -315,7 +308,7 @@ pub async fn start_login_session(state: &AppState, user: &User) -> ApiResult<Str
 
 /// Ends this browser's login session, if it has one.
 pub async fn end_login_session(state: &AppState, req: &HttpRequest) -> ApiResult<()> {
-    if let Some(cookie) = req.cookie(pages::LOGIN_COOKIE) {
+    if let Some(cookie) = req.cookie(pages::cookie_name(state, pages::LOGIN_COOKIE)) {
         let hash = hash_refresh_token(cookie.value());
         state
             .db
@@ -504,6 +497,13 @@ mod tests {
             "http://127.0.0.2:8080/native",
             "http://localhost:8080/native",
             "https://127.0.0.1:8080/native",
+            "http://127.1/native",
+            "http://127.0.0.1./native",
+            "http://127.0.0.1:080/native",
+            "http://127.0.0.1:0/native",
+            "HTTP://127.0.0.1/native",
+            "http://[0:0:0:0:0:0:0:1]/v6",
+            "http://127.0.0.1:99999/native",
         ] {
             assert!(!redirect_uri_registered(&c, refused), "{refused}");
         }

@@ -93,12 +93,18 @@ pub fn parse_grant_types(raw: Vec<String>) -> Result<Vec<String>, String> {
 }
 
 /// Checks one redirect URI (RFC 6749 §3.1.2, RFC 8252 §7, OAuth 2.1 §2.3.1): absolute, no
-/// fragment, no credentials; `https`, or `http` on a loopback address (a native app's local
-/// server; `localhost` is not allowed, as RFC 8252 §8.3 advises, since it may not resolve to the
-/// loopback), or a private-use scheme in reverse-domain form (`com.example.app:/callback`).
+/// fragment, no credentials, nothing a browser would rewrite; `https`, or `http` on a loopback
+/// address written `127.0.0.1` or `[::1]` (a native app's local server; `localhost` is not
+/// allowed, as RFC 8252 §8.3 advises, since it may not resolve to the loopback), or a
+/// private-use scheme in reverse-domain form (`com.example.app:/callback`). Redirect URIs are
+/// compared as strings, so one must be written as a browser sends it back: no whitespace or
+/// control characters, `scheme://` spelled out, no empty userinfo, no port 0.
 pub fn valid_redirect_uri(raw: &str) -> Result<(), String> {
     if raw.len() > MAX_REDIRECT_URI_LEN {
         return Err(format!("at most {MAX_REDIRECT_URI_LEN} bytes"));
+    }
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters".into());
     }
     let url = url::Url::parse(raw).map_err(|_| "must be an absolute URI".to_owned())?;
     if url.fragment().is_some() || raw.contains('#') {
@@ -108,15 +114,50 @@ pub fn valid_redirect_uri(raw: &str) -> Result<(), String> {
         return Err("must not carry credentials".into());
     }
     match url.scheme() {
-        "https" if url.host().is_some() => Ok(()),
-        "http" if is_loopback_host(&url) => Ok(()),
-        "http" => Err("http only on a loopback address (127.0.0.1 or [::1]); else https".into()),
+        "https" | "http" => {
+            let prefix = format!("{}://", url.scheme());
+            let authority = raw
+                .strip_prefix(&prefix)
+                .map(|rest| rest.split(['/', '?']).next().unwrap_or(""))
+                .ok_or_else(|| format!("must start with {prefix}"))?;
+            if authority.contains('@') {
+                return Err("must not carry credentials".into());
+            }
+            if url.port() == Some(0) {
+                return Err("port 0 is not a port".into());
+            }
+            if url.scheme() == "https" {
+                return url
+                    .host()
+                    .map(|_| ())
+                    .ok_or_else(|| "must name a host".to_owned());
+            }
+            if loopback_literal(authority) {
+                Ok(())
+            } else {
+                Err("http only on the loopback, written 127.0.0.1 or [::1]; else https".into())
+            }
+        }
         scheme if scheme.contains('.') => Ok(()),
         _ => Err(
             "https, http on a loopback address, or a private-use scheme such as com.example.app"
                 .into(),
         ),
     }
+}
+
+/// `127.0.0.1` or `[::1]`, with or without a port, as written.
+fn loopback_literal(authority: &str) -> bool {
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && !port.contains(']') => {
+            if !port.bytes().all(|b| b.is_ascii_digit()) {
+                return false;
+            }
+            host
+        }
+        _ => authority,
+    };
+    host == "127.0.0.1" || host == "[::1]"
 }
 
 /// `http://127.0.0.1…` or `http://[::1]…`.
@@ -126,6 +167,32 @@ pub fn is_loopback_host(url: &url::Url) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         _ => false,
     }
+}
+
+/// A loopback redirect URI as written, without its port: `("http://127.0.0.1", "/cb?x")` for
+/// `http://127.0.0.1:5000/cb?x`; `None` for anything else.
+pub fn loopback_without_port(raw: &str) -> Option<(String, String)> {
+    let rest = raw.strip_prefix("http://")?;
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    if !loopback_literal(authority) {
+        return None;
+    }
+    let host = if authority.starts_with('[') {
+        &authority[..=authority.find(']')?]
+    } else {
+        authority.split(':').next()?
+    };
+    if let Some(port) = authority[host.len()..].strip_prefix(':') {
+        // A port of digits that is a real port (not 0, not past 65535, no leading zero).
+        let n: u16 = port.parse().ok()?;
+        if n == 0 || port.starts_with('0') {
+            return None;
+        }
+    } else if authority.len() != host.len() {
+        return None;
+    }
+    Some((format!("http://{host}"), path.to_owned()))
 }
 
 pub fn parse_redirect_uris(raw: Vec<String>) -> Result<Vec<String>, String> {

@@ -190,8 +190,31 @@ impl Email {
             .without_display_text();
         email_address::EmailAddress::parse_with_options(&address, options)
             .map_err(|_| MALFORMED.to_owned())?;
+        let (local, domain) = address.rsplit_once('@').ok_or(MALFORMED)?;
+        // Beyond ASCII, only letters and digits UTS 39 allows in identifiers (no invisible,
+        // filler or direction characters), each part in one script: no address that looks
+        // like another's.
+        for part in [local, domain] {
+            if !part
+                .chars()
+                .all(|c| c.is_ascii() || (c.is_alphanumeric() && c.identifier_allowed()))
+            {
+                return Err("may not contain invisible, filler or direction characters".into());
+            }
+            if !part.is_single_script() {
+                return Err(
+                    "must not mix letters of different scripts (such as Latin and Cyrillic)".into(),
+                );
+            }
+        }
+        // The domain in its ASCII (punycode) form, so that `exämple.com` and
+        // `xn--exmple-cua.com` are one domain.
+        let ascii_domain = match url::Host::parse(domain) {
+            Ok(url::Host::Domain(ascii)) => ascii,
+            _ => return Err(MALFORMED.into()),
+        };
         Ok(Email {
-            key: email_key(&address),
+            key: format!("{}@{}", email_key(local), ascii_domain),
             address,
         })
     }
@@ -221,7 +244,8 @@ pub enum LoginId {
 
 impl LoginId {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.contains('@') {
+        // Looked at in NFKC form, as the parsers below read it: a fullwidth `＠` is an `@`.
+        if raw.nfkc().any(|c| c == '@') {
             Email::parse(raw).map(LoginId::Email)
         } else {
             LoginName::parse(raw).map(LoginId::Username)
@@ -300,9 +324,26 @@ mod tests {
             "alice@@example.com",
             "al..ice@example.com",
             "alice@example..com",
+            "alice\u{200b}@example.com",
+            "alice\u{00ad}@example.com",
+            "alice\u{2060}@example.com",
+            "\u{202e}alice@example.com",
+            "alice@exam\u{200b}ple.com",
+            "alice\u{ffa0}@example.com",
+            "\u{0430}lice@example.com",
+            "alice@\u{0435}xample.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }
+        // One domain, however it is written.
+        assert_eq!(
+            Email::parse("alice@ex\u{e4}mple.com").unwrap().key(),
+            Email::parse("alice@xn--exmple-cua.com").unwrap().key()
+        );
+        assert_eq!(
+            Email::parse("Alice@EXAMPLE.com").unwrap().key(),
+            "alice@example.com"
+        );
         let long = format!("{}@{}.com", "a".repeat(64), "b".repeat(186));
         assert_eq!(long.len(), 255);
         assert!(Email::parse(&long).is_err());
@@ -315,6 +356,10 @@ mod tests {
             Ok(LoginId::Email(e)) if e.key() == "bob@example.com"
         ));
         assert!(matches!(LoginId::parse("Bob"), Ok(LoginId::Username(n)) if n.key() == "bob"));
+        assert!(matches!(
+            LoginId::parse("bob\u{ff20}example.com"),
+            Ok(LoginId::Email(e)) if e.key() == "bob@example.com"
+        ));
         assert!(LoginId::parse("bob@").is_err());
     }
 

@@ -427,10 +427,11 @@ pub async fn token(
         "refresh_token" => {
             let refresh = params.required("refresh_token")?;
             reject_scope_change(&params)?;
-            // A session started for a client (authorization code) is refreshed by that client
-            // only: authenticated if confidential, by its id if public. Sessions of the JSON API
-            // and the password grant belong to no client.
-            let client = match creds {
+            // A session started for a client (authorization code, device) is refreshed by that
+            // client only: authenticated if confidential (RFC 6749 §6), by its id if public.
+            // Sessions of the JSON API and the password grant belong to no client, and are
+            // refreshed without one.
+            let (presented, authenticated) = match creds {
                 Some(creds) if creds.secret.is_some() => {
                     let client = authenticate_client(state, &creds, client_ip).await?;
                     if !client.may_use(clients::GRANT_REFRESH_TOKEN) {
@@ -438,16 +439,33 @@ pub async fn token(
                             "This client is not registered for the refresh_token grant",
                         ));
                     }
-                    Some(client.client_id)
+                    (Some(client.client_id), true)
                 }
-                Some(creds) => Some(creds.client_id),
-                None => None,
+                // The first-party id names no registered client: the JSON API's own.
+                Some(creds) if creds.client_id == crate::tokens::FIRST_PARTY_CLIENT_ID => {
+                    (None, false)
+                }
+                Some(creds) => (Some(creds.client_id), false),
+                None => (None, false),
             };
             let owner = sessions::client_of_refresh_token(state, refresh).await?;
-            if owner.is_some() && owner != client {
-                return Err(OAuthError::invalid_grant(
+            let spent = || {
+                OAuthError::invalid_grant(
                     "Refresh token is unknown, expired, revoked or already used",
-                ));
+                )
+            };
+            if owner != presented {
+                return Err(spent());
+            }
+            if let Some(owner) = &owner
+                && !authenticated
+            {
+                match clients::find(state, owner).await? {
+                    Some(client) if client.public => {}
+                    // A confidential client's session: only its secret refreshes it.
+                    Some(_) => return Err(OAuthError::invalid_client()),
+                    None => return Err(spent()),
+                }
             }
             Ok(sessions::refresh(state, refresh).await?)
         }

@@ -39,11 +39,24 @@ static STYLE_HASH: LazyLock<String> = LazyLock::new(|| {
     format!("'sha256-{}'", STANDARD.encode(hash.as_ref()))
 });
 
-/// The login-session cookie of the auth-service's pages.
+/// The login-session cookie of the auth-service's pages (`__Host-` prefixed under TLS).
 pub const LOGIN_COOKIE: &str = "tokenauth_login";
-/// The CSRF cookie: a form is accepted only with a `csrf_token` equal to it.
+/// The CSRF cookie: a form is accepted only with a `csrf_token` equal to it (`__Host-`
+/// prefixed under TLS).
 pub const CSRF_COOKIE: &str = "tokenauth_csrf";
 pub const CSRF_FIELD: &str = "csrf_token";
+
+/// A cookie's name as set and read: under TLS with the `__Host-` prefix, which browsers accept
+/// only from this very host, `Secure`, with `Path=/` and no `Domain`, so that neither a sibling
+/// subdomain nor a plain-HTTP response can plant one (a planted CSRF cookie would let a forged
+/// form through).
+pub fn cookie_name(state: &AppState, base: &'static str) -> &'static str {
+    match (secure(state), base) {
+        (true, LOGIN_COOKIE) => "__Host-tokenauth_login",
+        (true, CSRF_COOKIE) => "__Host-tokenauth_csrf",
+        _ => base,
+    }
+}
 
 /// 256 random bits, base64url.
 pub fn random_token() -> Option<String> {
@@ -124,7 +137,7 @@ pub fn cookie(
     same_site: SameSite,
     max_age_secs: i64,
 ) -> Cookie<'static> {
-    let mut c = Cookie::new(name, value);
+    let mut c = Cookie::new(cookie_name(state, name), value);
     c.set_path("/");
     c.set_http_only(true);
     c.set_same_site(same_site);
@@ -141,8 +154,8 @@ pub fn removal(state: &AppState, name: &'static str, same_site: SameSite) -> Coo
 }
 
 /// The CSRF token of this browser: its cookie's value, or a new one (and the cookie to set).
-pub fn csrf_token(req: &HttpRequest) -> (String, bool) {
-    match req.cookie(CSRF_COOKIE) {
+pub fn csrf_token(req: &HttpRequest, state: &AppState) -> (String, bool) {
+    match req.cookie(cookie_name(state, CSRF_COOKIE)) {
         Some(c) if c.value().len() == 43 => (c.value().to_owned(), false),
         _ => (random_token().unwrap_or_default(), true),
     }
@@ -154,8 +167,8 @@ pub fn csrf_cookie(state: &AppState, token: String) -> Cookie<'static> {
 }
 
 /// Whether a form's `csrf_token` equals this browser's CSRF cookie.
-pub fn csrf_ok(req: &HttpRequest, sent: Option<&str>) -> bool {
-    match (req.cookie(CSRF_COOKIE), sent) {
+pub fn csrf_ok(req: &HttpRequest, state: &AppState, sent: Option<&str>) -> bool {
+    match (req.cookie(cookie_name(state, CSRF_COOKIE)), sent) {
         (Some(cookie), Some(sent)) if !sent.is_empty() => {
             verify_slices_are_equal(cookie.value().as_bytes(), sent.as_bytes()).is_ok()
         }

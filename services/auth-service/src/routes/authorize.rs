@@ -60,7 +60,7 @@ fn login_page(
     username: &str,
     error: Option<&str>,
 ) -> HttpResponse {
-    let (csrf, new) = pages::csrf_token(req);
+    let (csrf, new) = pages::csrf_token(req, state);
     let body = LoginPage {
         style: STYLE,
         action: "/oauth/authorize",
@@ -181,7 +181,7 @@ pub async fn login(
         Ok(a) => a,
         Err(why) => return Ok(cannot_sign_in(why)),
     };
-    if !pages::csrf_ok(&req, params.get(CSRF_FIELD)) {
+    if !pages::csrf_ok(&req, &state, params.get(CSRF_FIELD)) {
         return Ok(pages::error_page(
             StatusCode::FORBIDDEN,
             "Cannot sign in",
@@ -271,7 +271,7 @@ pub async fn login(
     security(()),
 )]
 pub async fn logout_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let (csrf, new) = pages::csrf_token(&req);
+    let (csrf, new) = pages::csrf_token(&req, &state);
     let body = LogoutPage {
         style: STYLE,
         csrf_token: &csrf,
@@ -310,7 +310,7 @@ pub async fn logout(
         .await
         .unwrap_or_default();
     let params = Params::parse(req.headers(), &body).unwrap_or_default();
-    if !pages::csrf_ok(&req, params.get(CSRF_FIELD)) {
+    if !pages::csrf_ok(&req, &state, params.get(CSRF_FIELD)) {
         return Ok(pages::error_page(
             StatusCode::FORBIDDEN,
             "Cannot sign out",

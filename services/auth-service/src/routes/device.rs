@@ -74,7 +74,7 @@ fn render(
     signed_in_as: Option<&str>,
     error: Option<&str>,
 ) -> HttpResponse {
-    let (csrf, new) = pages::csrf_token(req);
+    let (csrf, new) = pages::csrf_token(req, state);
     let body = DevicePage {
         style: STYLE,
         csrf_token: &csrf,
@@ -147,7 +147,7 @@ pub async fn decide(
         .await
         .unwrap_or_default();
     let params = Params::parse(req.headers(), &body).unwrap_or_default();
-    if !pages::csrf_ok(&req, params.get(CSRF_FIELD)) {
+    if !pages::csrf_ok(&req, &state, params.get(CSRF_FIELD)) {
         return Ok(pages::error_page(
             StatusCode::FORBIDDEN,
             "Cannot connect the device",

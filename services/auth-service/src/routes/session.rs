@@ -35,6 +35,17 @@ pub async fn refresh(state: web::Data<AppState>, body: JsonObject) -> ApiResult<
     let token = fields.required_str("refresh_token");
     fields.finish()?;
     let token = token.unwrap_or_default();
+    // Sessions started for a client app are refreshed by that app at the token endpoint.
+    if sessions::client_of_refresh_token(&state, &token)
+        .await?
+        .is_some()
+    {
+        return Err(tokenauth_kit::Problem::new(
+            tokenauth_kit::problem::Code::InvalidRefreshToken,
+            "Refresh token is unknown, expired, revoked or already used",
+        )
+        .into());
+    }
     let tokens = sessions::refresh(&state, &token).await?;
     Ok(views::tokens(StatusCode::OK, &tokens))
 }

@@ -590,7 +590,7 @@ async fn codes_are_bound_and_single_use(b: Backend) {
             "/v1/clients",
             &admin,
             Some(
-                &json!({"name": "web", "grant_types": ["authorization_code"],
+                &json!({"name": "web", "grant_types": ["authorization_code", "refresh_token"],
                 "redirect_uris": [APP_URI]}),
             ),
         )
@@ -615,6 +615,44 @@ async fn codes_are_bound_and_single_use(b: Backend) {
     )
     .await;
     assert_eq!(res.status(), StatusCode::OK);
+    let tokens: Value = res.json().await.unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    // Its refresh token works only with its secret: not by its id alone, not through the JSON
+    // API, not for another client.
+    let by_id = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+        ("client_id", web_id.as_str()),
+    ];
+    assert_oauth_error(token(&app, &by_id, None).await, 401, "invalid_client").await;
+    let res = app.refresh(&refresh).await;
+    crate::helpers::assert_problem(res, 401, "invalid_refresh_token").await;
+    let res = token(
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        None,
+    )
+    .await;
+    assert_oauth_error(res, 400, "invalid_grant").await;
+    let with_secret = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+    ];
+    let res = token(&app, &with_secret, Some((&web_id, &web_secret))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // A session of the JSON API is no client's.
+    let plain = app.login_ok(&name).await;
+    let res = token(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", plain["refresh_token"].as_str().unwrap()),
+            ("client_id", client_id.as_str()),
+        ],
+        None,
+    )
+    .await;
+    assert_oauth_error(res, 400, "invalid_grant").await;
 }
 both!(codes_are_bound_and_single_use);
 
@@ -677,26 +715,97 @@ async fn the_login_form_refuses_forged_csrf_and_counts_failures() {
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
-/// "Log out everywhere" ends login sessions too: the next authorization asks again.
+/// "Log out everywhere" and a password change end login sessions too, even one begun in the
+/// same second: the next authorization asks again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logging_out_everywhere_ends_the_login_session() {
+async fn logging_out_everywhere_or_a_new_password_ends_the_login_session() {
     let (app, admin) = with_admin(Backend::Sqlite).await;
     let client_id = public_app(&app, &admin).await;
     let name = unique("everywhere");
     let signed = app.register(&name).await;
-    let (mut browser, _, _) = code_for(&app, &client_id, &name).await;
+    let access = signed["access_token"].as_str().unwrap().to_owned();
     let (_, challenge) = pkce();
     let path = authorize_path(&client_id, APP_URI, &challenge, "s");
+
+    let (mut browser, _, _) = code_for(&app, &client_id, &name).await;
     assert_eq!(browser.get(&path).await.status, StatusCode::SEE_OTHER);
-    // Sessions begin and end on whole seconds.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let res = app
-        .post_auth(
-            "/v1/logout/all",
-            signed["access_token"].as_str().unwrap(),
-            None,
-        )
-        .await;
+    let res = app.post_auth("/v1/logout/all", &access, None).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(browser.get(&path).await.status, StatusCode::OK);
+
+    let (mut browser, _, _) = code_for(&app, &client_id, &name).await;
+    assert_eq!(browser.get(&path).await.status, StatusCode::SEE_OTHER);
+    let fresh = app.login_ok(&name).await;
+    let res = app
+        .client
+        .put(app.url("/v1/me/password"))
+        .bearer_auth(fresh["access_token"].as_str().unwrap())
+        .json(&json!({"current_password": PASSWORD, "new_password": "an entirely new passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(browser.get(&path).await.status, StatusCode::OK);
+}
+
+/// Behind TLS (here: a public https issuer), both cookies are `Secure` and `__Host-` prefixed,
+/// so neither a sibling subdomain nor a plain-HTTP response can plant one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_tls_the_cookies_are_host_prefixed_and_secure() {
+    let app = crate::helpers::admin_spawn(Backend::Sqlite)
+        .env("TOKEN_ISSUER", "https://auth.example.com")
+        .start()
+        .await;
+    let admin = crate::helpers::admin_token(&app).await;
+    let client_id = public_app(&app, &admin).await;
+    let name = unique("tls");
+    app.register(&name).await;
+    let mut browser = Browser::new(&app);
+    let (_, challenge) = pkce();
+    let page = browser
+        .get(&authorize_path(&client_id, APP_URI, &challenge, "s"))
+        .await;
+    let set = |p: &Page| -> Vec<String> {
+        p.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    let csrf = set(&page);
+    assert!(
+        csrf.iter()
+            .any(|c| c.starts_with("__Host-tokenauth_csrf=") && c.contains("Secure")),
+        "{csrf:?}"
+    );
+    // A cookie without the prefix (planted) is not the CSRF cookie.
+    let mut planted = Browser::new(&app);
+    planted
+        .cookies
+        .insert("tokenauth_csrf".into(), "A".repeat(43));
+    let mut pairs = hidden_fields(&page.body);
+    for (n, v) in pairs.iter_mut() {
+        if n == "csrf_token" {
+            *v = "A".repeat(43);
+        }
+    }
+    pairs.push(("username".into(), name.clone()));
+    pairs.push(("password".into(), PASSWORD.into()));
+    assert_eq!(
+        planted.post("/oauth/authorize", &pairs).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let done = browser.sign_in(&page, &name, PASSWORD).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let login = set(&done);
+    assert!(
+        login
+            .iter()
+            .any(|c| c.starts_with("__Host-tokenauth_login=") && c.contains("Secure")),
+        "{login:?}"
+    );
+    assert_eq!(
+        query(&done.location().unwrap())["iss"],
+        "https://auth.example.com"
+    );
 }

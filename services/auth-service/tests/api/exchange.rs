@@ -126,6 +126,51 @@ async fn clients_are_registered_for_grant_types_redirect_uris_and_as_public(b: B
         ("redirect_uris", code_client(json!(["javascript:alert(1)"]))),
         (
             "redirect_uris",
+            code_client(json!(["https://app.example.com/x http://evil.example/cb"])),
+        ),
+        (
+            "redirect_uris",
+            code_client(json!(["https://app.example.com/x\thttp://evil.example/cb"])),
+        ),
+        (
+            "redirect_uris",
+            code_client(json!([
+                "https://app.example.com/x\u{3000}javascript:alert(1)"
+            ])),
+        ),
+        ("redirect_uris", code_client(json!(["http://127.0.0.2/cb"]))),
+        ("redirect_uris", code_client(json!(["http://127.1/cb"]))),
+        (
+            "redirect_uris",
+            code_client(json!(["http://2130706433/cb"])),
+        ),
+        (
+            "redirect_uris",
+            code_client(json!(["http://127.0.0.1./cb"])),
+        ),
+        (
+            "redirect_uris",
+            code_client(json!(["http://[0:0:0:0:0:0:0:1]/cb"])),
+        ),
+        (
+            "redirect_uris",
+            code_client(json!(["https://@app.example.com/cb"])),
+        ),
+        ("redirect_uris", code_client(json!(["http:/127.0.0.1/cb"]))),
+        (
+            "redirect_uris",
+            code_client(json!(["https:app.example.com/cb"])),
+        ),
+        (
+            "redirect_uris",
+            code_client(json!(["https://app.example.com:0/cb"])),
+        ),
+        (
+            "redirect_uris",
+            code_client(json!(["http://127.0.0.1:0/cb"])),
+        ),
+        (
+            "redirect_uris",
             code_client(json!([format!(
                 "https://app.example.com/{}",
                 "a".repeat(600)
@@ -205,6 +250,11 @@ async fn a_service_exchanges_a_users_token_for_a_narrower_one(b: Backend) {
     let expires_in = body["expires_in"].as_i64().unwrap();
     assert!(expires_in < 900 && expires_in > 800, "{expires_in}");
     assert_eq!(introspect(&app, creds, exchanged).await["active"], true);
+    // Not a key to the user's account here: the auth-service's own API wants the user's token.
+    let res = app.get_auth("/v1/me", exchanged).await;
+    assert_problem(res, 401, "invalid_token").await;
+    let res = app.post_auth("/v1/logout/all", exchanged, None).await;
+    assert_problem(res, 401, "invalid_token").await;
 
     // Passed on again by a second service: the first actor is nested inside.
     let (id2, secret2) = exchanger(&app, &admin, &["ledger"]).await;
