@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use crate::db::{DbConnection, StoreError};
 use crate::models::{Client, NewRevocation, Revocation, RevocationKind};
 use crate::revocations;
-use crate::schema::clients;
+use crate::schema::{clients, sessions};
 
 pub fn insert(conn: &mut DbConnection, client: &Client) -> Result<(), StoreError> {
     diesel::insert_into(clients::table)
@@ -41,12 +41,14 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<Client>, StoreError> {
 /// ending at the deletion's second would miss.
 pub const IN_FLIGHT_SECS: i64 = 60;
 
+/// Also ends every live session started for the client (authorization code, device), so its
+/// users' tokens are refused too: one session revocation each.
 pub fn delete(
     conn: &mut DbConnection,
     client_id: &str,
     now: i64,
     revocation_ttl: i64,
-) -> Result<Option<Revocation>, StoreError> {
+) -> Result<Option<Vec<Revocation>>, StoreError> {
     conn.transaction(|conn| {
         let n = diesel::delete(clients::table.find(client_id)).execute(conn)?;
         if n == 0 {
@@ -62,6 +64,20 @@ pub fn delete(
                 expires_at: now + IN_FLIGHT_SECS + revocation_ttl,
             },
         )?;
-        Ok(Some(revocation))
+        let mut revoked = vec![revocation];
+        let live: Vec<String> = sessions::table
+            .filter(sessions::client_id.eq(client_id))
+            .filter(sessions::revoked_at.is_null())
+            .select(sessions::id)
+            .load(conn)?;
+        for id in live {
+            revoked.extend(crate::sessions::revoke_in_tx(
+                conn,
+                &id,
+                now,
+                revocation_ttl,
+            )?);
+        }
+        Ok(Some(revoked))
     })
 }

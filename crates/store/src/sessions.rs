@@ -8,7 +8,9 @@ use diesel::prelude::*;
 use crate::db::{DbConnection, StoreError};
 use crate::models::{NewRevocation, RefreshToken, Revocation, RevocationKind, Session, User};
 use crate::revocations;
-use crate::schema::{login_sessions, refresh_tokens, sessions, users};
+use crate::schema::{
+    authorization_codes, device_codes, login_sessions, refresh_tokens, sessions, users,
+};
 
 /// Creates a session with its first refresh token.
 pub fn create(
@@ -193,7 +195,7 @@ pub fn revoke(
     conn.transaction(|conn| revoke_in_tx(conn, session_id, now, revocation_ttl))
 }
 
-fn revoke_in_tx(
+pub(crate) fn revoke_in_tx(
     conn: &mut DbConnection,
     session_id: &str,
     now: i64,
@@ -258,15 +260,31 @@ pub(crate) fn revoke_all_of_user_in_tx(
 }
 
 /// Ends every login session of the auth-service's pages the user has (a browser then asks for
-/// the password again).
+/// the password again), and every grant the user made that has not yet been turned into tokens:
+/// unredeemed authorization codes, and device requests approved but not yet polled for (denied
+/// now). What a stolen password or login cookie set up does not outlive the user's "log out
+/// everywhere", password change or an admin's revocation.
 pub(crate) fn end_login_sessions_in_tx(
     conn: &mut DbConnection,
     user_id: &str,
 ) -> Result<usize, StoreError> {
-    Ok(
+    let mut ended =
         diesel::delete(login_sessions::table.filter(login_sessions::user_id.eq(user_id)))
-            .execute(conn)?,
+            .execute(conn)?;
+    ended += diesel::delete(
+        authorization_codes::table
+            .filter(authorization_codes::user_id.eq(user_id))
+            .filter(authorization_codes::used_at.is_null()),
     )
+    .execute(conn)?;
+    ended += diesel::update(
+        device_codes::table
+            .filter(device_codes::user_id.eq(user_id))
+            .filter(device_codes::status.eq(crate::devices::APPROVED)),
+    )
+    .set(device_codes::status.eq(crate::devices::DENIED))
+    .execute(conn)?;
+    Ok(ended)
 }
 
 /// Revokes everything a user holds: every session (login sessions of the pages included), and

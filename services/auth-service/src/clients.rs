@@ -103,8 +103,10 @@ pub fn valid_redirect_uri(raw: &str) -> Result<(), String> {
     if raw.len() > MAX_REDIRECT_URI_LEN {
         return Err(format!("at most {MAX_REDIRECT_URI_LEN} bytes"));
     }
-    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("must not contain spaces or control characters".into());
+    // Printable ASCII only (an international host is written in its punycode form): no
+    // spaces, controls, or invisible and direction characters that would hide what it says.
+    if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be printable ASCII, without spaces".into());
     }
     let url = url::Url::parse(raw).map_err(|_| "must be an absolute URI".to_owned())?;
     if url.fragment().is_some() || raw.contains('#') {
@@ -125,6 +127,11 @@ pub fn valid_redirect_uri(raw: &str) -> Result<(), String> {
             }
             if url.port() == Some(0) {
                 return Err("port 0 is not a port".into());
+            }
+            // Compared as a string later: it must already be in the form the URL standard
+            // gives it (lower-case host, no default port, a path), as clients send it.
+            if url.as_str() != raw {
+                return Err(format!("must be written in normal form: {}", url.as_str()));
             }
             if url.scheme() == "https" {
                 return url
@@ -342,7 +349,7 @@ pub async fn delete(state: &AppState, admin_id: &str, client_id: &str) -> ApiRes
         return Err(Problem::new(Code::NotFound, "No such client").into());
     };
     state.clients.remove(client_id);
-    state.revocations.publish(&[revoked]).await?;
+    state.revocations.publish(&revoked).await?;
     crate::audit::client_deleted(admin_id, client_id);
     Ok(())
 }

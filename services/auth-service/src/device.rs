@@ -11,6 +11,8 @@
 //! - Polls closer together than the interval get `slow_down`, and the interval grows by 5 s
 //!   each time (decided by one conditional update, so concurrent polls cannot beat it).
 //! - A denied or expired request never yields tokens; an approved one yields them once.
+//! - Device authorizations count in a per-address window (`REGISTER_RATE_LIMIT_PER_MINUTE`),
+//!   since each stores a request.
 
 use actix_web::http::header::HeaderMap;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -93,6 +95,17 @@ pub async fn authorize_device(
             "user tokens carry the scope `{DEFAULT_USER_SCOPE}` only"
         )));
     }
+    // Each request is stored for ten minutes: every one counts in the address's window
+    // (`REGISTER_RATE_LIMIT_PER_MINUTE`, a window of its own), so a flood cannot fill the
+    // database.
+    crate::accounts::reserve(
+        &state.register_limiter,
+        crate::ratelimit::device_keys(client_ip),
+    )
+    .await?
+    .count()
+    .await
+    .map_err(ApiError::from)?;
     let device_code = crate::pages::random_token()
         .ok_or(TokenError::Random)
         .map_err(ApiError::from)?;

@@ -177,6 +177,14 @@ pub fn login_ip_key(client_ip: Option<std::net::IpAddr>) -> Option<String> {
 }
 
 /// The window a registration counts in (none without a client address).
+/// The window of device authorizations a client address starts (each stores a request for
+/// ten minutes): the registration budget, in a window of its own.
+pub fn device_keys(client_ip: Option<std::net::IpAddr>) -> Vec<String> {
+    client_ip
+        .map(|ip| vec![format!("device:ip:{ip}")])
+        .unwrap_or_default()
+}
+
 pub fn register_keys(client_ip: Option<std::net::IpAddr>) -> Vec<String> {
     client_ip
         .map(|ip| vec![format!("register:ip:{ip}")])

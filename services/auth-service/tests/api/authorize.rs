@@ -90,11 +90,17 @@ fn unescape(s: &str) -> String {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Browser {
+        Self::trusting(app, None)
+    }
+
+    /// A browser that also trusts `root` (a service serving TLS with a test certificate).
+    pub fn trusting(app: &TestApp, root: Option<reqwest::Certificate>) -> Browser {
+        let mut http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if let Some(root) = root {
+            http = http.add_root_certificate(root);
+        }
         Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
+            http: http.build().unwrap(),
             cookies: HashMap::new(),
             base: app.url(""),
             forwarded_for: None,
@@ -809,3 +815,57 @@ async fn under_tls_the_cookies_are_host_prefixed_and_secure() {
         "https://auth.example.com"
     );
 }
+
+/// What a stolen password or login cookie set up dies with the user's "log out everywhere":
+/// a code not yet redeemed is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unredeemed_codes_die_with_logging_out_everywhere() {
+    let (app, admin) = with_admin(Backend::Sqlite).await;
+    let client_id = public_app(&app, &admin).await;
+    let name = unique("pending");
+    let signed = app.register(&name).await;
+    let (_browser, code, verifier) = code_for(&app, &client_id, &name).await;
+    let res = app
+        .post_auth(
+            "/v1/logout/all",
+            signed["access_token"].as_str().unwrap(),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = redeem(&app, &client_id, &code, APP_URI, &verifier).await;
+    assert_oauth_error(res, 400, "invalid_grant").await;
+}
+
+/// Deleting an app's client ends the sessions it started: its users' tokens are refused.
+async fn deleting_a_client_ends_the_sessions_it_started(b: Backend) {
+    let (app, admin) = with_admin(b).await;
+    let client_id = public_app(&app, &admin).await;
+    let name = unique("gone");
+    app.register(&name).await;
+    let (_browser, code, verifier) = code_for(&app, &client_id, &name).await;
+    let res = redeem(&app, &client_id, &code, APP_URI, &verifier).await;
+    let tokens: Value = res.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get_auth("/v1/me", access).await.status(),
+        StatusCode::OK
+    );
+    let res = app
+        .client
+        .delete(app.url(&format!("/v1/clients/{client_id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    crate::helpers::assert_problem(app.get_auth("/v1/me", access).await, 401, "token_revoked")
+        .await;
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ("client_id", client_id.as_str()),
+    ];
+    assert_oauth_error(token(&app, &refresh, None).await, 400, "invalid_grant").await;
+}
+both!(deleting_a_client_ends_the_sessions_it_started);

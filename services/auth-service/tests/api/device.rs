@@ -361,3 +361,58 @@ async fn user_codes_cannot_be_guessed_faster_than_passwords() {
     )
     .await;
 }
+
+/// An approved request not yet polled for dies with the user's password change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_request_dies_with_a_password_change() {
+    let (app, admin) = with_admin(Backend::Sqlite).await;
+    let client_id = cli_client(&app, &admin).await;
+    let name = unique("changed");
+    let signed = app.register(&name).await;
+    let codes = start(&app, &client_id).await;
+    let mut browser = Browser::new(&app);
+    let user_code = codes["user_code"].as_str().unwrap();
+    let done = decide(&mut browser, user_code, "approve", Some((&name, PASSWORD))).await;
+    assert_eq!(done.status, StatusCode::OK);
+    let res = app
+        .client
+        .put(app.url("/v1/me/password"))
+        .bearer_auth(signed["access_token"].as_str().unwrap())
+        .json(&json!({"current_password": PASSWORD, "new_password": "an entirely new passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let device_code = codes["device_code"].as_str().unwrap();
+    assert_oauth_error(
+        poll(&app, &client_id, device_code).await,
+        400,
+        "access_denied",
+    )
+    .await;
+}
+
+/// Every device authorization is stored for ten minutes, so each counts in the address's
+/// window; beyond it, 429 with `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_authorizations_are_limited_per_address() {
+    let app = crate::helpers::admin_spawn(Backend::Sqlite)
+        .env("REGISTER_RATE_LIMIT_PER_MINUTE", "3")
+        .start()
+        .await;
+    let admin = crate::helpers::admin_token(&app).await;
+    let client_id = cli_client(&app, &admin).await;
+    for _ in 0..3 {
+        start(&app, &client_id).await;
+    }
+    let res = app
+        .client
+        .post(app.url("/oauth/device_authorization"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("client_id={client_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().contains_key("retry-after"));
+    assert_oauth_error(res, 429, "slow_down").await;
+}

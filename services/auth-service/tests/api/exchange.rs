@@ -171,6 +171,30 @@ async fn clients_are_registered_for_grant_types_redirect_uris_and_as_public(b: B
         ),
         (
             "redirect_uris",
+            code_client(json!(["https://app.exa\u{200b}mple.com/cb"])),
+        ),
+        (
+            "redirect_uris",
+            code_client(json!(["https://app.example.com/c\u{202e}b"])),
+        ),
+        (
+            "redirect_uris",
+            code_client(json!(["https://ex\u{e4}mple.example/cb"])),
+        ),
+        (
+            "redirect_uris",
+            code_client(json!(["https://app.example.com:443/cb"])),
+        ),
+        (
+            "redirect_uris",
+            code_client(json!(["https://APP.example.com/cb"])),
+        ),
+        (
+            "redirect_uris",
+            code_client(json!(["http://127.0.0.1:080/cb"])),
+        ),
+        (
+            "redirect_uris",
             code_client(json!([format!(
                 "https://app.example.com/{}",
                 "a".repeat(600)

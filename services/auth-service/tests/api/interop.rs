@@ -1,11 +1,13 @@
 //! A standard OAuth 2.0 client that is not ours (the `oauth2` crate) completes the password,
-//! refresh and client-credentials grants, introspects and revokes; its tokens verify against the
+//! refresh, client-credentials and authorization-code (with PKCE) grants, introspects and
+//! revokes; its tokens verify against the
 //! published JWKS with jsonwebtoken configured here, independently of tokenauth's verifier.
 
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AccessToken, AuthType, ClientId, ClientSecret, IntrospectionUrl, RefreshToken,
-    ResourceOwnerPassword, ResourceOwnerUsername, RevocationUrl, Scope, StandardRevocableToken,
+    AccessToken, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    IntrospectionUrl, PkceCodeChallenge, RedirectUrl, RefreshToken, ResourceOwnerPassword,
+    ResourceOwnerUsername, RevocationUrl, Scope, StandardRevocableToken,
     TokenIntrospectionResponse, TokenResponse, TokenUrl,
 };
 use reqwest::StatusCode;
@@ -238,3 +240,67 @@ fn claims_sub(tokens: &oauth2::basic::BasicTokenResponse) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// The authorization code with PKCE as a standard client builds the request and redeems the
+/// code; the login page in between is driven like a browser.
+async fn a_standard_client_signs_in_with_a_code_and_pkce(b: Backend) {
+    let (app, admin, root, _dir) = over_tls(b).await;
+    let client_id = crate::authorize::public_app(&app, &admin).await;
+    app.register("carol").await;
+    let meta: Value = app
+        .client
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let issuer = meta["issuer"].as_str().unwrap().to_owned();
+    let client = BasicClient::new(ClientId::new(client_id.clone()))
+        .set_auth_type(AuthType::RequestBody)
+        .set_auth_uri(AuthUrl::new(app.url("/oauth/authorize")).unwrap())
+        .set_token_uri(TokenUrl::new(app.url("/oauth/token")).unwrap())
+        .set_redirect_uri(RedirectUrl::new(crate::authorize::APP_URI.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize_url, state) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("api".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let mut browser = crate::authorize::Browser::trusting(&app, Some(root.clone()));
+    let path = authorize_url
+        .as_str()
+        .strip_prefix(&app.url(""))
+        .unwrap()
+        .to_owned();
+    let page = browser.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let done = browser.sign_in(&page, "carol", PASSWORD).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let back: std::collections::HashMap<String, String> = done
+        .location()
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(&back["state"], state.secret());
+    assert_eq!(back["iss"], issuer);
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(back["code"].clone()))
+        .set_pkce_verifier(verifier)
+        .request_async(&http_client(root))
+        .await
+        .unwrap();
+    assert!(tokens.refresh_token().is_some());
+    let claims = verify_independently(
+        &app,
+        tokens.access_token().secret(),
+        &issuer,
+        "resource-service",
+    )
+    .await;
+    assert_eq!(claims["client_id"], client_id.as_str());
+    assert_eq!(claims["preferred_username"], "carol");
+}
+both!(a_standard_client_signs_in_with_a_code_and_pkce);
