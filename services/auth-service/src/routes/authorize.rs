@@ -5,11 +5,8 @@ use actix_web::cookie::SameSite;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use secrecy::SecretString;
-use tokenauth_kit::problem::Code;
 
 use crate::authorize::{self, Authorization, Unredirectable};
-use crate::domain::Password;
 use crate::error::ApiResult;
 use crate::oauth::Params;
 use crate::pages::{self, CSRF_FIELD, LOGIN_COOKIE, STYLE};
@@ -208,57 +205,15 @@ pub async fn login(
             Some(message),
         )
     };
-    let (Some(password), false) = (params.get("password"), username.is_empty()) else {
-        return Ok(again(
-            StatusCode::BAD_REQUEST,
-            "Enter your username (or email) and password.",
-        ));
-    };
-    let Ok(password) = Password::parse_for_check(SecretString::from(password.to_owned())) else {
-        return Ok(again(
-            StatusCode::BAD_REQUEST,
-            "Unknown username or wrong password.",
-        ));
-    };
     let client_ip = state.config.common.trusted_proxies.client_ip(&req);
-    let user = match crate::accounts::check_login(&state, username, password, client_ip).await {
-        Ok(user) => user,
-        Err(e) => {
-            let problem = e.problem();
-            return match problem.code() {
-                Code::InvalidCredentials => Ok(again(
-                    StatusCode::UNAUTHORIZED,
-                    "Unknown username or wrong password.",
-                )),
-                Code::AccountDisabled => {
-                    Ok(again(StatusCode::FORBIDDEN, "This account is disabled."))
-                }
-                Code::RateLimited => {
-                    let secs = problem.retry_after().unwrap_or(60);
-                    let mut res = again(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        &format!("Too many failed sign-ins. Try again in {secs} seconds."),
-                    );
-                    res.headers_mut()
-                        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-                    Ok(res)
-                }
-                _ => Err(e),
-            };
-        }
-    };
+    let user =
+        match super::sign_in_on_page(&state, username, params.get("password"), client_ip).await? {
+            Ok(user) => user,
+            Err(refusal) => return Ok(refusal.respond(again)),
+        };
     let session = authorize::start_login_session(&state, &user).await?;
     let to = authorize::issue_code(&state, &authorization, &user).await?;
-    let mut res = see_other(to);
-    res.add_cookie(&pages::cookie(
-        &state,
-        LOGIN_COOKIE,
-        session,
-        SameSite::Lax,
-        authorize::LOGIN_SESSION_SECS,
-    ))
-    .map_err(tokenauth_kit::Problem::internal)?;
-    Ok(res)
+    Ok(super::with_login(&state, see_other(to), Some(session)))
 }
 
 /// A page with one button that ends this browser's login session.

@@ -1,20 +1,16 @@
 //! `POST /oauth/device_authorization` (RFC 8628) and the `/device` page where a person
 //! approves or denies a device's sign-in.
 
-use actix_web::cookie::SameSite;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use secrecy::SecretString;
-use tokenauth_kit::problem::Code;
 
 use crate::accounts::{reserve, settle};
 use crate::authorize;
 use crate::device::{self, Decision};
-use crate::domain::Password;
 use crate::error::ApiResult;
 use crate::oauth::{OAuthResult, Params};
-use crate::pages::{self, CSRF_FIELD, LOGIN_COOKIE, STYLE};
+use crate::pages::{self, CSRF_FIELD, STYLE};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -189,48 +185,14 @@ pub async fn decide(
                     Some(message),
                 )
             };
-            let password = params.get("password").unwrap_or_default();
-            if username.is_empty() || password.is_empty() {
-                return Ok(again(
-                    StatusCode::BAD_REQUEST,
-                    "Enter your username (or email) and password.",
-                ));
-            }
-            let Ok(password) = Password::parse_for_check(SecretString::from(password.to_owned()))
-            else {
-                return Ok(again(
-                    StatusCode::BAD_REQUEST,
-                    "Unknown username or wrong password.",
-                ));
-            };
-            match crate::accounts::check_login(&state, username, password, client_ip).await {
+            match super::sign_in_on_page(&state, username, params.get("password"), client_ip)
+                .await?
+            {
                 Ok(user) => {
                     new_login = Some(authorize::start_login_session(&state, &user).await?);
                     user
                 }
-                Err(e) => {
-                    let problem = e.problem();
-                    return match problem.code() {
-                        Code::InvalidCredentials => Ok(again(
-                            StatusCode::UNAUTHORIZED,
-                            "Unknown username or wrong password.",
-                        )),
-                        Code::AccountDisabled => {
-                            Ok(again(StatusCode::FORBIDDEN, "This account is disabled."))
-                        }
-                        Code::RateLimited => {
-                            let secs = problem.retry_after().unwrap_or(60);
-                            let mut res = again(
-                                StatusCode::TOO_MANY_REQUESTS,
-                                &format!("Too many failed attempts. Try again in {secs} seconds."),
-                            );
-                            res.headers_mut()
-                                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-                            Ok(res)
-                        }
-                        _ => Err(e),
-                    };
-                }
+                Err(refusal) => return Ok(refusal.respond(again)),
             }
         }
     };
@@ -241,24 +203,23 @@ pub async fn decide(
         .collect();
     let reservation = match reserve(&state.login_limiter, windows).await {
         Ok(r) => r,
-        Err(e) if e.problem().code() == Code::RateLimited => {
-            let secs = e.problem().retry_after().unwrap_or(60);
-            let mut res = render(
-                &req,
-                &state,
-                StatusCode::TOO_MANY_REQUESTS,
-                &user_code,
-                "",
-                Some(&user.username),
-                Some(&format!(
-                    "Too many failed attempts. Try again in {secs} seconds."
-                )),
-            );
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-            return Ok(with_login(&state, res, new_login));
+        Err(e) => {
+            let Some(refusal) = super::Refusal::of(&e.problem()) else {
+                return Err(e);
+            };
+            let res = refusal.respond(|status, message| {
+                render(
+                    &req,
+                    &state,
+                    status,
+                    &user_code,
+                    "",
+                    Some(&user.username),
+                    Some(message),
+                )
+            });
+            return Ok(super::with_login(&state, res, new_login));
         }
-        Err(e) => return Err(e),
     };
     let decision = device::decide(&state, &user_code, approve, &user.id).await;
     settle(reservation, matches!(decision, Ok(Decision::Unknown))).await?;
@@ -284,7 +245,7 @@ pub async fn decide(
             &format!("{client_name} was not signed in. You can close this page."),
         ),
     };
-    Ok(with_login(&state, res, new_login))
+    Ok(super::with_login(&state, res, new_login))
 }
 
 fn done(title: &str, message: &str) -> HttpResponse {
@@ -296,21 +257,4 @@ fn done(title: &str, message: &str) -> HttpResponse {
     .render()
     .unwrap_or_default();
     pages::page(StatusCode::OK, &[]).body(body)
-}
-
-/// Adds the login-session cookie of a login made on this page.
-fn with_login(state: &AppState, mut res: HttpResponse, session: Option<String>) -> HttpResponse {
-    if let Some(session) = session {
-        let cookie = pages::cookie(
-            state,
-            LOGIN_COOKIE,
-            session,
-            SameSite::Lax,
-            authorize::LOGIN_SESSION_SECS,
-        );
-        if let Err(e) = res.add_cookie(&cookie) {
-            tracing::warn!(error = %e, "could not set the login-session cookie");
-        }
-    }
-    res
 }

@@ -77,3 +77,116 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/readyz", health::readyz))
         .service(get("/metrics", crate::metrics::render));
 }
+
+/// What one of the service's pages shows when a sign-in on it is refused: the page again, with
+/// this status and message (and `Retry-After` when limited).
+pub(crate) struct Refusal {
+    status: actix_web::http::StatusCode,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl Refusal {
+    fn new(status: actix_web::http::StatusCode, message: &str) -> Refusal {
+        Refusal {
+            status,
+            message: message.to_owned(),
+            retry_after: None,
+        }
+    }
+
+    /// How a problem of the login flow reads on a page; `None` for anything else (an outage).
+    pub(crate) fn of(problem: &tokenauth_kit::Problem) -> Option<Refusal> {
+        use actix_web::http::StatusCode;
+        use tokenauth_kit::problem::Code;
+        match problem.code() {
+            Code::InvalidCredentials => Some(Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                "Unknown username or wrong password.",
+            )),
+            Code::AccountDisabled => Some(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "This account is disabled.",
+            )),
+            Code::RateLimited => {
+                let secs = problem.retry_after().unwrap_or(60);
+                Some(Refusal {
+                    retry_after: Some(secs),
+                    ..Refusal::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        &format!("Too many failed attempts. Try again in {secs} seconds."),
+                    )
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The page `render` draws with this status and message.
+    pub(crate) fn respond(
+        self,
+        render: impl FnOnce(actix_web::http::StatusCode, &str) -> actix_web::HttpResponse,
+    ) -> actix_web::HttpResponse {
+        let mut res = render(self.status, &self.message);
+        if let Some(secs) = self.retry_after {
+            res.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(secs),
+            );
+        }
+        res
+    }
+}
+
+/// Checks a username (or email) and password sent on one of the service's pages exactly as
+/// `POST /v1/login` does, within the same limits. `Ok(Err(_))`: what the page shows.
+pub(crate) async fn sign_in_on_page(
+    state: &crate::state::AppState,
+    username: &str,
+    password: Option<&str>,
+    client_ip: Option<std::net::IpAddr>,
+) -> crate::error::ApiResult<Result<tokenauth_store::models::User, Refusal>> {
+    use actix_web::http::StatusCode;
+    let password = match password {
+        Some(p) if !p.is_empty() && !username.is_empty() => p,
+        _ => {
+            return Ok(Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "Enter your username (or email) and password.",
+            )));
+        }
+    };
+    let Ok(password) =
+        crate::domain::Password::parse_for_check(secrecy::SecretString::from(password.to_owned()))
+    else {
+        return Ok(Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "Unknown username or wrong password.",
+        )));
+    };
+    match crate::accounts::check_login(state, username, password, client_ip).await {
+        Ok(user) => Ok(Ok(user)),
+        Err(e) => Refusal::of(&e.problem()).map(Err).ok_or(e),
+    }
+}
+
+/// `res` with the login-session cookie of a login made on one of the pages, if one was.
+pub(crate) fn with_login(
+    state: &crate::state::AppState,
+    mut res: actix_web::HttpResponse,
+    session: Option<String>,
+) -> actix_web::HttpResponse {
+    if let Some(session) = session {
+        let cookie = crate::pages::cookie(
+            state,
+            crate::pages::LOGIN_COOKIE,
+            session,
+            actix_web::cookie::SameSite::Lax,
+            crate::authorize::LOGIN_SESSION_SECS,
+        );
+        if let Err(e) = res.add_cookie(&cookie) {
+            tracing::warn!(error = %e, "could not set the login-session cookie");
+        }
+    }
+    res
+}
