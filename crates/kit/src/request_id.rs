@@ -98,6 +98,21 @@ fn request_span(req: &ServiceRequest, id: &str) -> tracing::Span {
     span
 }
 
+/// The most of a request's path a log line carries.
+const MAX_LOGGED_PATH: usize = 256;
+
+/// `s` cut to at most `max` bytes on a character boundary, with `…` when cut.
+fn bounded(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        return s.into();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end]).into()
+}
+
 /// The middleware: `App::new().wrap(actix_web::middleware::from_fn(request_id::middleware))`.
 pub async fn middleware(
     req: ServiceRequest,
@@ -152,7 +167,7 @@ pub async fn middleware(
         // The matched pattern (`/v1/users/{id}`), never the raw path: bounded label values.
         let route = request.match_pattern();
         crate::metrics::observe_request(
-            request.method().as_str(),
+            crate::metrics::method_label(request.method()),
             route.as_deref().unwrap_or("unmatched"),
             status,
             elapsed,
@@ -162,13 +177,16 @@ pub async fn middleware(
     if status >= 500 || tracing::enabled!(tracing::Level::INFO) {
         let millis = elapsed * 1000.0;
         let request = res.request();
-        // The path only: a query string may carry a credential (a signed link).
-        let (method, path) = (request.method(), request.path());
+        // The path only (a query string may carry a credential: a signed link), and no more
+        // of it than a route of ours can be: the log line of a request is bounded whatever
+        // the request. The method from the closed set the metrics use.
+        let method = crate::metrics::method_label(request.method());
+        let path = bounded(request.path(), MAX_LOGGED_PATH);
         let request_id = value.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
         if status >= 500 {
-            tracing::warn!(request_id, %method, path, status, millis, "request");
+            tracing::warn!(request_id, method, path = &*path, status, millis, "request");
         } else {
-            tracing::info!(request_id, %method, path, status, millis, "request");
+            tracing::info!(request_id, method, path = &*path, status, millis, "request");
         }
     }
     if let Some(value) = value {
@@ -360,6 +378,53 @@ mod tests {
         for line in &lines[2..] {
             assert_eq!(line["span"]["request_id"], "two-traces");
             assert!(line["span"].get("trace_id").is_none(), "{line}");
+        }
+    }
+
+    /// Made-up methods and long paths neither add metric series nor make log lines grow: a
+    /// client must not be able to grow `/metrics` or the log by what it sends.
+    #[actix_web::test]
+    async fn made_up_methods_and_long_paths_add_no_series_and_no_long_log_fields() {
+        let (captured, _guard) = Captured::start(LevelFilter::INFO);
+        let app = test::init_service(
+            App::new()
+                .default_service(web::to(HttpResponse::NotFound))
+                .wrap(from_fn(middleware)),
+        )
+        .await;
+        let long_path = format!("/{}", "p".repeat(4000));
+        for i in 0..50 {
+            let method = format!("M{i}{}", "X".repeat(1000));
+            let req = test::TestRequest::default()
+                .method(actix_web::http::Method::from_bytes(method.as_bytes()).unwrap())
+                .uri(&long_path)
+                .to_request();
+            test::call_service(&app, req).await;
+        }
+        let body = crate::metrics::render().into_body();
+        let text = match actix_web::body::MessageBody::try_into_bytes(body) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(_) => String::new(),
+        };
+        assert!(!text.contains("XXXX"), "a made-up method became a label");
+        assert!(
+            text.contains(
+                r#"http_requests_total{method="other",route="unmatched",status="404"} 50"#
+            ),
+            "{text}"
+        );
+        let lines = captured.lines();
+        assert_eq!(lines.len(), 50);
+        for line in &lines {
+            assert_eq!(line["method"], "other");
+            let path = line["path"].as_str().unwrap();
+            assert!(
+                path.len() <= MAX_LOGGED_PATH + 3,
+                "{} bytes of path logged",
+                path.len()
+            );
+            assert!(path.starts_with("/ppp"), "{path}");
+            assert!(line.to_string().len() < 1024, "{line}");
         }
     }
 
