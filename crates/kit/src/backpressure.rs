@@ -32,7 +32,7 @@ use futures_util::Stream;
 use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::peers::PeerSlot;
+use crate::peers::{Occupant, PeerSlot};
 
 /// Bytes handed to actix-http before it must deal with them: at most this much of pipelined
 /// requests is parsed at once.
@@ -40,8 +40,10 @@ pub const READ_CHUNK: usize = 4 * 1024;
 
 /// What a connection is doing, shared by its stream and its requests. (A connection is served
 /// by one task on one thread; the atomics only make it `Send`.)
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Connection {
+    /// Its entry in the table of all connections: answering or idle, and asked to close.
+    occupant: Arc<Occupant>,
     /// The socket refused bytes: nothing was written since.
     blocked: AtomicBool,
     /// Requests being answered: between [`middleware`] and the end of their response body.
@@ -86,6 +88,7 @@ impl Connection {
 
     fn start_answer(self: &Arc<Self>) -> Answering {
         self.answering.fetch_add(1, Ordering::AcqRel);
+        self.occupant.busy();
         Answering(Arc::clone(self))
     }
 
@@ -103,6 +106,7 @@ impl Drop for Answering {
     fn drop(&mut self) {
         self.0.want_body(false);
         self.0.answering.fetch_sub(1, Ordering::AcqRel);
+        self.0.occupant.done();
         self.0.wake_reader();
     }
 }
@@ -120,9 +124,16 @@ pub struct Watched<T> {
 
 impl<T> Watched<T> {
     pub fn new(io: T, peer: PeerSlot) -> Self {
+        let conn = Connection {
+            occupant: Arc::clone(peer.occupant()),
+            blocked: AtomicBool::default(),
+            answering: AtomicUsize::default(),
+            body_wanted: AtomicBool::default(),
+            task: AtomicWaker::default(),
+        };
         Watched {
             io,
-            conn: Arc::default(),
+            conn: Arc::new(conn),
             _peer: peer,
             unparsed: 0,
         }
@@ -150,6 +161,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
             this.unparsed = 0;
             cx.waker().wake_by_ref();
             return Poll::Pending;
+        }
+        // Closed to make room for a new connection (it was idle): the end of the stream, so
+        // the connection ends as if the client had closed it.
+        if this.conn.occupant.poll_closing(cx.waker()) {
+            return Poll::Ready(Ok(()));
         }
         this.conn.task.register(cx.waker());
         if !this.conn.may_read() {

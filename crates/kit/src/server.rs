@@ -13,9 +13,11 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use crate::config::{ConfigError, Source};
 
 /// Connections a service holds at once, all workers together, unless `MAX_CONNECTIONS` says
-/// otherwise; more wait in the kernel's accept queue. With what a connection may hold bounded
-/// ([`crate::backpressure`]: ~55 KiB measured for one that pipelines requests and reads no
-/// answers), this bounds the memory clients can take.
+/// otherwise: at this many, a new connection closes the one idle longest ([`crate::peers`]);
+/// while every one is busy answering, up to twice as many are taken and more wait in the
+/// kernel's accept queue. With what a connection may hold bounded ([`crate::backpressure`]:
+/// ~55 KiB measured for one that pipelines requests and reads no answers), this bounds the
+/// memory clients can take.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
 
 /// How long a client may accept none of the bytes sent to it before its connection is dropped,
@@ -27,7 +29,8 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct ListenConfig {
     pub bind_addr: String,
     pub tls: Option<TlsFiles>,
-    /// Connections held at once; more wait in the kernel's accept queue.
+    /// Connections held at once before idle ones are closed to make room for new ones (see
+    /// [`DEFAULT_MAX_CONNECTIONS`]).
     pub max_connections: usize,
     /// Connections one client address may hold at once; 0: no limit
     /// ([`crate::peers::PeerLimit`]).

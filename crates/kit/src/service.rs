@@ -131,14 +131,18 @@ where
     let workers = config.workers.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
+    // At `MAX_CONNECTIONS` a new connection closes the longest idle one ([`PeerLimit`]);
+    // while every connection is busy answering, up to twice as many are taken, and beyond that
+    // they wait in the kernel's accept queue.
     let builder = Server::build()
         .workers(workers)
-        .max_concurrent_connections(config.listen.max_connections.div_ceil(workers))
+        .max_concurrent_connections((2 * config.listen.max_connections).div_ceil(workers))
         .shutdown_timeout(SHUTDOWN_SECS);
     let signal = builder.graceful_shutdown_signal();
     let peers = PeerLimit::new(
         config.listen.max_connections_per_ip,
         config.trusted_proxies.clone(),
+        config.listen.max_connections,
     );
     let listening = match bound.tls {
         None => builder.listen("http", bound.listener, move || {

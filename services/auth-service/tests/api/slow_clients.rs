@@ -1,7 +1,7 @@
 //! Clients that send or read slowly must not hold connections: a body trickling in a byte a
 //! second is cut once the body deadline passes, with a problem answer; a client that reads none
-//! of its answers is cut after the send timeout; connections beyond `MAX_CONNECTIONS` wait. The
-//! service keeps serving everyone else meanwhile.
+//! of its answers is cut after the send timeout; at `MAX_CONNECTIONS` the connection idle longest
+//! makes room for a new one. The service keeps serving everyone else meanwhile.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -156,41 +156,109 @@ async fn clients_that_read_no_answers_cannot_fill_memory_with_requests() {
     }
 }
 
+/// A connection from `source` answered once and then held open (keep-alive).
+async fn kept_alive_from(source: &str, addr: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    // The whole answer: up to the end of its (short, sized) body.
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).to_lowercase();
+    let length: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    stream
+}
+
+/// `/healthz` from `source`, timed.
+async fn timed_healthz(source: &str, addr: std::net::SocketAddr) -> (Option<String>, Duration) {
+    let started = Instant::now();
+    let status = healthz_from(source, addr).await;
+    (status, started.elapsed())
+}
+
+/// Whether the service closed `stream` (it reads the end of the stream) within `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(limit, stream.read(&mut byte)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+/// Ten addresses each under their own limit can take every place `MAX_CONNECTIONS` allows with
+/// keep-alive connections, or with request heads sent slowly: a new client is still served
+/// within a second, because at the cap the connection idle longest is closed to make room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_beyond_max_connections_wait_for_a_free_one() {
-    let mut spawn = Spawn::new(Backend::Sqlite).env("MAX_CONNECTIONS", "3");
+async fn at_the_cap_the_longest_idle_connection_makes_room_for_a_new_client() {
+    let mut spawn = Spawn::new(Backend::Sqlite)
+        .env("MAX_CONNECTIONS", "20")
+        .env("MAX_CONNECTIONS_PER_IP", "2");
     spawn.workers = 1;
     let app = spawn.start().await;
-    let addr = app.base.trim_start_matches("http://").to_owned();
-    // The test client's own connection from the readiness wait may still be open: hold the
-    // rest with half-sent requests.
+    let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+
+    // Keep-alive: ten addresses, two connections each, all answered once and held open.
     let mut held = Vec::new();
-    for _ in 0..3 {
-        let mut stream = TcpStream::connect(&addr).await.unwrap();
+    for a in 0..10 {
+        for _ in 0..2 {
+            held.push(kept_alive_from(&format!("127.0.1.{a}"), addr).await);
+        }
+    }
+    let (status, took) = timed_healthz("127.0.2.1", addr).await;
+    assert_eq!(status.as_deref(), Some("HTTP/1.1 200 OK"));
+    assert!(
+        took < Duration::from_secs(1),
+        "a new client waited {took:?}"
+    );
+    // The one idle longest (the first held) made room; the last held is still open.
+    assert!(closed_within(&mut held[0], Duration::from_secs(1)).await);
+    let last = held.len() - 1;
+    assert!(!closed_within(&mut held[last], Duration::from_millis(300)).await);
+    drop(held);
+
+    // Slow heads: twenty addresses each sending half a request head, a byte at a time.
+    let mut slow = Vec::new();
+    for a in 0..20 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(format!("127.0.3.{a}:0").parse().unwrap())
+            .unwrap();
+        let mut stream = socket.connect(addr).await.unwrap();
         stream
             .write_all(b"GET /healthz HTTP/1.1\r\n")
             .await
             .unwrap();
-        held.push(stream);
+        slow.push(stream);
     }
-    let fresh = reqwest::Client::new();
-    let waited = fresh
-        .get(app.url("/healthz"))
-        .timeout(Duration::from_millis(1500))
-        .send()
-        .await;
-    assert!(
-        waited.is_err(),
-        "a fourth connection was served: {waited:?}"
-    );
-    drop(held);
-    let res = fresh
-        .get(app.url("/healthz"))
-        .timeout(Duration::from_secs(3))
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for round in 0..3 {
+        let (status, took) = timed_healthz(&format!("127.0.4.{round}"), addr).await;
+        assert_eq!(status.as_deref(), Some("HTTP/1.1 200 OK"));
+        assert!(
+            took < Duration::from_secs(1),
+            "a new client waited {took:?}"
+        );
+        for stream in &mut slow {
+            let _ = stream.write_all(b"X").await;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
