@@ -2,24 +2,49 @@
 //! starts while Redis is down), shared by every caller, every answer bounded in time, and a
 //! command that meets a connection Redis has dropped (Redis restarted) sent once more on the
 //! connection made again, instead of failing the request that happened to notice.
+//!
+//! Connecting is done once for all callers: whoever needs the connection while it is being
+//! made waits for that same attempt, and an attempt that failed a moment ago is not started
+//! again for each caller. So when Redis stalls (it accepts connections but answers nothing),
+//! every request waiting for it gets its error within the same bounded time, however many
+//! arrive, instead of queueing behind one another's connection attempts.
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use redis::{RedisError, RedisResult};
-use tokio::sync::Mutex;
+use tokio::sync::OnceCell;
 
 use crate::redis_store::{REDIS_TIMEOUT, StoreError};
 use crate::target::Target;
 
+/// How long the outcome of a failed connection attempt is given to every caller before a new
+/// attempt is made.
+const RETRY_AFTER: Duration = Duration::from_millis(250);
+
+/// The longest a caller of [`SharedConnection::run`] waits in all: for the connection, the
+/// command, and the one retry on a connection made again. Requests that need Redis answer
+/// within 5 s when it does not.
+pub const RUN_DEADLINE: Duration = Duration::from_millis(4000);
+
+/// One connection attempt, shared by every caller that arrives while it runs (and, once it
+/// has failed, by those arriving within [`RETRY_AFTER`]).
+struct Attempt {
+    outcome: OnceCell<Result<ConnectionManager, String>>,
+    /// Its number: tells the connection it made from the ones before and after it.
+    number: u64,
+    /// When it failed, if it did.
+    failed_at: std::sync::Mutex<Option<Instant>>,
+}
+
 /// A lazily made, shared, reconnecting connection.
 pub struct SharedConnection {
     target: Target,
-    /// The connection, with a number that tells it from the ones before it.
-    slot: Mutex<Option<(u64, ConnectionManager)>>,
+    /// The current attempt (or the connection it made).
+    current: std::sync::Mutex<Arc<Attempt>>,
     made: AtomicU64,
 }
 
@@ -45,7 +70,7 @@ impl SharedConnection {
     pub fn open(target: Target) -> Self {
         SharedConnection {
             target,
-            slot: Mutex::new(None),
+            current: std::sync::Mutex::new(Arc::new(Attempt::new(0))),
             made: AtomicU64::new(0),
         }
     }
@@ -56,54 +81,114 @@ impl SharedConnection {
         self.made.load(Ordering::Relaxed)
     }
 
-    /// The connection, made on first use (and after a failed first attempt, or after the last
-    /// one was lost: under Sentinel the master is looked up again).
-    async fn get(&self) -> Result<(u64, ConnectionManager), StoreError> {
-        let mut slot = self.slot.lock().await;
-        if let Some(conn) = slot.as_ref() {
-            return Ok(conn.clone());
+    fn current(&self) -> Arc<Attempt> {
+        match self.current.lock() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Replaces attempt `number` with a fresh one (if it is still the current one), so that
+    /// the next caller connects again.
+    fn forget(&self, number: u64) {
+        let mut current = match self.current.lock() {
+            Ok(current) => current,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if current.number == number {
+            *current = Arc::new(Attempt::new(number + 1));
+        }
+    }
+
+    /// The connection: the one made, the one being made (waited for), or a new attempt (after
+    /// a failed one older than [`RETRY_AFTER`], or a lost connection; under Sentinel the master
+    /// is looked up again). Bounded by [`REDIS_TIMEOUT`] plus a Sentinel lookup's own bound.
+    async fn get(&self) -> Result<(u64, ConnectionManager), StoreError> {
+        let mut attempt = self.current();
+        let stale = Instant::now().checked_sub(RETRY_AFTER);
+        if stale.is_some_and(|stale| attempt.failed_before(stale)) {
+            self.forget(attempt.number);
+            attempt = self.current();
+        }
+        let outcome = attempt
+            .outcome
+            .get_or_init(|| async {
+                let made = self.connect().await;
+                match &made {
+                    Ok(_) => {
+                        self.made.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => attempt.mark_failed(),
+                }
+                made.map_err(|e| e.to_string())
+            })
+            .await;
+        match outcome {
+            Ok(conn) => Ok((attempt.number, conn.clone())),
+            Err(why) => Err(StoreError::Connect(why.clone())),
+        }
+    }
+
+    async fn connect(&self) -> Result<ConnectionManager, StoreError> {
         let client = self.target.client().await?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_TIMEOUT))
             .set_response_timeout(Some(REDIS_TIMEOUT))
             .set_number_of_retries(1);
-        let conn = within(
+        within(
             REDIS_TIMEOUT,
             client.get_connection_manager_with_config(config),
         )
-        .await?;
-        let made = (self.made.fetch_add(1, Ordering::Relaxed), conn);
-        *slot = Some(made.clone());
-        Ok(made)
-    }
-
-    /// Forgets connection `number` (if it is still the current one), so the next caller makes
-    /// a new one.
-    async fn forget(&self, number: u64) {
-        let mut slot = self.slot.lock().await;
-        if slot.as_ref().is_some_and(|(n, _)| *n == number) {
-            *slot = None;
-        }
+        .await
     }
 
     /// Runs `command` (which must be safe to send twice: every caller's is idempotent), once
     /// more on a new connection if the connection was lost under it. Each attempt answers
-    /// within [`REDIS_TIMEOUT`] (a Sentinel lookup adds its own bounded time).
+    /// within [`REDIS_TIMEOUT`], and the whole within [`RUN_DEADLINE`].
     pub async fn run<T, F, Fut>(&self, command: F) -> Result<T, StoreError>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let (number, conn) = self.get().await?;
-        match within(REDIS_TIMEOUT, command(conn)).await {
-            Err(StoreError::Redis(e)) if is_lost_connection(&e) => {
-                self.forget(number).await;
-                let (_, conn) = self.get().await?;
-                within(REDIS_TIMEOUT, command(conn)).await
+        let run = async {
+            let (number, conn) = self.get().await?;
+            match within(REDIS_TIMEOUT, command(conn)).await {
+                Err(StoreError::Redis(e)) if is_lost_connection(&e) => {
+                    self.forget(number);
+                    let (_, conn) = self.get().await?;
+                    within(REDIS_TIMEOUT, command(conn)).await
+                }
+                other => other,
             }
-            other => other,
+        };
+        match tokio::time::timeout(RUN_DEADLINE, run).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Timeout),
         }
+    }
+}
+
+impl Attempt {
+    fn new(number: u64) -> Self {
+        Attempt {
+            outcome: OnceCell::new(),
+            number,
+            failed_at: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn mark_failed(&self) {
+        if let Ok(mut failed_at) = self.failed_at.lock() {
+            *failed_at = Some(Instant::now());
+        }
+    }
+
+    fn failed_before(&self, instant: Instant) -> bool {
+        self.failed_at
+            .lock()
+            .ok()
+            .and_then(|f| *f)
+            .is_some_and(|at| at < instant)
     }
 }
 

@@ -40,6 +40,9 @@ pub enum StoreError {
     Redis(#[from] redis::RedisError),
     #[error("redis did not answer within {REDIS_TIMEOUT:?}")]
     Timeout,
+    /// A connection attempt failed (shared by every caller that waited for it).
+    #[error("cannot connect to redis: {0}")]
+    Connect(String),
     #[error("redis did not answer a ping within {0:?}")]
     NoPong(std::time::Duration),
     #[error("malformed revocation state in redis: {}", bounded(.0))]

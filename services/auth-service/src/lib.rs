@@ -94,6 +94,7 @@ impl Application {
             introspected: Arc::new(tokenauth_guard::cache::VerifiedCache::new(
                 tokenauth_guard::cache::DEFAULT_CAPACITY,
             )),
+            caught_up: Arc::default(),
         };
         let data = web::Data::new(state.clone());
         let docs = tokenauth_kit::openapi::ApiDocs::new(&openapi::document());
@@ -224,7 +225,12 @@ async fn catch_up(state: AppState) {
             anyhow::Ok(())
         };
         match step.await {
-            Ok(()) => return,
+            Ok(()) => {
+                state
+                    .caught_up
+                    .store(true, std::sync::atomic::Ordering::Release);
+                return;
+            }
             Err(e) => {
                 if !warned {
                     tracing::warn!(error = %e, "database not ready; retrying every second");

@@ -28,6 +28,10 @@ pub struct AppState {
     /// Tokens introspection has verified, so that one asked about again and again costs one
     /// signature check (whether it is revoked is still asked every time).
     pub introspected: Arc<VerifiedCache>,
+    /// Whether the catch-up after start-up is done: migrations, the revocation state, username
+    /// backfills and the bootstrap admin. `/readyz` waits for it, so that "ready" means the
+    /// bootstrap admin can log in.
+    pub caught_up: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub use tokenauth_jwt::unix_now;

@@ -207,3 +207,98 @@ async fn drop_database(name: &str) {
     .await
     .unwrap();
 }
+
+fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+fn redis_addr() -> std::net::SocketAddr {
+    let url = redis_url();
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    let authority = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let host_port = authority.split('/').next().unwrap();
+    std::net::ToSocketAddrs::to_socket_addrs(host_port)
+        .unwrap()
+        .next()
+        .unwrap()
+}
+
+/// Redis stops answering without closing its connections: every request that needs it (a
+/// login, for its attempt limits) gets its 503 within 5 s however many arrive together; the
+/// shared connection must not turn the stall into a queue where each waits for the one before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_redis_costs_each_request_a_503_within_5s_however_many_arrive() {
+    let proxy = Proxy::start(redis_addr()).await;
+    let app = Spawn::new(Backend::Sqlite)
+        .env("REDIS_URL", &proxy.url_for(&redis_url()))
+        .env("REDIS_KEY_PREFIX", &format!("{}:", unique("stall")))
+        .start()
+        .await;
+    let user = unique("stalled");
+    app.register(&user).await;
+    assert_eq!(app.login(&user, PASSWORD).await.status(), StatusCode::OK);
+
+    proxy.silent();
+    for at_once in [1, 12, 60] {
+        let answers = futures_util::future::join_all((0..at_once).map(|_| async {
+            let started = Instant::now();
+            let res = app.login(&user, PASSWORD).await;
+            let status = res.status();
+            let code = res.json::<serde_json::Value>().await.unwrap()["code"].clone();
+            (status, code, started.elapsed())
+        }))
+        .await;
+        let slowest = answers.iter().map(|(_, _, took)| *took).max().unwrap();
+        for (status, code, _) in &answers {
+            assert_eq!(
+                *status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{at_once} at once"
+            );
+            assert_eq!(code, "unavailable");
+        }
+        assert!(
+            slowest < Duration::from_secs(5),
+            "{at_once} logins at once: the slowest 503 took {slowest:?}"
+        );
+    }
+
+    // Answering again: logins work by themselves.
+    proxy.up();
+    let started = Instant::now();
+    loop {
+        if app.login(&user, PASSWORD).await.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "logins did not come back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Ready means caught up: the moment `/readyz` first answers 200, the bootstrap admin can log
+/// in (it is created after the migrations, with an argon2 hash, which takes a while).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_means_the_bootstrap_admin_can_log_in() {
+    for _ in 0..3 {
+        let app = crate::helpers::admin_spawn(Backend::Sqlite)
+            .start_unready()
+            .await;
+        let started = Instant::now();
+        loop {
+            let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+            if res.status() == StatusCode::OK {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "never ready");
+        }
+        let res = app.login(crate::helpers::ADMIN, PASSWORD).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "ready, but the bootstrap admin cannot log in yet"
+        );
+    }
+}
