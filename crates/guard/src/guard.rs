@@ -121,11 +121,13 @@ impl Guard {
     }
 
     fn check_revocation(&self, claims: Arc<AccessClaims>) -> Result<Arc<AccessClaims>, GuardError> {
+        let actors: Vec<&str> = claims.actors().collect();
         let token_ref = TokenRef {
             jti: &claims.jti,
             sid: claims.sid.as_deref(),
             sub: &claims.sub,
             iat: claims.iat,
+            actors: &actors,
         };
         match self.0.mirror.check(&token_ref) {
             Verdict::Valid => {

@@ -39,6 +39,11 @@ pub struct Actor {
 }
 
 impl AccessClaims {
+    /// Every actor of the `act` chain, the outermost (the latest to act) first.
+    pub fn actors(&self) -> impl Iterator<Item = &str> {
+        std::iter::successors(self.act.as_ref(), |a| a.act.as_deref()).map(|a| a.sub.as_str())
+    }
+
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }

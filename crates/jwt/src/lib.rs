@@ -16,6 +16,9 @@ pub use verify::{Verifier, VerifierConfig, VerifyError};
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// The deepest `act` chain (RFC 8693 §4.1) a token may carry: a token exchanged more times over
+/// is refused by every verifier, and never minted.
+pub const MAX_ACT_DEPTH: usize = 5;
 /// The largest clock leeway a verifier may be configured with.
 pub const MAX_LEEWAY_SECS: u64 = 30;
 
@@ -198,6 +201,31 @@ mod tests {
         let key = SigningKey::hs256(&[1u8; 32]).unwrap();
         assert!(public_jwks(std::slice::from_ref(&key)).keys.is_empty());
         assert!(!format!("{key:?}").contains("encoding"));
+    }
+
+    #[test]
+    fn an_act_chain_deeper_than_five_is_refused() {
+        let keys = two_keys();
+        let key = &keys[0];
+        let v = verifier(VerificationKeys::from_jwks(&public_jwks(&keys)).unwrap(), 0);
+        let chained = |depth: usize| {
+            let mut claims = claims(unix_now());
+            for i in 0..depth {
+                claims.act = Some(crate::claims::Actor {
+                    sub: format!("client-{i}"),
+                    act: claims.act.take().map(Box::new),
+                });
+            }
+            claims
+        };
+        let five = chained(crate::MAX_ACT_DEPTH);
+        assert_eq!(five.actors().count(), 5);
+        assert_eq!(five.actors().next(), Some("client-4"));
+        assert!(v.verify(&key.sign(&five).unwrap()).is_ok());
+        assert!(matches!(
+            v.verify(&key.sign(&chained(crate::MAX_ACT_DEPTH + 1)).unwrap()),
+            Err(VerifyError::Invalid("Token act chain is too deep"))
+        ));
     }
 
     #[test]

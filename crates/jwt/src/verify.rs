@@ -139,6 +139,9 @@ impl Verifier {
         if claims.iat > now + self.config.leeway_secs as i64 {
             return Err(VerifyError::Invalid("Token was issued in the future"));
         }
+        if claims.actors().count() > crate::MAX_ACT_DEPTH {
+            return Err(VerifyError::Invalid("Token act chain is too deep"));
+        }
         if claims.jti.is_empty() || claims.sub.is_empty() || claims.aud.is_empty() {
             return Err(VerifyError::Invalid("Token claims are incomplete"));
         }

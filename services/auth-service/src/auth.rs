@@ -63,11 +63,18 @@ pub async fn standing(state: &AppState, claims: &AccessClaims) -> Result<Standin
         claims.jti.clone(),
         claims.iat,
     );
+    let actors: Vec<String> = claims.actors().map(str::to_owned).collect();
     Ok(state
         .db
         .run(move |conn| {
             if revocations::is_token_revoked(conn, &jti)? {
                 return Ok(Standing::Revoked);
+            }
+            // A token got by exchange dies with every client that acted in it.
+            for actor in &actors {
+                if clients::find(conn, actor)?.is_none() {
+                    return Ok(Standing::Revoked);
+                }
             }
             if sub.starts_with(CLIENT_ID_PREFIX) {
                 return Ok(clients::find(conn, &sub)?.map_or(Standing::Revoked, Standing::Client));
@@ -95,11 +102,13 @@ pub async fn standing(state: &AppState, claims: &AccessClaims) -> Result<Standin
 /// service's), or from the database whenever that copy is not known current. Introspection
 /// asks this, once per call, so it must not cost a database read.
 pub async fn is_active(state: &AppState, claims: &AccessClaims) -> Result<bool, ApiError> {
+    let actors: Vec<&str> = claims.actors().collect();
     let token = TokenRef {
         jti: &claims.jti,
         sid: claims.sid.as_deref(),
         sub: &claims.sub,
         iat: claims.iat,
+        actors: &actors,
     };
     match state.revocations.view().check(&token) {
         Verdict::Valid => Ok(true),

@@ -511,3 +511,116 @@ async fn exchanged_tokens_die_with_the_users_logout_and_revocation(b: Backend) {
     assert_eq!(introspect(&app, creds, &exchanged).await["active"], false);
 }
 both!(exchanged_tokens_die_with_the_users_logout_and_revocation);
+
+/// Deleting a client refuses every token in whose `act` chain it appears: what it got by
+/// exchange, and what another client exchanged from that; and nothing more is exchanged from
+/// them.
+async fn deleting_a_client_refuses_the_tokens_it_acted_in(b: Backend) {
+    let (app, admin) = with_admin(b).await;
+    let (first, first_secret) = exchanger(&app, &admin, &["billing"]).await;
+    let (second, second_secret) = exchanger(&app, &admin, &["ledger", "billing"]).await;
+    let (watcher, watcher_secret) = exchanger(&app, &admin, &["billing"]).await;
+    let watch = (watcher.as_str(), watcher_secret.as_str());
+    let user = app.register(&unique("frank")).await;
+    let subject = user["access_token"].as_str().unwrap();
+    let take = |res: reqwest::Response| async move {
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let by_first = take(
+        exchange(
+            &app,
+            (&first, &first_secret),
+            subject,
+            &[("audience", "billing")],
+        )
+        .await,
+    )
+    .await;
+    let passed_on = take(
+        exchange(
+            &app,
+            (&second, &second_secret),
+            &by_first,
+            &[("audience", "ledger")],
+        )
+        .await,
+    )
+    .await;
+    // Exchanged by the second client straight from the user's token: no part of the first.
+    let unrelated = take(
+        exchange(
+            &app,
+            (&second, &second_secret),
+            subject,
+            &[("audience", "ledger")],
+        )
+        .await,
+    )
+    .await;
+    for token in [&by_first, &passed_on, &unrelated] {
+        assert_eq!(introspect(&app, watch, token).await["active"], true);
+    }
+
+    let res = app
+        .client
+        .delete(app.url(&format!("/v1/clients/{first}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(introspect(&app, watch, &by_first).await["active"], false);
+    assert_eq!(introspect(&app, watch, &passed_on).await["active"], false);
+    assert_eq!(introspect(&app, watch, &unrelated).await["active"], true);
+    assert_eq!(introspect(&app, watch, subject).await["active"], true);
+    // Nothing is exchanged from a token the deleted client acted in.
+    let res = exchange(
+        &app,
+        (&second, &second_secret),
+        &by_first,
+        &[("audience", "billing")],
+    )
+    .await;
+    assert_oauth_error(res, 400, "invalid_grant").await;
+}
+both!(deleting_a_client_refuses_the_tokens_it_acted_in);
+
+/// An exchange whose token every verifier would refuse (an `act` chain deeper than 5) is
+/// refused with `invalid_request`; five deep is still handed out.
+async fn an_exchange_nested_deeper_than_five_is_refused(b: Backend) {
+    let (app, admin) = with_admin(b).await;
+    let (id, secret) = exchanger(&app, &admin, &["billing"]).await;
+    let creds = (id.as_str(), secret.as_str());
+    let user = app.register(&unique("gina")).await;
+    let mut token = user["access_token"].as_str().unwrap().to_owned();
+    for depth in 1..=5 {
+        let res = exchange(&app, creds, &token, &[("audience", "billing")]).await;
+        assert_eq!(res.status(), StatusCode::OK, "depth {depth}");
+        token = res.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(introspect(&app, creds, &token).await["active"], true);
+    }
+    let mut act = &claims(&token)["act"];
+    let mut depth = 0;
+    while act.is_object() {
+        depth += 1;
+        act = &act["act"];
+    }
+    assert_eq!(depth, 5);
+    let res = exchange(&app, creds, &token, &[("audience", "billing")]).await;
+    let body = assert_oauth_error(res, 400, "invalid_request").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("at most 5 actors"),
+        "{body}"
+    );
+}
+both!(an_exchange_nested_deeper_than_five_is_refused);
