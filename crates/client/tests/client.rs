@@ -301,7 +301,13 @@ async fn decide_on_page(auth: &str, user_code: &str, action: &str, username: &st
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let page = http.get(format!("{auth}/device")).send().await.unwrap();
+    // As the person who opens `verification_uri_complete`: the page names the client asking,
+    // and its form carries the CSRF token (bound to the cookie) and the code it was shown for.
+    let page = http
+        .get(format!("{auth}/device?user_code={user_code}"))
+        .send()
+        .await
+        .unwrap();
     let csrf = page
         .headers()
         .get_all("set-cookie")
@@ -310,9 +316,18 @@ async fn decide_on_page(auth: &str, user_code: &str, action: &str, username: &st
         .find_map(|c| c.strip_prefix("tokenauth_csrf="))
         .map(|c| c.split(';').next().unwrap().to_owned())
         .unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("is asking to sign in"), "{html}");
+    let hidden = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let at = html.find(&marker).unwrap() + marker.len();
+        html[at..at + html[at..].find('"').unwrap()].to_owned()
+    };
+    let (csrf_token, shown_code) = (hidden("csrf_token"), hidden("shown_code"));
     let body = form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
-            ("csrf_token", csrf.as_str()),
+            ("csrf_token", csrf_token.as_str()),
+            ("shown_code", shown_code.as_str()),
             ("user_code", user_code),
             ("action", action),
             ("username", username),

@@ -45,6 +45,8 @@ pub struct SigningKey {
     public: Option<Jwk>,
     /// What a verifier in the same process uses.
     decoding: DecodingKey,
+    /// HMAC-SHA256 of the private key material, the root of [`SigningKey::derive_secret`].
+    derivation_root: [u8; 32],
 }
 
 impl fmt::Debug for SigningKey {
@@ -96,6 +98,7 @@ impl SigningKey {
             encoding: EncodingKey::from_ed_der(v1.as_ref()),
             public: Some(jwk),
             decoding,
+            derivation_root: derivation_root(v1.as_ref()),
         })
     }
 
@@ -110,6 +113,7 @@ impl SigningKey {
             encoding: EncodingKey::from_secret(secret),
             public: None,
             decoding: DecodingKey::from_secret(secret),
+            derivation_root: derivation_root(secret),
         })
     }
 
@@ -136,6 +140,14 @@ impl SigningKey {
         &self.kid
     }
 
+    /// A 32-byte secret for `purpose`, derived from this private key (HMAC-SHA256): the same in
+    /// every process that holds the key, unknown to anyone who does not, and different for
+    /// every purpose. For what a server must bind to a secret of its own (form tokens, page
+    /// cursors) without another secret to configure and share.
+    pub fn derive_secret(&self, purpose: &str) -> [u8; 32] {
+        hmac_sha256(&self.derivation_root, purpose.as_bytes())
+    }
+
     /// Signs an access token with `typ: at+jwt` and this key's `kid`.
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, KeyError> {
         let mut header = Header::new(self.alg.as_jwt());
@@ -143,6 +155,17 @@ impl SigningKey {
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|_| KeyError::Sign)
     }
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(aws_lc_rs::hmac::sign(&key, message).as_ref());
+    out
+}
+
+fn derivation_root(material: &[u8]) -> [u8; 32] {
+    hmac_sha256(material, b"tokenauth derived secrets v1")
 }
 
 /// The public JWK of a raw Ed25519 public key, with its RFC 7638 thumbprint as `kid`: stable

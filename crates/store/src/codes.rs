@@ -10,15 +10,24 @@ use diesel::prelude::*;
 use crate::db::{DbConnection, StoreError};
 use crate::models::{AuthorizationCode, LoginSession, RefreshToken, Session, User};
 use crate::schema::{authorization_codes, login_sessions, users};
+use crate::users::Standing;
 
+/// Starts a login session if its user still stands as their password check found them (see
+/// [`crate::users::hold`]); nothing is written otherwise.
 pub fn create_login_session(
     conn: &mut DbConnection,
     session: &LoginSession,
-) -> Result<(), StoreError> {
-    diesel::insert_into(login_sessions::table)
-        .values(session)
-        .execute(conn)?;
-    Ok(())
+    expected_epoch: i64,
+) -> Result<Standing, StoreError> {
+    conn.transaction(|conn| {
+        let standing = crate::users::hold(conn, &session.user_id, Some(expected_epoch))?;
+        if let Standing::Current(_) = standing {
+            diesel::insert_into(login_sessions::table)
+                .values(session)
+                .execute(conn)?;
+        }
+        Ok(standing)
+    })
 }
 
 /// The unexpired login session of this hash and its user.
@@ -41,11 +50,22 @@ pub fn delete_login_session(conn: &mut DbConnection, id_hash: &str) -> Result<()
     Ok(())
 }
 
-pub fn insert_code(conn: &mut DbConnection, code: &AuthorizationCode) -> Result<(), StoreError> {
-    diesel::insert_into(authorization_codes::table)
-        .values(code)
-        .execute(conn)?;
-    Ok(())
+/// Stores a code if its user still stands as the login session or password check that issues
+/// it found them (see [`crate::users::hold`]); nothing is written otherwise.
+pub fn insert_code(
+    conn: &mut DbConnection,
+    code: &AuthorizationCode,
+    expected_epoch: i64,
+) -> Result<Standing, StoreError> {
+    conn.transaction(|conn| {
+        let standing = crate::users::hold(conn, &code.user_id, Some(expected_epoch))?;
+        if let Standing::Current(_) = standing {
+            diesel::insert_into(authorization_codes::table)
+                .values(code)
+                .execute(conn)?;
+        }
+        Ok(standing)
+    })
 }
 
 pub fn find_code(
@@ -60,16 +80,21 @@ pub fn find_code(
 }
 
 /// Spends the code and starts `session` with its first refresh token, in one transaction.
-/// `false` when the code was spent already (by a concurrent redemption, say): nothing is
-/// written.
+/// `None` when the code was spent already (by a concurrent redemption, say), `Some` of where its
+/// user stands otherwise: the code was spent and the session started only if
+/// `Standing::Current`.
 pub fn redeem(
     conn: &mut DbConnection,
     code_hash: &str,
     now: i64,
     session: &Session,
     token: &RefreshToken,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Standing>, StoreError> {
     conn.transaction(|conn| {
+        let standing = crate::users::hold(conn, &session.user_id, None)?;
+        if !matches!(standing, Standing::Current(_)) {
+            return Ok(Some(standing));
+        }
         let n = diesel::update(
             authorization_codes::table
                 .find(code_hash)
@@ -81,9 +106,9 @@ pub fn redeem(
         ))
         .execute(conn)?;
         if n == 0 {
-            return Ok(false);
+            return Ok(None);
         }
         crate::sessions::create(conn, session, token)?;
-        Ok::<_, StoreError>(true)
+        Ok::<_, StoreError>(Some(standing))
     })
 }

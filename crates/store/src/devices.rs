@@ -12,6 +12,7 @@ use diesel::sql_types::BigInt;
 use crate::db::{DbConnection, StoreError};
 use crate::models::{DeviceCode, RefreshToken, Session};
 use crate::schema::device_codes;
+use crate::users::Standing;
 
 pub const PENDING: &str = "pending";
 pub const APPROVED: &str = "approved";
@@ -87,30 +88,44 @@ pub fn decide(
     status: &str,
     user_id: &str,
     now: i64,
-) -> Result<bool, StoreError> {
-    let n = diesel::update(
-        device_codes::table
-            .find(hash)
-            .filter(device_codes::status.eq(PENDING))
-            .filter(device_codes::expires_at.gt(now)),
-    )
-    .set((
-        device_codes::status.eq(status),
-        device_codes::user_id.eq(user_id),
-    ))
-    .execute(conn)?;
-    Ok(n == 1)
+    expected_epoch: i64,
+) -> Result<Option<Standing>, StoreError> {
+    conn.transaction(|conn| {
+        // An approval is a grant: it waits for, or is refused after, a change that ends all of
+        // the user's sessions (which denies approved requests).
+        let standing = crate::users::hold(conn, user_id, Some(expected_epoch))?;
+        if status == APPROVED && !matches!(standing, Standing::Current(_)) {
+            return Ok(Some(standing));
+        }
+        let n = diesel::update(
+            device_codes::table
+                .find(hash)
+                .filter(device_codes::status.eq(PENDING))
+                .filter(device_codes::expires_at.gt(now)),
+        )
+        .set((
+            device_codes::status.eq(status),
+            device_codes::user_id.eq(user_id),
+        ))
+        .execute(conn)?;
+        Ok((n == 1).then_some(standing))
+    })
 }
 
 /// Turns an approved request into a redeemed one and starts `session`, in one transaction.
-/// `false` if it was not approved (any more): nothing is written.
+/// `None` if it was not approved (any more), `Some` of where the approving user stands
+/// otherwise: the session was started only if `Standing::Current`.
 pub fn redeem(
     conn: &mut DbConnection,
     hash: &str,
     session: &Session,
     token: &RefreshToken,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Standing>, StoreError> {
     conn.transaction(|conn| {
+        let standing = crate::users::hold(conn, &session.user_id, None)?;
+        if !matches!(standing, Standing::Current(_)) {
+            return Ok(Some(standing));
+        }
         let n = diesel::update(
             device_codes::table
                 .find(hash)
@@ -119,9 +134,9 @@ pub fn redeem(
         .set(device_codes::status.eq(REDEEMED))
         .execute(conn)?;
         if n == 0 {
-            return Ok(false);
+            return Ok(None);
         }
         crate::sessions::create(conn, session, token)?;
-        Ok::<_, StoreError>(true)
+        Ok::<_, StoreError>(Some(standing))
     })
 }

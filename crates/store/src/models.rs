@@ -25,11 +25,15 @@ pub struct User {
     pub roles: String,
     pub disabled: bool,
     pub created_at: i64,
+    /// Tokens of the user issued before this instant (Unix seconds) are revoked: the second
+    /// after the last user-wide revocation, so that one covers the whole second it was made in.
     pub tokens_not_before: Option<i64>,
     /// As given at registration; `None` for users without one.
     pub email: Option<String>,
     /// The lower case of `email`: unique, what a login by email looks up.
     pub email_key: Option<String>,
+    /// Raised by every change that ends all of the user's sessions; see [`crate::users::hold`].
+    pub grant_epoch: i64,
 }
 
 impl User {

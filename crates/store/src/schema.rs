@@ -15,6 +15,7 @@ diesel::table! {
         tokens_not_before -> Nullable<BigInt>,
         email -> Nullable<Text>,
         email_key -> Nullable<Text>,
+        grant_epoch -> BigInt,
     }
 }
 

@@ -11,9 +11,29 @@ use crate::revocations;
 use crate::schema::{
     authorization_codes, device_codes, login_sessions, refresh_tokens, sessions, users,
 };
+use crate::users::Standing;
 
-/// Creates a session with its first refresh token.
-pub fn create(
+/// Starts a session with its first refresh token, if the user still stands as the caller
+/// found them (see [`crate::users::hold`]): `Standing::Current` with the user's row as it is
+/// now when the session was written, anything else when nothing was.
+pub fn start(
+    conn: &mut DbConnection,
+    session: &Session,
+    token: &RefreshToken,
+    expected_epoch: Option<i64>,
+) -> Result<Standing, StoreError> {
+    conn.transaction(|conn| {
+        let standing = crate::users::hold(conn, &session.user_id, expected_epoch)?;
+        if let Standing::Current(_) = standing {
+            create(conn, session, token)?;
+        }
+        Ok(standing)
+    })
+}
+
+/// Creates a session with its first refresh token (in the caller's transaction, after
+/// [`crate::users::hold`]).
+pub(crate) fn create(
     conn: &mut DbConnection,
     session: &Session,
     token: &RefreshToken,
@@ -305,14 +325,21 @@ pub(crate) fn revoke_user_in_tx(
     now: i64,
     revocation_ttl: i64,
 ) -> Result<Vec<Revocation>, StoreError> {
+    // First, so that grants being written for the user finish before this goes on (and are
+    // ended below) or are refused after it (`users::hold`).
+    crate::users::raise_grant_epoch(conn, user_id)?;
+    // Everything issued up to the end of this second: a token minted in the same second as
+    // the revocation, before it, is covered; one minted after it is given an `iat` no earlier
+    // than this (see `mint_floor`).
+    let not_before = now + 1;
     diesel::update(
         users::table.find(user_id).filter(
             users::tokens_not_before
                 .is_null()
-                .or(users::tokens_not_before.lt(now)),
+                .or(users::tokens_not_before.lt(not_before)),
         ),
     )
-    .set(users::tokens_not_before.eq(now))
+    .set(users::tokens_not_before.eq(not_before))
     .execute(conn)?;
     end_login_sessions_in_tx(conn, user_id)?;
     let mut recorded = vec![revocations::insert(
@@ -320,7 +347,7 @@ pub(crate) fn revoke_user_in_tx(
         &NewRevocation {
             kind: RevocationKind::User.as_str().to_owned(),
             subject: user_id.to_owned(),
-            not_before: Some(now),
+            not_before: Some(not_before),
             created_at: now,
             expires_at: now + revocation_ttl,
         },

@@ -106,6 +106,7 @@ pub async fn register(
         disabled: false,
         created_at: unix_now(),
         tokens_not_before: None,
+        grant_epoch: 0,
         email: email.as_ref().map(|e| e.as_str().to_owned()),
         email_key: email.as_ref().map(Email::key),
     };
@@ -316,6 +317,7 @@ pub async fn bootstrap_admin(
         disabled: false,
         created_at: unix_now(),
         tokens_not_before: None,
+        grant_epoch: 0,
         email: None,
         email_key: None,
     };

@@ -17,6 +17,8 @@ use crate::accounts::ROLE_ADMIN;
 use crate::auth::CurrentUser;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, unix_now};
+use crate::tokens::KeySet;
+use aws_lc_rs::constant_time::verify_slices_are_equal;
 
 /// Users per page unless `limit` says otherwise, and the most it may say.
 pub const DEFAULT_PAGE: i64 = 50;
@@ -55,33 +57,51 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
-/// A page position clients pass back unchanged: the last id of the page before, encoded so
-/// that nobody builds one by hand.
+/// A page position clients pass back unchanged: the last id of the page before, with an HMAC
+/// tag under a secret derived from the signing key, so a cursor nobody was handed out (a
+/// hand-made `u1:<id>`, say) is refused, on every auth-service sharing the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor(String);
+
+/// What a cursor's tag is bound to, besides the id.
+const CURSOR_PURPOSE: &str = "tokenauth users cursor";
+
+fn cursor_tag(keys: &KeySet, id: &str) -> Option<String> {
+    let secret = keys.signing_key()?.derive_secret(CURSOR_PURPOSE);
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
+    let tag = aws_lc_rs::hmac::sign(&key, id.as_bytes());
+    Some(URL_SAFE_NO_PAD.encode(&tag.as_ref()[..16]))
+}
 
 impl Cursor {
     fn after(user: &User) -> Cursor {
         Cursor(user.id.clone())
     }
 
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("u1:{}", self.0))
+    /// `None` only if there is no signing key (which loading refuses).
+    pub fn encode(&self, keys: &KeySet) -> Option<String> {
+        let tag = cursor_tag(keys, &self.0)?;
+        Some(URL_SAFE_NO_PAD.encode(format!("u1:{}.{tag}", self.0)))
     }
 
     /// `None` for anything this service did not hand out.
-    pub fn decode(raw: &str) -> Option<Cursor> {
+    pub fn decode(keys: &KeySet, raw: &str) -> Option<Cursor> {
         let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
         let text = String::from_utf8(bytes).ok()?;
-        let id = text.strip_prefix("u1:")?;
+        let (id, tag) = text.strip_prefix("u1:")?.split_once('.')?;
         uuid::Uuid::parse_str(id).ok()?;
+        let expected = cursor_tag(keys, id)?;
+        verify_slices_are_equal(expected.as_bytes(), tag.as_bytes()).ok()?;
         Some(Cursor(id.to_owned()))
     }
 }
 
 /// Parses `limit` and `cursor` from the query pairs; 400 `invalid_request` for a limit out of
 /// 1–100 or not a number, a cursor this service did not hand out, or either given twice.
-pub fn page_request(pairs: &[(String, String)]) -> ApiResult<(i64, Option<Cursor>)> {
+pub fn page_request(
+    state: &AppState,
+    pairs: &[(String, String)],
+) -> ApiResult<(i64, Option<Cursor>)> {
     let one = |name: &str| -> ApiResult<Option<&str>> {
         let mut values = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
         let first = values.next();
@@ -102,7 +122,7 @@ pub fn page_request(pairs: &[(String, String)]) -> ApiResult<(i64, Option<Cursor
     };
     let cursor = match one("cursor")? {
         None => None,
-        Some(raw) => Some(Cursor::decode(raw).ok_or_else(|| {
+        Some(raw) => Some(Cursor::decode(&state.tokens.keys(), raw).ok_or_else(|| {
             Problem::invalid_request("`cursor` is not one this service handed out")
         })?),
     };
@@ -116,8 +136,9 @@ pub async fn list(state: &AppState, limit: i64, cursor: Option<Cursor>) -> ApiRe
         .await?;
     let more = users.len() as i64 > limit;
     users.truncate(limit as usize);
+    let keys = state.tokens.keys();
     let next_cursor = more
-        .then(|| users.last().map(|u| Cursor::after(u).encode()))
+        .then(|| users.last().and_then(|u| Cursor::after(u).encode(&keys)))
         .flatten();
     Ok(Page { users, next_cursor })
 }

@@ -29,9 +29,10 @@ use crate::clients::{self, GRANT_AUTHORIZATION_CODE};
 use crate::error::ApiResult;
 use crate::oauth::{OAuthError, OAuthResult, Params};
 use crate::pages;
-use crate::sessions::{NewSession, new_session};
+use crate::sessions::new_session;
 use crate::state::{AppState, unix_now};
 use crate::tokens::{DEFAULT_USER_SCOPE, TokenResponse, hash_refresh_token};
+use tokenauth_store::users::Standing;
 
 /// How long an authorization code can be redeemed.
 pub const CODE_SECS: i64 = 60;
@@ -283,13 +284,14 @@ pub async fn login_session(state: &AppState, req: &HttpRequest) -> ApiResult<Opt
         .db
         .run(move |conn| codes::find_login_session(conn, &hash, now))
         .await?;
-    Ok(found.and_then(|(session, user)| {
-        let cut = user.tokens_not_before.unwrap_or(i64::MIN);
-        (!user.disabled && session.created_at >= cut).then_some(user)
-    }))
+    // Whatever ends all of a user's sessions deletes their login sessions in the same
+    // transaction, and one is written only while the user stands as its sign-in found them
+    // (`codes::create_login_session`): one that is still here is live unless disabled since.
+    Ok(found.and_then(|(_, user)| (!user.disabled).then_some(user)))
 }
 
-/// Starts a login session for `user`; returns the cookie's value.
+/// Starts a login session for `user` (as read before the password check); returns the cookie's
+/// value. Refused if the user changed since it was read (see [`crate::sessions::refusal`]).
 pub async fn start_login_session(state: &AppState, user: &User) -> ApiResult<String> {
     let value = pages::random_token().ok_or(crate::tokens::TokenError::Random)?;
     let now = unix_now();
@@ -299,11 +301,15 @@ pub async fn start_login_session(state: &AppState, user: &User) -> ApiResult<Str
         created_at: now,
         expires_at: now + LOGIN_SESSION_SECS,
     };
-    state
+    let epoch = user.grant_epoch;
+    let standing = state
         .db
-        .run(move |conn| codes::create_login_session(conn, &row))
+        .run(move |conn| codes::create_login_session(conn, &row, epoch))
         .await?;
-    Ok(value)
+    match standing {
+        Standing::Current(_) => Ok(value),
+        other => Err(crate::sessions::refusal(&other).into()),
+    }
 }
 
 /// Ends this browser's login session, if it has one.
@@ -318,7 +324,8 @@ pub async fn end_login_session(state: &AppState, req: &HttpRequest) -> ApiResult
     Ok(())
 }
 
-/// Issues a code for `user` and returns the redirect that carries it.
+/// Issues a code for `user` (as its login session or password check read it) and returns the
+/// redirect that carries it. Refused if the user changed since it was read.
 pub async fn issue_code(
     state: &AppState,
     authorization: &Authorization,
@@ -343,10 +350,14 @@ pub async fn issue_code(
         used_at: None,
         session_id: None,
     };
-    state
+    let epoch = user.grant_epoch;
+    let standing = state
         .db
-        .run(move |conn| codes::insert_code(conn, &row))
+        .run(move |conn| codes::insert_code(conn, &row, epoch))
         .await?;
+    if !matches!(standing, Standing::Current(_)) {
+        return Err(crate::sessions::refusal(&standing).into());
+    }
     tracing::info!(user_id = %user.id, client_id = %authorization.client.client_id, "authorization code issued");
     Ok(redirect_to(state, authorization, &[("code", &code)]))
 }
@@ -412,22 +423,24 @@ pub async fn redeem(
     let Some(user) = user.filter(|u| !u.disabled) else {
         return Err(invalid());
     };
-    let NewSession {
-        session,
-        refresh_row,
-        response,
-    } = new_session(state, &user, Some(client.client_id.clone()), now)?;
+    let new = new_session(state, &user, Some(client.client_id.clone()), now)?;
+    let (session, refresh_row) = (new.session.clone(), new.refresh_row.clone());
     let redeemed = state
         .db
         .run(move |conn| codes::redeem(conn, &hash, now, &session, &refresh_row))
         .await
         .map_err(crate::error::ApiError::from)?;
-    if !redeemed {
-        // A concurrent redemption won: this is a second use.
-        revoke_what_it_issued(state, &found).await;
-        return Err(invalid());
+    match redeemed {
+        Some(Standing::Current(user)) => Ok(new.tokens(state, &user)?),
+        // The user was disabled or deleted since the code was issued.
+        Some(_) => Err(invalid()),
+        None => {
+            // A concurrent redemption won: this is a second use. (Or the code was deleted
+            // with all of its user's grants: then there is nothing to revoke.)
+            revoke_what_it_issued(state, &found).await;
+            Err(invalid())
+        }
     }
-    Ok(response)
 }
 
 /// A code presented again: the session its first use started is revoked everywhere.

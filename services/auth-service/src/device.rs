@@ -19,14 +19,15 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use std::net::IpAddr;
 use tokenauth_store::StoreError;
 use tokenauth_store::devices;
-use tokenauth_store::models::{Client, DeviceCode};
+use tokenauth_store::models::{Client, DeviceCode, User};
 
 use crate::clients::{self, GRANT_DEVICE_CODE};
 use crate::error::{ApiError, ApiResult};
 use crate::oauth::{self, OAuthError, OAuthResult, Params};
-use crate::sessions::{NewSession, new_session};
+use crate::sessions::new_session;
 use crate::state::{AppState, unix_now};
 use crate::tokens::{DEFAULT_USER_SCOPE, TokenError, TokenResponse, hash_refresh_token};
+use tokenauth_store::users::Standing;
 
 /// How long a device request can be approved and redeemed.
 pub const DEVICE_CODE_SECS: i64 = 600;
@@ -228,23 +229,47 @@ async fn redeem(
             "The account that approved the request is disabled or gone",
         ));
     };
-    let NewSession {
-        session,
-        refresh_row,
-        response,
-    } = new_session(state, &user, Some(client.client_id.clone()), now)?;
+    let new = new_session(state, &user, Some(client.client_id.clone()), now)?;
+    let (session, refresh_row) = (new.session.clone(), new.refresh_row.clone());
     let redeemed = state
         .db
         .run(move |conn| devices::redeem(conn, &hash, &session, &refresh_row))
         .await
         .map_err(ApiError::from)?;
-    if !redeemed {
-        return Err(OAuthError::invalid_grant(
-            "The device code was already used",
-        ));
-    }
+    let response = match redeemed {
+        Some(Standing::Current(user)) => new.tokens(state, &user)?,
+        Some(_) => {
+            return Err(OAuthError::bad_request(
+                "access_denied",
+                "The account that approved the request is disabled or gone",
+            ));
+        }
+        None => {
+            return Err(OAuthError::invalid_grant(
+                "The device code was already used",
+            ));
+        }
+    };
     tracing::info!(user_id = %user.id, client_id = %client.client_id, "device signed in");
     Ok(response)
+}
+
+/// The registered name of the client whose live, undecided request `user_code` is, if any.
+pub async fn pending_client(state: &AppState, user_code: &str) -> ApiResult<Option<String>> {
+    let Some(code) = normalise_user_code(user_code) else {
+        return Ok(None);
+    };
+    let now = unix_now();
+    let found = state
+        .db
+        .run(move |conn| devices::find_by_user_code(conn, &code, now))
+        .await?;
+    let Some(found) = found.filter(|f| f.status == devices::PENDING) else {
+        return Ok(None);
+    };
+    Ok(clients::find(state, &found.client_id)
+        .await?
+        .map(|c| c.name))
 }
 
 /// What a decision on the `/device` page came to.
@@ -264,7 +289,7 @@ pub async fn decide(
     state: &AppState,
     user_code: &str,
     approve: bool,
-    user_id: &str,
+    user: &User,
 ) -> ApiResult<Decision> {
     let Some(code) = normalise_user_code(user_code) else {
         return Ok(Decision::Unknown);
@@ -282,13 +307,20 @@ pub async fn decide(
     } else {
         devices::DENIED
     };
-    let (hash, user) = (found.device_code_hash.clone(), user_id.to_owned());
+    let (hash, user_id, epoch) = (
+        found.device_code_hash.clone(),
+        user.id.clone(),
+        user.grant_epoch,
+    );
     let decided = state
         .db
-        .run(move |conn| devices::decide(conn, &hash, status, &user, now))
+        .run(move |conn| devices::decide(conn, &hash, status, &user_id, now, epoch))
         .await?;
-    if !decided {
-        return Ok(Decision::Unknown);
+    match decided {
+        None => return Ok(Decision::Unknown),
+        Some(Standing::Current(_)) => {}
+        // Approving for a user who was disabled, deleted, or had all sessions ended meanwhile.
+        Some(other) => return Err(crate::sessions::refusal(&other).into()),
     }
     let client_name = clients::find(state, &found.client_id)
         .await?

@@ -531,6 +531,7 @@ fn client_credentials(
         username: None,
         audience: Some(audience),
         actor: None,
+        issued_at_least: 0,
     };
     let (access, _) = state
         .tokens
@@ -644,11 +645,29 @@ async fn token_exchange(
             sub: client.client_id.clone(),
             act: subject.act.clone().map(Box::new),
         }),
+        // Never older than what it was exchanged from (which a user-wide revocation that came
+        // before it does not cover).
+        issued_at_least: subject.iat,
     };
+    // A token every verifier would refuse is not handed out.
+    if subject.actors().count() >= tokenauth_jwt::MAX_ACT_DEPTH {
+        return Err(OAuthError::invalid_request(format!(
+            "subject_token has been exchanged {} times; a token may carry at most {} actors",
+            subject.actors().count(),
+            tokenauth_jwt::MAX_ACT_DEPTH
+        )));
+    }
     let (access, claims) = state
         .tokens
         .mint_access_until(&grant, now, subject.exp)
         .map_err(|e| OAuthError::from_api(e.into()))?;
+    if access.len() > tokenauth_jwt::MAX_TOKEN_BYTES {
+        return Err(OAuthError::invalid_request(format!(
+            "the exchanged token would be {} bytes, over the {} every verifier accepts",
+            access.len(),
+            tokenauth_jwt::MAX_TOKEN_BYTES
+        )));
+    }
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",

@@ -1,8 +1,9 @@
 //! The auth-service's own HTML pages (the login page, error pages): rendered from askama
 //! templates (every value HTML-escaped), sent with headers that keep them out of frames, caches
 //! and referrers, with a Content-Security-Policy that allows no script at all and only the one
-//! inline stylesheet below (by its hash). Forms carry a CSRF token that must equal a cookie
-//! only this site can set and that browsers send only on same-site requests.
+//! inline stylesheet below (by its hash). Forms carry a CSRF token that must be the HMAC, under
+//! a server secret, of a cookie only this site can set and that browsers send only on same-site
+//! requests.
 
 use std::sync::LazyLock;
 
@@ -153,24 +154,42 @@ pub fn removal(state: &AppState, name: &'static str, same_site: SameSite) -> Coo
     c
 }
 
-/// The CSRF token of this browser: its cookie's value, or a new one (and the cookie to set).
-pub fn csrf_token(req: &HttpRequest, state: &AppState) -> (String, bool) {
-    match req.cookie(cookie_name(state, CSRF_COOKIE)) {
-        Some(c) if c.value().len() == 43 => (c.value().to_owned(), false),
-        _ => (random_token().unwrap_or_default(), true),
-    }
+/// The form token that goes with a CSRF cookie's value: its HMAC under a secret derived from the
+/// signing key, so every auth-service sharing the key computes the same, and nobody without it
+/// can pair a cookie it planted with a token of its own making.
+fn csrf_form_token(state: &AppState, cookie_value: &str) -> Option<String> {
+    let keys = state.tokens.keys();
+    let secret = keys.signing_key()?.derive_secret(CSRF_PURPOSE);
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
+    let tag = aws_lc_rs::hmac::sign(&key, cookie_value.as_bytes());
+    Some(URL_SAFE_NO_PAD.encode(tag.as_ref()))
 }
 
-/// The CSRF cookie for a token, an hour long (a form left open longer is sent again).
-pub fn csrf_cookie(state: &AppState, token: String) -> Cookie<'static> {
-    cookie(state, CSRF_COOKIE, token, SameSite::Strict, 3600)
+/// What a form's CSRF token is bound to, besides the browser's cookie.
+const CSRF_PURPOSE: &str = "tokenauth page csrf";
+
+/// The CSRF token for this browser's forms, and the CSRF cookie to set when the browser has
+/// none yet (a random value, an hour long: a form left open longer is sent again).
+pub fn csrf_token(req: &HttpRequest, state: &AppState) -> (String, Option<Cookie<'static>>) {
+    let (value, cookie) = match req.cookie(cookie_name(state, CSRF_COOKIE)) {
+        Some(c) if c.value().len() == 43 => (c.value().to_owned(), None),
+        _ => {
+            let value = random_token().unwrap_or_default();
+            let cookie = cookie(state, CSRF_COOKIE, value.clone(), SameSite::Strict, 3600);
+            (value, Some(cookie))
+        }
+    };
+    (csrf_form_token(state, &value).unwrap_or_default(), cookie)
 }
 
-/// Whether a form's `csrf_token` equals this browser's CSRF cookie.
+/// Whether a form's `csrf_token` is the one that goes with this browser's CSRF cookie.
 pub fn csrf_ok(req: &HttpRequest, state: &AppState, sent: Option<&str>) -> bool {
-    match (req.cookie(cookie_name(state, CSRF_COOKIE)), sent) {
-        (Some(cookie), Some(sent)) if !sent.is_empty() => {
-            verify_slices_are_equal(cookie.value().as_bytes(), sent.as_bytes()).is_ok()
+    let Some(cookie) = req.cookie(cookie_name(state, CSRF_COOKIE)) else {
+        return false;
+    };
+    match (csrf_form_token(state, cookie.value()), sent) {
+        (Some(expected), Some(sent)) if !cookie.value().is_empty() => {
+            verify_slices_are_equal(expected.as_bytes(), sent.as_bytes()).is_ok()
         }
         _ => false,
     }

@@ -4,6 +4,7 @@ use tokenauth_kit::Problem;
 use tokenauth_kit::problem::Code;
 use tokenauth_store::models::{RefreshToken, Session, User};
 use tokenauth_store::sessions::{self, RefreshLookup, Rotation};
+use tokenauth_store::users::Standing;
 
 use crate::error::ApiResult;
 use crate::state::{AppState, unix_now};
@@ -31,6 +32,7 @@ fn user_grant(user: &User, session: &Session) -> Grant {
         username: Some(user.username.clone()),
         audience: None,
         actor: None,
+        issued_at_least: user.tokens_not_before.unwrap_or(0),
     }
 }
 
@@ -51,15 +53,34 @@ fn token_response(
     }
 }
 
-/// A session about to start: its rows, and the tokens to hand out once they are stored.
+/// A session about to start: its rows, to be stored with the user held (see
+/// [`tokenauth_store::users::hold`]), and its refresh token, handed out with an access token
+/// by [`NewSession::tokens`] once they are.
 pub struct NewSession {
     pub session: Session,
     pub refresh_row: RefreshToken,
-    pub response: TokenResponse,
+    refresh: String,
+    refresh_ttl: i64,
+    now: i64,
 }
 
-/// A new session for `user` (started for `client_id`, or for the first-party JSON API), its
-/// first refresh token and an access token bound to it, not stored yet.
+impl NewSession {
+    /// The token response for this session once it is stored, `user` as the store held it.
+    pub fn tokens(self, state: &AppState, user: &User) -> ApiResult<TokenResponse> {
+        let (access, _) = state
+            .tokens
+            .mint_access(&user_grant(user, &self.session), self.now)?;
+        Ok(token_response(
+            state,
+            access,
+            self.refresh,
+            self.refresh_ttl,
+        ))
+    }
+}
+
+/// A new session for `user` (started for `client_id`, or for the first-party JSON API) and its
+/// first refresh token, not stored yet.
 pub fn new_session(
     state: &AppState,
     user: &User,
@@ -86,26 +107,45 @@ pub fn new_session(
         expires_at: now + refresh_ttl,
         used_at: None,
     };
-    let (access, _) = state.tokens.mint_access(&user_grant(user, &session), now)?;
     Ok(NewSession {
         session,
         refresh_row,
-        response: token_response(state, access, refresh, refresh_ttl),
+        refresh,
+        refresh_ttl,
+        now,
     })
 }
 
-/// A new session for `user`: its first refresh token and an access token bound to it.
+/// Why a user whose password was right a moment ago gets no session (for a standing other than
+/// `Current`): the account was disabled, deleted, given a new password or had all its sessions
+/// ended while the password was checked.
+pub fn refusal(standing: &Standing) -> Problem {
+    match standing {
+        Standing::Disabled => Problem::new(Code::AccountDisabled, "Account is disabled"),
+        Standing::Current(_) | Standing::Gone | Standing::Changed => Problem::new(
+            Code::InvalidCredentials,
+            "Unknown username or wrong password",
+        ),
+    }
+}
+
+/// A new session for `user` (as read before the password check): its first refresh token and an
+/// access token bound to it. Refused if the user changed since it was read (see [`refusal`]).
 pub async fn start_session(state: &AppState, user: &User) -> ApiResult<TokenResponse> {
-    let NewSession {
-        session,
-        refresh_row,
-        response,
-    } = new_session(state, user, None, unix_now())?;
-    state
+    let new = new_session(state, user, None, unix_now())?;
+    let (session, refresh_row, epoch) = (
+        new.session.clone(),
+        new.refresh_row.clone(),
+        user.grant_epoch,
+    );
+    let standing = state
         .db
-        .run(move |conn| sessions::create(conn, &session, &refresh_row))
+        .run(move |conn| sessions::start(conn, &session, &refresh_row, Some(epoch)))
         .await?;
-    Ok(response)
+    match standing {
+        Standing::Current(user) => new.tokens(state, &user),
+        other => Err(refusal(&other).into()),
+    }
 }
 
 /// Spends a refresh token for a new pair. A token presented a second time revokes its session;

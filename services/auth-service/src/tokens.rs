@@ -86,6 +86,10 @@ pub struct Grant {
     pub audience: Option<Vec<String>>,
     /// `act` (RFC 8693 §4.1): the client acting for the subject, for an exchanged token.
     pub actor: Option<Actor>,
+    /// The earliest `iat` the token may carry (Unix seconds): the subject's `tokens_not_before`,
+    /// so that a token minted in the same second as a user-wide revocation, but after it, is not
+    /// taken for one issued before it. `nbf` stays the moment of minting.
+    pub issued_at_least: i64,
 }
 
 /// The keys of the moment: the first signs; all verify and are published.
@@ -115,6 +119,11 @@ impl KeySet {
 
     pub fn verifier(&self) -> &Verifier {
         &self.verifier
+    }
+
+    /// The key that signs (the first of the set).
+    pub fn signing_key(&self) -> Option<&SigningKey> {
+        self.keys.first()
     }
 
     /// Which key set this is (see [`tokenauth_guard::cache::VerifiedCache::with`]).
@@ -252,7 +261,7 @@ impl Tokens {
                 .clone()
                 .unwrap_or_else(|| self.audience.clone()),
             exp: (now + self.access_ttl).min(not_after),
-            iat: now,
+            iat: now.max(grant.issued_at_least),
             nbf: now,
             jti: uuid::Uuid::new_v4().to_string(),
             client_id: grant.client_id.clone(),

@@ -57,7 +57,7 @@ fn login_page(
     username: &str,
     error: Option<&str>,
 ) -> HttpResponse {
-    let (csrf, new) = pages::csrf_token(req, state);
+    let (csrf, new_cookie) = pages::csrf_token(req, state);
     let body = LoginPage {
         style: STYLE,
         action: "/oauth/authorize",
@@ -73,8 +73,8 @@ fn login_page(
         status,
         &[authorize::form_target(&authorization.redirect_uri)],
     );
-    if new {
-        res.cookie(pages::csrf_cookie(state, csrf));
+    if let Some(cookie) = new_cookie {
+        res.cookie(cookie);
     }
     res.body(body)
 }
@@ -226,7 +226,7 @@ pub async fn login(
     security(()),
 )]
 pub async fn logout_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let (csrf, new) = pages::csrf_token(&req, &state);
+    let (csrf, new_cookie) = pages::csrf_token(&req, &state);
     let body = LogoutPage {
         style: STYLE,
         csrf_token: &csrf,
@@ -234,8 +234,8 @@ pub async fn logout_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
     .render()
     .unwrap_or_default();
     let mut res = pages::page(StatusCode::OK, &[]);
-    if new {
-        res.cookie(pages::csrf_cookie(&state, csrf));
+    if let Some(cookie) = new_cookie {
+        res.cookie(cookie);
     }
     res.body(body)
 }

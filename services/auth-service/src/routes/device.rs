@@ -22,6 +22,21 @@ struct DevicePage<'a> {
     username: &'a str,
     signed_in_as: Option<&'a str>,
     error: Option<&'a str>,
+    /// The registered name of the client whose request `user_code` is: shown before anything
+    /// is approved (RFC 8628 §5.4).
+    asking: Option<&'a str>,
+    /// The user code the page named the client for; an approval counts only with it.
+    shown_code: &'a str,
+}
+
+/// What one drawing of the device page shows.
+#[derive(Default)]
+struct View<'a> {
+    user_code: &'a str,
+    username: &'a str,
+    signed_in_as: Option<&'a str>,
+    error: Option<&'a str>,
+    asking: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -61,31 +76,49 @@ pub async fn device_authorization(
         .json(answer))
 }
 
-fn render(
-    req: &HttpRequest,
-    state: &AppState,
-    status: StatusCode,
-    user_code: &str,
-    username: &str,
-    signed_in_as: Option<&str>,
-    error: Option<&str>,
-) -> HttpResponse {
-    let (csrf, new) = pages::csrf_token(req, state);
+fn render(req: &HttpRequest, state: &AppState, status: StatusCode, view: View<'_>) -> HttpResponse {
+    let (csrf, new_cookie) = pages::csrf_token(req, state);
+    let shown_code = match view.asking {
+        Some(_) => view.user_code,
+        None => "",
+    };
     let body = DevicePage {
         style: STYLE,
         csrf_token: &csrf,
-        user_code,
-        username,
-        signed_in_as,
-        error,
+        user_code: view.user_code,
+        username: view.username,
+        signed_in_as: view.signed_in_as,
+        error: view.error,
+        asking: view.asking,
+        shown_code,
     }
     .render()
     .unwrap_or_default();
     let mut res = pages::page(status, &[]);
-    if new {
-        res.cookie(pages::csrf_cookie(state, csrf));
+    if let Some(cookie) = new_cookie {
+        res.cookie(cookie);
     }
     res.body(body)
+}
+
+/// The name of the client whose live request `user_code` is, looked up within the address's
+/// failed-login window like a typed code (an unknown code counts), so that the page cannot be
+/// used to find live codes faster than passwords. `Err` is the page's refusal (429).
+async fn client_asking(
+    state: &AppState,
+    user_code: &str,
+    client_ip: Option<std::net::IpAddr>,
+) -> ApiResult<Result<Option<String>, super::Refusal>> {
+    let windows = crate::ratelimit::login_ip_key(client_ip)
+        .into_iter()
+        .collect();
+    let reservation = match reserve(&state.login_limiter, windows).await {
+        Ok(r) => r,
+        Err(e) => return super::Refusal::of(&e.problem()).map(Err).ok_or(e),
+    };
+    let found = device::pending_client(state, user_code).await;
+    settle(reservation, matches!(found, Ok(None))).await?;
+    Ok(Ok(found?))
 }
 
 /// The page a person approves or denies a device on; it asks for a login without a login
@@ -105,16 +138,42 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Htt
         .map(|(_, v)| v.chars().take(32).collect())
         .unwrap_or_default();
     let user = authorize::login_session(&state, &req).await?;
-    Ok(render(
-        &req,
-        &state,
-        StatusCode::OK,
-        &user_code,
-        "",
-        user.as_ref().map(|u| u.username.as_str()),
-        None,
-    ))
+    let signed_in_as = user.as_ref().map(|u| u.username.as_str());
+    if user_code.is_empty() {
+        let view = View {
+            signed_in_as,
+            ..View::default()
+        };
+        return Ok(render(&req, &state, StatusCode::OK, view));
+    }
+    let client_ip = state.config.common.trusted_proxies.client_ip(&req);
+    let res = match client_asking(&state, &user_code, client_ip).await? {
+        Ok(asking) => {
+            let error = asking.is_none().then_some(UNKNOWN_CODE);
+            let view = View {
+                user_code: &user_code,
+                signed_in_as,
+                error,
+                asking: asking.as_deref(),
+                ..View::default()
+            };
+            render(&req, &state, StatusCode::OK, view)
+        }
+        Err(refusal) => refusal.respond(|status, message| {
+            let view = View {
+                user_code: &user_code,
+                signed_in_as,
+                error: Some(message),
+                ..View::default()
+            };
+            render(&req, &state, status, view)
+        }),
+    };
+    Ok(res)
 }
+
+const UNKNOWN_CODE: &str =
+    "That code is unknown, expired or already used. Check the code on your device.";
 
 /// The device page's form: the user code, `action` (`approve` or `deny`), the CSRF token, and
 /// a username and password when there is no login session (counted like `POST /v1/login`).
@@ -158,15 +217,13 @@ pub async fn decide(
         Some("approve") => true,
         Some("deny") => false,
         _ => {
-            return Ok(render(
-                &req,
-                &state,
-                StatusCode::BAD_REQUEST,
-                &user_code,
+            let view = View {
+                user_code: &user_code,
                 username,
-                None,
-                Some("Choose Approve or Deny."),
-            ));
+                error: Some("Choose Approve or Deny."),
+                ..View::default()
+            };
+            return Ok(render(&req, &state, StatusCode::BAD_REQUEST, view));
         }
     };
     let client_ip = state.config.common.trusted_proxies.client_ip(&req);
@@ -175,15 +232,13 @@ pub async fn decide(
         Some(user) => user,
         None => {
             let again = |status, message: &str| {
-                render(
-                    &req,
-                    &state,
-                    status,
-                    &user_code,
+                let view = View {
+                    user_code: &user_code,
                     username,
-                    None,
-                    Some(message),
-                )
+                    error: Some(message),
+                    ..View::default()
+                };
+                render(&req, &state, status, view)
             };
             match super::sign_in_on_page(&state, username, params.get("password"), client_ip)
                 .await?
@@ -196,6 +251,40 @@ pub async fn decide(
             }
         }
     };
+    let signed_in_as = Some(user.username.as_str());
+    // An approval counts only from a page that named the client asking with this very code;
+    // else the page names it now and asks again.
+    let shown = params
+        .get("shown_code")
+        .and_then(device::normalise_user_code);
+    if approve && (shown.is_none() || shown != device::normalise_user_code(&user_code)) {
+        let res = match client_asking(&state, &user_code, client_ip).await? {
+            Ok(asking) => {
+                let (status, error) = match asking {
+                    Some(_) => (StatusCode::OK, None),
+                    None => (StatusCode::BAD_REQUEST, Some(UNKNOWN_CODE)),
+                };
+                let view = View {
+                    user_code: &user_code,
+                    signed_in_as,
+                    error,
+                    asking: asking.as_deref(),
+                    ..View::default()
+                };
+                render(&req, &state, status, view)
+            }
+            Err(refusal) => refusal.respond(|status, message| {
+                let view = View {
+                    user_code: &user_code,
+                    signed_in_as,
+                    error: Some(message),
+                    ..View::default()
+                };
+                render(&req, &state, status, view)
+            }),
+        };
+        return Ok(super::with_login(&state, res, new_login));
+    }
     // A code typed wrong counts as a failed attempt of the address, so that codes cannot be
     // guessed faster than passwords; a right one gives its place back.
     let windows = crate::ratelimit::login_ip_key(client_ip)
@@ -208,31 +297,29 @@ pub async fn decide(
                 return Err(e);
             };
             let res = refusal.respond(|status, message| {
-                render(
-                    &req,
-                    &state,
-                    status,
-                    &user_code,
-                    "",
-                    Some(&user.username),
-                    Some(message),
-                )
+                let view = View {
+                    user_code: &user_code,
+                    signed_in_as,
+                    error: Some(message),
+                    ..View::default()
+                };
+                render(&req, &state, status, view)
             });
             return Ok(super::with_login(&state, res, new_login));
         }
     };
-    let decision = device::decide(&state, &user_code, approve, &user.id).await;
+    let decision = device::decide(&state, &user_code, approve, &user).await;
     settle(reservation, matches!(decision, Ok(Decision::Unknown))).await?;
     let res = match decision? {
-        Decision::Unknown => render(
-            &req,
-            &state,
-            StatusCode::BAD_REQUEST,
-            &user_code,
-            "",
-            Some(&user.username),
-            Some("That code is unknown, expired or already used. Check the code on your device."),
-        ),
+        Decision::Unknown => {
+            let view = View {
+                user_code: &user_code,
+                signed_in_as,
+                error: Some(UNKNOWN_CODE),
+                ..View::default()
+            };
+            render(&req, &state, StatusCode::BAD_REQUEST, view)
+        }
         Decision::Approved { client_name } => done(
             "Device connected",
             &format!(

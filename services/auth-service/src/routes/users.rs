@@ -44,7 +44,7 @@ pub async fn list(
     query: web::Query<Vec<(String, String)>>,
 ) -> ApiResult<HttpResponse> {
     admin::require_admin(&auth)?;
-    let (limit, cursor) = admin::page_request(&query)?;
+    let (limit, cursor) = admin::page_request(&state, &query)?;
     let page = admin::list(&state, limit, cursor).await?;
     Ok(HttpResponse::Ok().json(UserPage {
         users: page.users.iter().map(UserView::from).collect(),

@@ -398,6 +398,7 @@ fn legacy_user(username: &str, password_hash: &str) -> User {
         disabled: false,
         created_at: 1_700_000_000,
         tokens_not_before: None,
+        grant_epoch: 0,
         email: None,
         email_key: None,
     }

@@ -68,6 +68,31 @@ async fn users_are_listed_a_page_at_a_time_in_a_stable_order(b: Backend) {
     let six = page(&app, &admin, "?limit=6").await;
     assert_eq!(six["next_cursor"], Value::Null);
 
+    // Cursors the service did not hand out: one made by hand from a real id (the form an
+    // earlier version handed out), and a real one with another id put in.
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let handed = page(&app, &admin, "?limit=1").await["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let decoded = String::from_utf8(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&handed)
+            .unwrap(),
+    )
+    .unwrap();
+    let (_, tag) = decoded.split_once('.').unwrap();
+    let other = ids[2].as_str().unwrap();
+    let forged = [
+        format!("?cursor={}", b64(&format!("u1:{other}"))),
+        format!("?cursor={}", b64(&format!("u1:{other}.{tag}"))),
+        format!("?cursor={}", b64(&format!("u1:{}", uuid::Uuid::new_v4()))),
+    ];
+    for bad in &forged {
+        let res = call(&app, Method::GET, &format!("/v1/users{bad}"), &admin, None).await;
+        assert_problem(res, 400, "invalid_request").await;
+    }
     for bad in [
         "?limit=0",
         "?limit=101",

@@ -706,6 +706,22 @@ async fn the_login_form_refuses_forged_csrf_and_counts_failures() {
     let mut stranger = Browser::new(&app);
     let res = stranger.post("/oauth/authorize", &with(Some(&real))).await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
+    // Over plain HTTP an attacker may plant the cookie: a token of its own making that equals
+    // the planted cookie, or the browser's own cookie value sent as the token, is still refused.
+    let cookie = browser.cookies["tokenauth_csrf"].clone();
+    assert_ne!(real, cookie, "the form token is not the cookie's value");
+    for (planted, sent) in [
+        ("a".to_owned(), "a".to_owned()),
+        ("A".repeat(43), "A".repeat(43)),
+        (cookie.clone(), cookie.clone()),
+    ] {
+        let mut victim = Browser::new(&app);
+        victim.forwarded_for = Some("198.51.100.21".into());
+        victim.cookies.insert("tokenauth_csrf".into(), planted);
+        let res = victim.post("/oauth/authorize", &with(Some(&sent))).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{sent}");
+        assert!(!victim.cookies.contains_key("tokenauth_login"));
+    }
 
     // Wrong passwords: shown on the page, counted with /v1/login's.
     for _ in 0..5 {

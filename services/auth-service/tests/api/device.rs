@@ -87,7 +87,16 @@ async fn decide(
         pairs.push(("username".into(), name.into()));
         pairs.push(("password".into(), password.into()));
     }
-    browser.post("/device", &pairs).await
+    let answer = browser.post("/device", &pairs).await;
+    // An approval of a typed code first names the client asking, and counts only from there.
+    if action == "approve" && answer.input("shown_code").is_some() {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        let mut pairs = hidden_fields(&answer.body);
+        pairs.push(("user_code".into(), user_code.into()));
+        pairs.push(("action".into(), action.into()));
+        return browser.post("/device", &pairs).await;
+    }
+    answer
 }
 
 async fn a_device_is_approved_from_the_page_and_polls_every_answer(b: Backend) {
@@ -234,6 +243,103 @@ async fn a_device_is_approved_from_the_page_and_polls_every_answer(b: Backend) {
     .await;
 }
 both!(a_device_is_approved_from_the_page_and_polls_every_answer);
+
+/// RFC 8628 §5.4: the page names the client asking before anything is approved, whether the
+/// code came in the link or was typed; looking a code up counts like typing one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_names_the_client_before_anything_is_approved() {
+    let app = crate::helpers::admin_spawn(Backend::Sqlite)
+        .env("TRUSTED_PROXIES", "127.0.0.1")
+        .start()
+        .await;
+    let admin = crate::helpers::admin_token(&app).await;
+    let client_id = cli_client(&app, &admin).await;
+    let name = unique("viewer");
+    app.register(&name).await;
+    let pending = |device_code: String| {
+        let (app, client_id) = (&app, client_id.clone());
+        async move {
+            wait_interval(app).await;
+            let res = poll(app, &client_id, &device_code).await;
+            res.json::<Value>().await.unwrap()["error"].clone()
+        }
+    };
+
+    // From the link: named at once.
+    let codes = start(&app, &client_id).await;
+    let user_code = codes["user_code"].as_str().unwrap().to_owned();
+    let device_code = codes["device_code"].as_str().unwrap().to_owned();
+    let mut browser = Browser::new(&app);
+    browser.forwarded_for = Some("198.51.100.41".into());
+    let page = browser.get(&format!("/device?user_code={user_code}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("<strong>Example CLI</strong> is asking to sign in"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        page.input("shown_code").as_deref(),
+        Some(user_code.as_str())
+    );
+
+    // Typed on the bare page: the first approve names the client and approves nothing.
+    let bare = browser.get("/device").await;
+    assert!(!bare.body.contains("Example CLI"));
+    assert!(bare.input("shown_code").is_none());
+    let mut pairs = hidden_fields(&bare.body);
+    pairs.push(("user_code".into(), user_code.clone()));
+    pairs.push(("action".into(), "approve".into()));
+    pairs.push(("username".into(), name.clone()));
+    pairs.push(("password".into(), PASSWORD.into()));
+    let asked = browser.post("/device", &pairs).await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert!(
+        asked
+            .body
+            .contains("<strong>Example CLI</strong> is asking to sign in")
+    );
+    assert_eq!(pending(device_code.clone()).await, "authorization_pending");
+    // A page shown for another code approves nothing either.
+    let other = start(&app, &client_id).await;
+    let mut pairs = hidden_fields(&asked.body);
+    pairs.retain(|(n, _)| n != "shown_code");
+    pairs.push((
+        "shown_code".into(),
+        other["user_code"].as_str().unwrap().into(),
+    ));
+    pairs.push(("user_code".into(), user_code.clone()));
+    pairs.push(("action".into(), "approve".into()));
+    let again = browser.post("/device", &pairs).await;
+    assert!(again.body.contains("is asking to sign in"));
+    assert_eq!(pending(device_code.clone()).await, "authorization_pending");
+    // From the page that named it: approved.
+    let mut pairs = hidden_fields(&again.body);
+    pairs.push(("user_code".into(), user_code.clone()));
+    pairs.push(("action".into(), "approve".into()));
+    let done = browser.post("/device", &pairs).await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert!(done.body.contains("Device connected"), "{}", done.body);
+
+    // Unknown codes in the link name nobody, and count like typed ones.
+    let mut guesser = Browser::new(&app);
+    guesser.forwarded_for = Some("198.51.100.42".into());
+    for _ in 0..5 {
+        let page = guesser.get("/device?user_code=BBBB-BBBB").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("That code is unknown"));
+        assert!(!page.body.contains("is asking"));
+    }
+    let limited = guesser
+        .get(&format!(
+            "/device?user_code={}",
+            other["user_code"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(!limited.body.contains("Example CLI"));
+}
 
 async fn device_requests_and_polls_are_refused_when_they_must_be(b: Backend) {
     let (app, admin) = with_admin(b).await;

@@ -20,6 +20,7 @@ mod interop;
 mod oauth;
 mod operations;
 mod postgres_tls;
+mod races;
 mod ratelimit;
 mod secrets;
 mod sessions;

@@ -475,6 +475,8 @@ async fn a_device_is_approved_and_denied_from_the_page() {
         .await
         .unwrap();
     assert_eq!(shown.as_deref(), codes["user_code"].as_str());
+    // The client asking is named before anything is approved (RFC 8628 §5.4).
+    wait_for_text(&c, "main", "is asking to sign in").await;
     fill(&c, "username", "alice").await;
     fill(&c, "password", PASSWORD).await;
     screenshot(&c, "device.png").await;
