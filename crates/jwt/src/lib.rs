@@ -204,6 +204,25 @@ mod tests {
     }
 
     #[test]
+    fn derived_secrets_are_the_keys_own_and_one_per_purpose() {
+        crate::install_crypto_provider();
+        let pem = SigningKey::generate_ed25519_pem().unwrap();
+        let (a, again) = (
+            SigningKey::ed25519_from_pem(&pem).unwrap().remove(0),
+            SigningKey::ed25519_from_pem(&pem).unwrap().remove(0),
+        );
+        let other = &two_keys()[0];
+        // The same key (another replica loading the same file) derives the same secret.
+        assert_eq!(a.derive_secret("csrf"), again.derive_secret("csrf"));
+        assert_ne!(a.derive_secret("csrf"), a.derive_secret("cursor"));
+        assert_ne!(a.derive_secret("csrf"), other.derive_secret("csrf"));
+        let hs = SigningKey::hs256(b"an-hs256-test-secret-of-at-least-32-bytes!").unwrap();
+        let hs_again = SigningKey::hs256(b"an-hs256-test-secret-of-at-least-32-bytes!").unwrap();
+        assert_eq!(hs.derive_secret("csrf"), hs_again.derive_secret("csrf"));
+        assert_ne!(hs.derive_secret("csrf"), a.derive_secret("csrf"));
+    }
+
+    #[test]
     fn an_act_chain_deeper_than_five_is_refused() {
         let keys = two_keys();
         let key = &keys[0];

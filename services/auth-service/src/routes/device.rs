@@ -147,29 +147,34 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<Htt
         return Ok(render(&req, &state, StatusCode::OK, view));
     }
     let client_ip = state.config.common.trusted_proxies.client_ip(&req);
-    let res = match client_asking(&state, &user_code, client_ip).await? {
-        Ok(asking) => {
-            let error = asking.is_none().then_some(UNKNOWN_CODE);
-            let view = View {
-                user_code: &user_code,
-                signed_in_as,
-                error,
-                asking: asking.as_deref(),
-                ..View::default()
-            };
-            render(&req, &state, StatusCode::OK, view)
-        }
-        Err(refusal) => refusal.respond(|status, message| {
-            let view = View {
-                user_code: &user_code,
-                signed_in_as,
-                error: Some(message),
-                ..View::default()
-            };
-            render(&req, &state, status, view)
-        }),
+    let asking = client_asking(&state, &user_code, client_ip).await?;
+    Ok(asking_page(&req, &state, &user_code, signed_in_as, asking))
+}
+
+/// The page naming the client whose request `user_code` is (or saying that no live request
+/// has it, or the refusal of the lookup), with the code it was shown for.
+fn asking_page(
+    req: &HttpRequest,
+    state: &AppState,
+    user_code: &str,
+    signed_in_as: Option<&str>,
+    asking: Result<Option<String>, super::Refusal>,
+) -> HttpResponse {
+    let show = |status: StatusCode, error: Option<&str>, asking: Option<&str>| {
+        let view = View {
+            user_code,
+            signed_in_as,
+            error,
+            asking,
+            ..View::default()
+        };
+        render(req, state, status, view)
     };
-    Ok(res)
+    match asking {
+        Ok(Some(name)) => show(StatusCode::OK, None, Some(&name)),
+        Ok(None) => show(StatusCode::BAD_REQUEST, Some(UNKNOWN_CODE), None),
+        Err(refusal) => refusal.respond(|status, message| show(status, Some(message), None)),
+    }
 }
 
 const UNKNOWN_CODE: &str =
@@ -252,37 +257,23 @@ pub async fn decide(
         }
     };
     let signed_in_as = Some(user.username.as_str());
+    let again = |status, message: &str| {
+        let view = View {
+            user_code: &user_code,
+            signed_in_as,
+            error: Some(message),
+            ..View::default()
+        };
+        render(&req, &state, status, view)
+    };
     // An approval counts only from a page that named the client asking with this very code;
     // else the page names it now and asks again.
     let shown = params
         .get("shown_code")
         .and_then(device::normalise_user_code);
     if approve && (shown.is_none() || shown != device::normalise_user_code(&user_code)) {
-        let res = match client_asking(&state, &user_code, client_ip).await? {
-            Ok(asking) => {
-                let (status, error) = match asking {
-                    Some(_) => (StatusCode::OK, None),
-                    None => (StatusCode::BAD_REQUEST, Some(UNKNOWN_CODE)),
-                };
-                let view = View {
-                    user_code: &user_code,
-                    signed_in_as,
-                    error,
-                    asking: asking.as_deref(),
-                    ..View::default()
-                };
-                render(&req, &state, status, view)
-            }
-            Err(refusal) => refusal.respond(|status, message| {
-                let view = View {
-                    user_code: &user_code,
-                    signed_in_as,
-                    error: Some(message),
-                    ..View::default()
-                };
-                render(&req, &state, status, view)
-            }),
-        };
+        let asking = client_asking(&state, &user_code, client_ip).await?;
+        let res = asking_page(&req, &state, &user_code, signed_in_as, asking);
         return Ok(super::with_login(&state, res, new_login));
     }
     // A code typed wrong counts as a failed attempt of the address, so that codes cannot be
@@ -296,30 +287,23 @@ pub async fn decide(
             let Some(refusal) = super::Refusal::of(&e.problem()) else {
                 return Err(e);
             };
-            let res = refusal.respond(|status, message| {
-                let view = View {
-                    user_code: &user_code,
-                    signed_in_as,
-                    error: Some(message),
-                    ..View::default()
-                };
-                render(&req, &state, status, view)
-            });
-            return Ok(super::with_login(&state, res, new_login));
+            return Ok(super::with_login(&state, refusal.respond(again), new_login));
         }
     };
     let decision = device::decide(&state, &user_code, approve, &user).await;
     settle(reservation, matches!(decision, Ok(Decision::Unknown))).await?;
-    let res = match decision? {
-        Decision::Unknown => {
-            let view = View {
-                user_code: &user_code,
-                signed_in_as,
-                error: Some(UNKNOWN_CODE),
-                ..View::default()
-            };
-            render(&req, &state, StatusCode::BAD_REQUEST, view)
-        }
+    let decision = match decision {
+        Ok(decision) => decision,
+        // The account was disabled, deleted or had all its sessions ended meanwhile.
+        Err(e) => match super::Refusal::of(&e.problem()) {
+            Some(refusal) => {
+                return Ok(super::with_login(&state, refusal.respond(again), new_login));
+            }
+            None => return Err(e),
+        },
+    };
+    let res = match decision {
+        Decision::Unknown => again(StatusCode::BAD_REQUEST, UNKNOWN_CODE),
         Decision::Approved { client_name } => done(
             "Device connected",
             &format!(

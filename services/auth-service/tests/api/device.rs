@@ -327,7 +327,7 @@ async fn the_page_names_the_client_before_anything_is_approved() {
     guesser.forwarded_for = Some("198.51.100.42".into());
     for _ in 0..5 {
         let page = guesser.get("/device?user_code=BBBB-BBBB").await;
-        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.status, StatusCode::BAD_REQUEST);
         assert!(page.body.contains("That code is unknown"));
         assert!(!page.body.contains("is asking"));
     }

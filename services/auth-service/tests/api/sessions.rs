@@ -273,6 +273,35 @@ async fn logout_all_revokes_every_session(b: Backend) {
 }
 both!(logout_all_revokes_every_session);
 
+/// Logging out everywhere covers everything issued in its second; a login right after it, in
+/// the same second, still gets tokens that work at once (and refresh).
+async fn a_login_right_after_logging_out_everywhere_works_at_once(b: Backend) {
+    let app = spawn_app(b).await;
+    let name = unique("again");
+    let first = app.register(&name).await;
+    let mut access = s(&first, "access_token");
+    for _ in 0..5 {
+        let res = app.post_auth("/v1/logout/all", &access, None).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        assert_problem(app.get_auth("/v1/me", &access).await, 401, "token_revoked").await;
+        let fresh = app.login_ok(&name).await;
+        access = s(&fresh, "access_token");
+        assert_eq!(
+            app.get_auth("/v1/me", &access).await.status(),
+            StatusCode::OK
+        );
+        let res = app.refresh(&s(&fresh, "refresh_token")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let refreshed: Value = res.json().await.unwrap();
+        let refreshed_access = s(&refreshed, "access_token");
+        assert_eq!(
+            app.get_auth("/v1/me", &refreshed_access).await.status(),
+            StatusCode::OK
+        );
+    }
+}
+both!(a_login_right_after_logging_out_everywhere_works_at_once);
+
 async fn logout_with_a_refresh_token_ends_its_session_whatever_the_access_token(b: Backend) {
     let app = spawn_app(b).await;
     let name = unique("lapsed");
