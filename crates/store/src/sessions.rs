@@ -90,8 +90,24 @@ pub fn rotate(
     revocation_ttl: i64,
     session_max_age: i64,
 ) -> Result<Rotation, StoreError> {
+    // Whose token it is, read before the transaction: the transaction then holds the user's row
+    // first, as everything that writes for a user does, and as a change that ends all of the
+    // user's sessions (a delete, say) locks it first too; so the two wait for each other
+    // instead of each locking a row the other needs (a deadlock with a delete's cascade).
+    let owner: Option<String> = refresh_tokens::table
+        .inner_join(sessions::table)
+        .filter(refresh_tokens::token_hash.eq(old_hash))
+        .select(sessions::user_id)
+        .first(conn)
+        .optional()?;
+    let Some(owner) = owner else {
+        return Ok(Rotation::Invalid);
+    };
     conn.transaction(|conn| {
-        // The write comes first so SQLite takes its write lock at once (no lock upgrade).
+        match crate::users::hold(conn, &owner, None)? {
+            Standing::Current(_) | Standing::Disabled => {}
+            Standing::Gone | Standing::Changed => return Ok(Rotation::Invalid),
+        }
         let spendable = sessions::table
             .inner_join(users::table)
             .filter(users::disabled.eq(false))

@@ -171,7 +171,7 @@ pub struct LoginForm {
     username: String,
     #[schema(format = Password)]
     password: String,
-    /// Equal to the `tokenauth_csrf` cookie the login page set.
+    /// The token of the login page's form (bound to the `tokenauth_csrf` cookie it set).
     csrf_token: String,
     response_type: String,
     client_id: String,
@@ -216,8 +216,11 @@ pub struct DeviceForm {
     user_code: String,
     /// `approve` or `deny`.
     action: String,
-    /// Equal to the `tokenauth_csrf` cookie the page set.
+    /// The token of the page's form (bound to the `tokenauth_csrf` cookie the page set).
     csrf_token: String,
+    /// The code the page named the asking client for: an approval counts only with it equal
+    /// to `user_code`; without it the page names the client and asks again.
+    shown_code: Option<String>,
     /// Without a login session.
     username: Option<String>,
     #[schema(format = Password)]
@@ -227,7 +230,7 @@ pub struct DeviceForm {
 /// A form of the auth-service's pages that carries only its CSRF token.
 #[derive(ToSchema)]
 pub struct CsrfForm {
-    /// Equal to the `tokenauth_csrf` cookie the page set.
+    /// The token of the page's form (bound to the `tokenauth_csrf` cookie the page set).
     csrf_token: String,
 }
 

@@ -314,3 +314,84 @@ both!(page_sign_ins_lose_to_a_disable);
 async fn page_sign_ins_lose_to_a_password_change() {
     logins_in_flight_lose_to(Backend::Postgres, Path::Page, Revocation::PasswordChange).await;
 }
+
+/// Deleting a user while its sessions refresh, again and again on two auth-services: every
+/// delete succeeds (it deadlocked with the refreshes' inserts and answered 500, leaving the user
+/// and its tokens in place), no refresh answers 500, and nothing of the user works afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_user_while_its_sessions_refresh_always_succeeds() {
+    let race = Arc::new(race_setup(Backend::Postgres).await);
+    for trial in 0..6 {
+        let name = unique("refresher");
+        let registered = race.app.register(&name).await;
+        let id = registered["user"]["id"].as_str().unwrap().to_owned();
+        let mut chains = vec![registered["refresh_token"].as_str().unwrap().to_owned()];
+        for _ in 0..3 {
+            chains.push(
+                race.app.login_ok(&name).await["refresh_token"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let loops: Vec<_> = chains
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut refresh)| {
+                let (race, stop) = (race.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut last_access = None;
+                    let mut server_errors = Vec::new();
+                    while !stop.load(Ordering::SeqCst) {
+                        let app = if i % 2 == 0 { &race.app } else { &race.logins };
+                        let res = app.refresh(&refresh).await;
+                        let status = res.status();
+                        if status.is_server_error() {
+                            server_errors.push(res.text().await.unwrap());
+                            continue;
+                        }
+                        if status != StatusCode::OK {
+                            break;
+                        }
+                        let body: Value = res.json().await.unwrap();
+                        refresh = body["refresh_token"].as_str().unwrap().to_owned();
+                        last_access = body["access_token"].as_str().map(str::to_owned);
+                    }
+                    (server_errors, last_access)
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let res = race
+            .app
+            .client
+            .delete(race.app.url(&format!("/v1/users/{id}")))
+            .bearer_auth(&race.admin)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        stop.store(true, Ordering::SeqCst);
+        let mut accesses = Vec::new();
+        for outcome in join_all(loops).await {
+            let (server_errors, last_access) = outcome.unwrap();
+            assert!(
+                server_errors.is_empty(),
+                "trial {trial}: refreshes answered 5xx: {server_errors:?}"
+            );
+            accesses.extend(last_access);
+        }
+        assert_eq!(
+            status,
+            StatusCode::NO_CONTENT,
+            "trial {trial}: delete answered {body}"
+        );
+        for access in &accesses {
+            let me = race.app.get_auth("/v1/me", access).await;
+            assert_eq!(me.status(), StatusCode::UNAUTHORIZED, "trial {trial}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&race.data_dir);
+}
