@@ -65,6 +65,16 @@ fn is_lost_connection(e: &RedisError) -> bool {
         || e.code() == Some("READONLY")
 }
 
+/// Whether a failed command leaves its connection in doubt: no answer in time, or an error the
+/// client library says needs a new connection.
+fn is_suspect(e: &StoreError) -> bool {
+    match e {
+        StoreError::Timeout => true,
+        StoreError::Redis(e) => e.is_timeout() || e.is_unrecoverable_error(),
+        _ => false,
+    }
+}
+
 impl SharedConnection {
     /// Does not connect yet.
     pub fn open(target: Target) -> Self {
@@ -157,6 +167,14 @@ impl SharedConnection {
                     self.forget(number);
                     let (_, conn) = self.get().await?;
                     within(REDIS_TIMEOUT, command(conn)).await
+                }
+                // A connection that did not answer in time (Redis stalled, or the path to it
+                // went silent), or that says it must be replaced, is not used again: the next
+                // caller connects afresh (one attempt for all), so a connection left broken by
+                // a stall cannot keep failing every command once Redis answers again.
+                Err(e) if is_suspect(&e) => {
+                    self.forget(number);
+                    Err(e)
                 }
                 other => other,
             }

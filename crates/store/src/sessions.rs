@@ -106,7 +106,7 @@ pub fn rotate(
     conn.transaction(|conn| {
         match crate::users::hold(conn, &owner, None)? {
             Standing::Current(_) | Standing::Disabled => {}
-            Standing::Gone | Standing::Changed => return Ok(Rotation::Invalid),
+            Standing::Gone | Standing::Changed(_) => return Ok(Rotation::Invalid),
         }
         let spendable = sessions::table
             .inner_join(users::table)

@@ -228,8 +228,8 @@ pub enum Standing {
     /// Deleted.
     Gone,
     /// Its grant epoch moved: the password changed, or all of its sessions were ended, after the
-    /// caller read it.
-    Changed,
+    /// caller read it. The row as it is now, held until the transaction ends.
+    Changed(Box<User>),
 }
 
 /// Holds the user's row until the transaction ends and says where the user stands: the first
@@ -269,7 +269,9 @@ pub fn hold(
     Ok(match user {
         None => Standing::Gone,
         Some(user) if user.disabled => Standing::Disabled,
-        Some(user) if expected_epoch.is_some_and(|e| e != user.grant_epoch) => Standing::Changed,
+        Some(user) if expected_epoch.is_some_and(|e| e != user.grant_epoch) => {
+            Standing::Changed(Box::new(user))
+        }
         Some(user) => Standing::Current(Box::new(user)),
     })
 }

@@ -291,8 +291,9 @@ pub async fn login_session(state: &AppState, req: &HttpRequest) -> ApiResult<Opt
 }
 
 /// Starts a login session for `user` (as read before the password check); returns the cookie's
-/// value. Refused if the user changed since it was read (see [`crate::sessions::refusal`]).
-pub async fn start_login_session(state: &AppState, user: &User) -> ApiResult<String> {
+/// value and the user as the store held it (what a code issued next must find). Refused if the
+/// user changed since it was read (see [`crate::sessions::refusal`]).
+pub async fn start_login_session(state: &AppState, user: &User) -> ApiResult<(String, User)> {
     let value = pages::random_token().ok_or(crate::tokens::TokenError::Random)?;
     let now = unix_now();
     let row = LoginSession {
@@ -307,8 +308,8 @@ pub async fn start_login_session(state: &AppState, user: &User) -> ApiResult<Str
         .run(move |conn| codes::create_login_session(conn, &row, epoch))
         .await?;
     match standing {
-        Standing::Current(_) => Ok(value),
-        other => Err(crate::sessions::refusal(&other).into()),
+        Standing::Current(now) => Ok((value, *now)),
+        other => Err(crate::sessions::refusal(user, &other).into()),
     }
 }
 
@@ -356,7 +357,7 @@ pub async fn issue_code(
         .run(move |conn| codes::insert_code(conn, &row, epoch))
         .await?;
     if !matches!(standing, Standing::Current(_)) {
-        return Err(crate::sessions::refusal(&standing).into());
+        return Err(crate::sessions::refusal(user, &standing).into());
     }
     tracing::info!(user_id = %user.id, client_id = %authorization.client.client_id, "authorization code issued");
     Ok(redirect_to(state, authorization, &[("code", &code)]))

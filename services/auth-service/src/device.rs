@@ -320,7 +320,7 @@ pub async fn decide(
         None => return Ok(Decision::Unknown),
         Some(Standing::Current(_)) => {}
         // Approving for a user who was disabled, deleted, or had all sessions ended meanwhile.
-        Some(other) => return Err(crate::sessions::refusal(&other).into()),
+        Some(other) => return Err(crate::sessions::refusal(user, &other).into()),
     }
     let client_name = clients::find(state, &found.client_id)
         .await?

@@ -110,6 +110,8 @@ impl OAuthError {
         match problem.code() {
             Code::InvalidCredentials => Self::invalid_grant("Unknown username or wrong password"),
             Code::AccountDisabled => Self::invalid_grant("Account is disabled"),
+            // A login cut off by the end of every session of the account.
+            Code::TokenRevoked => Self::invalid_grant(problem.detail().to_owned()),
             Code::InvalidRefreshToken => {
                 Self::invalid_grant("Refresh token is unknown, expired, revoked or already used")
             }

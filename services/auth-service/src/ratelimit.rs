@@ -18,9 +18,11 @@ use std::time::Duration;
 
 use aws_lc_rs::digest;
 use redis::Script;
+use redis::aio::ConnectionManager;
 use tokenauth_jwt::unix_now_ms;
 use tokenauth_revocation::connection::SharedConnection;
-use tokenauth_revocation::redis_store::StoreError;
+use tokenauth_revocation::connection::within;
+use tokenauth_revocation::redis_store::{REDIS_TIMEOUT, StoreError};
 use tokio::sync::Notify;
 
 pub const WINDOW_MS: i64 = 60_000;
@@ -219,6 +221,7 @@ impl Limiter {
             keys,
             id,
             settled: false,
+            sent_on: Pinned::default(),
         };
         if self.limit == 0 || reservation.keys.is_empty() {
             reservation.settled = true;
@@ -229,7 +232,10 @@ impl Limiter {
             let woken = self.settled.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            match self.try_reserve(&reservation.keys, id).await {
+            match self
+                .try_reserve(&reservation.keys, id, &reservation.sent_on)
+                .await
+            {
                 Ok(TryReserve::Reserved) => return Ok(Attempt::Reserved(reservation)),
                 Ok(TryReserve::Limited(secs)) => {
                     reservation.forget();
@@ -253,7 +259,12 @@ impl Limiter {
         }
     }
 
-    async fn try_reserve(&self, keys: &[String], id: u128) -> Result<TryReserve, LimitError> {
+    async fn try_reserve(
+        &self,
+        keys: &[String],
+        id: u128,
+        sent_on: &Pinned,
+    ) -> Result<TryReserve, LimitError> {
         match &self.store {
             Store::InProcess(windows) => {
                 let now = unix_now_ms();
@@ -313,7 +324,12 @@ impl Limiter {
                     .arg(PENDING_TTL_MS);
                 let invocation = &invocation;
                 let answer: i64 = conn
-                    .run(|mut c| async move { invocation.invoke_async(&mut c).await })
+                    .run(|mut c| {
+                        if let Ok(mut pinned) = sent_on.lock() {
+                            *pinned = Some(c.clone());
+                        }
+                        async move { invocation.invoke_async(&mut c).await }
+                    })
                     .await?;
                 Ok(match answer {
                     0 => TryReserve::Reserved,
@@ -324,7 +340,13 @@ impl Limiter {
         }
     }
 
-    async fn settle(&self, keys: &[String], id: u128, count: bool) -> Result<(), LimitError> {
+    async fn settle(
+        &self,
+        keys: &[String],
+        id: u128,
+        count: bool,
+        sent_on: &Pinned,
+    ) -> Result<(), LimitError> {
         let result = match &self.store {
             Store::InProcess(windows) => {
                 let now = unix_now_ms();
@@ -355,10 +377,23 @@ impl Limiter {
                     .arg(u8::from(count))
                     .arg(WINDOW_MS);
                 let invocation = &invocation;
-                conn.run(|mut c| async move { invocation.invoke_async::<i64>(&mut c).await })
-                    .await
-                    .map(drop)
-                    .map_err(LimitError::from)
+                let pinned = sent_on.lock().ok().and_then(|p| p.clone());
+                let on_pinned = match pinned {
+                    Some(mut c) => {
+                        Some(within(REDIS_TIMEOUT, invocation.invoke_async::<i64>(&mut c)).await)
+                    }
+                    None => None,
+                };
+                match on_pinned {
+                    Some(Ok(_)) => Ok(()),
+                    // Never sent, or its connection is gone (then so is what it carried): any
+                    // connection will do.
+                    _ => conn
+                        .run(|mut c| async move { invocation.invoke_async::<i64>(&mut c).await })
+                        .await
+                        .map(drop)
+                        .map_err(LimitError::from),
+                }
             }
         };
         self.settled.notify_waiters();
@@ -377,7 +412,14 @@ pub struct Reservation {
     keys: Vec<String>,
     id: u128,
     settled: bool,
+    /// The Redis connection the reservation was sent on: it is settled on the same one, after
+    /// it, even when the reservation timed out (a stalled Redis may still run it when it wakes;
+    /// a give-back sent on another connection could run first and leave the place taken).
+    sent_on: Pinned,
 }
+
+/// The connection a reservation was last sent on.
+type Pinned = Arc<Mutex<Option<ConnectionManager>>>;
 
 impl std::fmt::Debug for Reservation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -395,7 +437,9 @@ impl Reservation {
             return Ok(());
         }
         self.settled = true;
-        self.limiter.settle(&self.keys, self.id, true).await
+        self.limiter
+            .settle(&self.keys, self.id, true, &self.sent_on)
+            .await
     }
 
     /// The attempt did not count (the right password): its place is free again.
@@ -404,7 +448,9 @@ impl Reservation {
             return Ok(());
         }
         self.settled = true;
-        self.limiter.settle(&self.keys, self.id, false).await
+        self.limiter
+            .settle(&self.keys, self.id, false, &self.sent_on)
+            .await
     }
 
     /// Never reserved in the store: nothing to give back.
@@ -418,15 +464,16 @@ impl Drop for Reservation {
         if self.settled {
             return;
         }
-        let (limiter, keys, id) = (
+        let (limiter, keys, id, sent_on) = (
             self.limiter.clone(),
             std::mem::take(&mut self.keys),
             self.id,
+            self.sent_on.clone(),
         );
         // Without a runtime (process ending) the pending entry lapses after PENDING_TTL_MS.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if let Err(e) = limiter.settle(&keys, id, false).await {
+                if let Err(e) = limiter.settle(&keys, id, false, &sent_on).await {
                     tracing::debug!(error = %e, "an abandoned attempt will lapse by itself");
                 }
             });

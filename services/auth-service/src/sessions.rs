@@ -117,12 +117,18 @@ pub fn new_session(
 }
 
 /// Why a user whose password was right a moment ago gets no session (for a standing other than
-/// `Current`): the account was disabled, deleted, given a new password or had all its sessions
-/// ended while the password was checked.
-pub fn refusal(standing: &Standing) -> Problem {
+/// `Current`; `checked` is the user as the password check read it): the account was disabled,
+/// deleted or given a new password meanwhile (the password given is no longer right), or all
+/// of its sessions were ended while the password was checked (this login was under way, so it
+/// ends with them: signing in again works).
+pub fn refusal(checked: &User, standing: &Standing) -> Problem {
     match standing {
         Standing::Disabled => Problem::new(Code::AccountDisabled, "Account is disabled"),
-        Standing::Current(_) | Standing::Gone | Standing::Changed => Problem::new(
+        Standing::Changed(now) if now.password_hash == checked.password_hash => Problem::new(
+            Code::TokenRevoked,
+            "Every session of this account was ended while signing in; sign in again",
+        ),
+        Standing::Current(_) | Standing::Gone | Standing::Changed(_) => Problem::new(
             Code::InvalidCredentials,
             "Unknown username or wrong password",
         ),
@@ -143,8 +149,8 @@ pub async fn start_session(state: &AppState, user: &User) -> ApiResult<TokenResp
         .run(move |conn| sessions::start(conn, &session, &refresh_row, Some(epoch)))
         .await?;
     match standing {
-        Standing::Current(user) => new.tokens(state, &user),
-        other => Err(refusal(&other).into()),
+        Standing::Current(now) => new.tokens(state, &now),
+        other => Err(refusal(user, &other).into()),
     }
 }
 

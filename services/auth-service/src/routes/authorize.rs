@@ -206,12 +206,11 @@ pub async fn login(
         )
     };
     let client_ip = state.config.common.trusted_proxies.client_ip(&req);
-    let user =
+    let (user, session) =
         match super::sign_in_on_page(&state, username, params.get("password"), client_ip).await? {
-            Ok(user) => user,
+            Ok(signed_in) => signed_in,
             Err(refusal) => return Ok(refusal.respond(again)),
         };
-    let session = authorize::start_login_session(&state, &user).await?;
     let to = authorize::issue_code(&state, &authorization, &user).await?;
     Ok(super::with_login(&state, see_other(to), Some(session)))
 }

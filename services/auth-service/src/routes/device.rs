@@ -248,8 +248,8 @@ pub async fn decide(
             match super::sign_in_on_page(&state, username, params.get("password"), client_ip)
                 .await?
             {
-                Ok(user) => {
-                    new_login = Some(authorize::start_login_session(&state, &user).await?);
+                Ok((user, login)) => {
+                    new_login = Some(login);
                     user
                 }
                 Err(refusal) => return Ok(refusal.respond(again)),

@@ -108,6 +108,10 @@ impl Refusal {
                 StatusCode::FORBIDDEN,
                 "This account is disabled.",
             )),
+            Code::TokenRevoked => Some(Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                "Every session of this account was ended while you signed in. Sign in again.",
+            )),
             Code::RateLimited => {
                 let secs = problem.retry_after().unwrap_or(60);
                 Some(Refusal {
@@ -139,13 +143,14 @@ impl Refusal {
 }
 
 /// Checks a username (or email) and password sent on one of the service's pages exactly as
-/// `POST /v1/login` does, within the same limits. `Ok(Err(_))`: what the page shows.
+/// `POST /v1/login` does, within the same limits, and starts a login session: the user as the
+/// store held it and the login-session cookie's value. `Ok(Err(_))`: what the page shows.
 pub(crate) async fn sign_in_on_page(
     state: &crate::state::AppState,
     username: &str,
     password: Option<&str>,
     client_ip: Option<std::net::IpAddr>,
-) -> crate::error::ApiResult<Result<tokenauth_store::models::User, Refusal>> {
+) -> crate::error::ApiResult<Result<(tokenauth_store::models::User, String), Refusal>> {
     use actix_web::http::StatusCode;
     let password = match password {
         Some(p) if !p.is_empty() && !username.is_empty() => p,
@@ -164,8 +169,12 @@ pub(crate) async fn sign_in_on_page(
             "Unknown username or wrong password.",
         )));
     };
-    match crate::accounts::check_login(state, username, password, client_ip).await {
-        Ok(user) => Ok(Ok(user)),
+    let signed_in = match crate::accounts::check_login(state, username, password, client_ip).await {
+        Ok(user) => crate::authorize::start_login_session(state, &user).await,
+        Err(e) => Err(e),
+    };
+    match signed_in {
+        Ok((cookie, user)) => Ok(Ok((user, cookie))),
         Err(e) => Refusal::of(&e.problem()).map(Err).ok_or(e),
     }
 }

@@ -254,6 +254,18 @@ async fn logins_in_flight_lose_to(b: Backend, path: Path, revocation: Revocation
                     status.is_client_error(),
                     "{path:?} racing {revocation:?} answered {status}: {body}"
                 );
+                // A login of the JSON API says why: the password given is no longer right
+                // (changed), the account is disabled or gone, or every session was ended while
+                // it was under way (the password is still right: sign in again).
+                if let Path::Json = path {
+                    let code = serde_json::from_str::<Value>(body).unwrap()["code"].clone();
+                    let expected = match revocation {
+                        Revocation::Disable => "account_disabled",
+                        Revocation::Delete | Revocation::PasswordChange => "invalid_credentials",
+                        Revocation::LogoutEverywhere => "token_revoked",
+                    };
+                    assert_eq!(code, expected, "{path:?} racing {revocation:?}: {body}");
+                }
             }
         }
     }
