@@ -33,11 +33,10 @@ pub const RUN_DEADLINE: Duration = Duration::from_millis(4000);
 /// One connection attempt, shared by every caller that arrives while it runs (and, once it
 /// has failed, by those arriving within [`RETRY_AFTER`]).
 struct Attempt {
-    outcome: OnceCell<Result<ConnectionManager, String>>,
+    /// The connection it made, or why and when it failed.
+    outcome: OnceCell<Result<ConnectionManager, (String, Instant)>>,
     /// Its number: tells the connection it made from the ones before and after it.
     number: u64,
-    /// When it failed, if it did.
-    failed_at: std::sync::Mutex<Option<Instant>>,
 }
 
 /// A lazily made, shared, reconnecting connection.
@@ -124,18 +123,15 @@ impl SharedConnection {
             .outcome
             .get_or_init(|| async {
                 let made = self.connect().await;
-                match &made {
-                    Ok(_) => {
-                        self.made.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(_) => attempt.mark_failed(),
+                if made.is_ok() {
+                    self.made.fetch_add(1, Ordering::Relaxed);
                 }
-                made.map_err(|e| e.to_string())
+                made.map_err(|e| (e.to_string(), Instant::now()))
             })
             .await;
         match outcome {
             Ok(conn) => Ok((attempt.number, conn.clone())),
-            Err(why) => Err(StoreError::Connect(why.clone())),
+            Err((why, _)) => Err(StoreError::Connect(why.clone())),
         }
     }
 
@@ -191,22 +187,11 @@ impl Attempt {
         Attempt {
             outcome: OnceCell::new(),
             number,
-            failed_at: std::sync::Mutex::new(None),
-        }
-    }
-
-    fn mark_failed(&self) {
-        if let Ok(mut failed_at) = self.failed_at.lock() {
-            *failed_at = Some(Instant::now());
         }
     }
 
     fn failed_before(&self, instant: Instant) -> bool {
-        self.failed_at
-            .lock()
-            .ok()
-            .and_then(|f| *f)
-            .is_some_and(|at| at < instant)
+        matches!(self.outcome.get(), Some(Err((_, at))) if *at < instant)
     }
 }
 

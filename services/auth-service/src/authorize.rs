@@ -415,16 +415,8 @@ pub async fn redeem(
             "code_verifier does not match the code_challenge",
         ));
     }
-    let user_id = found.user_id.clone();
-    let user = state
-        .db
-        .run(move |conn| tokenauth_store::users::find_by_id(conn, &user_id))
-        .await
-        .map_err(crate::error::ApiError::from)?;
-    let Some(user) = user.filter(|u| !u.disabled) else {
-        return Err(invalid());
-    };
-    let new = new_session(state, &user, Some(client.client_id.clone()), now)?;
+    // Whether the user is still there and enabled, the redemption itself finds out.
+    let new = new_session(state, &found.user_id, Some(client.client_id.clone()), now)?;
     let (session, refresh_row) = (new.session.clone(), new.refresh_row.clone());
     let redeemed = state
         .db

@@ -217,41 +217,33 @@ async fn redeem(
     hash: String,
     now: i64,
 ) -> OAuthResult<TokenResponse> {
-    let user_id = found.user_id.clone().unwrap_or_default();
-    let user = state
-        .db
-        .run(move |conn| tokenauth_store::users::find_by_id(conn, &user_id))
-        .await
-        .map_err(ApiError::from)?;
-    let Some(user) = user.filter(|u| !u.disabled) else {
-        return Err(OAuthError::bad_request(
+    let gone = || {
+        OAuthError::bad_request(
             "access_denied",
             "The account that approved the request is disabled or gone",
-        ));
+        )
     };
-    let new = new_session(state, &user, Some(client.client_id.clone()), now)?;
+    // Whether the user is still there and enabled, the redemption itself finds out.
+    let Some(user_id) = found.user_id.as_deref() else {
+        return Err(gone());
+    };
+    let new = new_session(state, user_id, Some(client.client_id.clone()), now)?;
     let (session, refresh_row) = (new.session.clone(), new.refresh_row.clone());
     let redeemed = state
         .db
         .run(move |conn| devices::redeem(conn, &hash, &session, &refresh_row))
         .await
         .map_err(ApiError::from)?;
-    let response = match redeemed {
-        Some(Standing::Current(user)) => new.tokens(state, &user)?,
-        Some(_) => {
-            return Err(OAuthError::bad_request(
-                "access_denied",
-                "The account that approved the request is disabled or gone",
-            ));
+    match redeemed {
+        Some(Standing::Current(user)) => {
+            tracing::info!(user_id = %user.id, client_id = %client.client_id, "device signed in");
+            Ok(new.tokens(state, &user)?)
         }
-        None => {
-            return Err(OAuthError::invalid_grant(
-                "The device code was already used",
-            ));
-        }
-    };
-    tracing::info!(user_id = %user.id, client_id = %client.client_id, "device signed in");
-    Ok(response)
+        Some(_) => Err(gone()),
+        None => Err(OAuthError::invalid_grant(
+            "The device code was already used",
+        )),
+    }
 }
 
 /// The registered name of the client whose live, undecided request `user_code` is, if any.
@@ -319,8 +311,10 @@ pub async fn decide(
     match decided {
         None => return Ok(Decision::Unknown),
         Some(Standing::Current(_)) => {}
-        // Approving for a user who was disabled, deleted, or had all sessions ended meanwhile.
-        Some(other) => return Err(crate::sessions::refusal(user, &other).into()),
+        // Approving for a user who was disabled, deleted, or had all sessions ended meanwhile
+        // (nothing was written); a denial is written whatever the user's standing.
+        Some(other) if approve => return Err(crate::sessions::refusal(user, &other).into()),
+        Some(_) => {}
     }
     let client_name = clients::find(state, &found.client_id)
         .await?

@@ -79,17 +79,17 @@ impl NewSession {
     }
 }
 
-/// A new session for `user` (started for `client_id`, or for the first-party JSON API) and its
-/// first refresh token, not stored yet.
+/// A new session for user `user_id` (started for `client_id`, or for the first-party JSON API)
+/// and its first refresh token, not stored yet.
 pub fn new_session(
     state: &AppState,
-    user: &User,
+    user_id: &str,
     client_id: Option<String>,
     now: i64,
 ) -> ApiResult<NewSession> {
     let session = Session {
         id: uuid::Uuid::now_v7().to_string(),
-        user_id: user.id.clone(),
+        user_id: user_id.to_owned(),
         created_at: now,
         revoked_at: None,
         client_id,
@@ -138,7 +138,7 @@ pub fn refusal(checked: &User, standing: &Standing) -> Problem {
 /// A new session for `user` (as read before the password check): its first refresh token and an
 /// access token bound to it. Refused if the user changed since it was read (see [`refusal`]).
 pub async fn start_session(state: &AppState, user: &User) -> ApiResult<TokenResponse> {
-    let new = new_session(state, user, None, unix_now())?;
+    let new = new_session(state, &user.id, None, unix_now())?;
     let (session, refresh_row, epoch) = (
         new.session.clone(),
         new.refresh_row.clone(),
