@@ -31,8 +31,8 @@ pub async fn run(redis_url: &str) -> anyhow::Result<bool> {
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
     let publisher = Publisher::new(
-        tokenauth_revocation::target::Target::new(redis_url)?,
-        &prefix,
+        tokenauth_redis::target::Target::new(redis_url)?,
+        &tokenauth_redis::KeyPrefix::new(prefix.clone()),
     );
     let started = Instant::now();
     publisher.seed(&events, COUNT as i64).await?;
@@ -46,14 +46,19 @@ pub async fn run(redis_url: &str) -> anyhow::Result<bool> {
     let mut conn = snapshot_connection(&client).await?;
     let started = Instant::now();
     let mut builder = StateBuilder::default();
-    let (_, seq) = snapshot(&mut conn, &Keys::new(&prefix), &mut builder).await?;
+    let (_, seq) = snapshot(
+        &mut conn,
+        &Keys::new(&tokenauth_redis::KeyPrefix::new(prefix.clone())),
+        &mut builder,
+    )
+    .await?;
     writer.install(builder, seq);
     let load_time = started.elapsed();
     let after = rss_kib();
     let stats = writer.mirror().stats();
 
     // Clean up the seeded keys.
-    let keys = Keys::new(&prefix);
+    let keys = Keys::new(&tokenauth_redis::KeyPrefix::new(prefix));
     let _: () = redis::pipe()
         .del(keys.set(Kind::Jti))
         .del(keys.seq())

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use tokenauth_kit::config::{ConfigError, Env, RedisConfig, Source};
+use tokenauth_redis::KeyPrefix;
 use tokenauth_revocation::Mirror;
 
 use crate::cache::DEFAULT_CAPACITY;
@@ -24,6 +25,8 @@ pub struct GuardBuilder {
     config: GuardConfig,
     in_process: Option<Arc<Mirror>>,
     cache_capacity: usize,
+    /// The prefix of the Redis keys, for a Redis named later by URL.
+    prefix: KeyPrefix,
     /// A setting made in code that cannot be used, reported by `build`.
     invalid: Option<ConfigError>,
 }
@@ -38,10 +41,16 @@ impl Default for GuardBuilder {
 impl GuardBuilder {
     /// A builder for a configuration already read (a service's typed config).
     pub fn new(config: GuardConfig) -> Self {
+        let prefix = config
+            .redis
+            .as_ref()
+            .map(|redis| redis.prefix.clone())
+            .unwrap_or_default();
         GuardBuilder {
             config,
             in_process: None,
             cache_capacity: DEFAULT_CAPACITY,
+            prefix,
             invalid: None,
         }
     }
@@ -81,7 +90,7 @@ impl GuardBuilder {
     /// Follow the revocations in this Redis (`redis://` or `rediss://`, credentials in the URL;
     /// a URL that is not one is reported by [`build`](Self::build)).
     pub fn redis(mut self, url: impl Into<String>) -> Self {
-        match RedisConfig::new(url, self.config.redis_key_prefix.clone()) {
+        match RedisConfig::new(url, self.prefix.clone()) {
             Ok(redis) => self.config.redis = Some(redis),
             Err(e) => self.invalid = Some(e),
         }
@@ -90,6 +99,7 @@ impl GuardBuilder {
 
     /// Follow the revocations in the Redis of this configuration (TLS CAs, Sentinels).
     pub fn redis_config(mut self, redis: RedisConfig) -> Self {
+        self.prefix = redis.prefix.clone();
         self.config.redis = Some(redis);
         self
     }
@@ -103,7 +113,10 @@ impl GuardBuilder {
 
     /// The prefix of the Redis keys and channel the auth-service writes under.
     pub fn redis_key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.config.redis_key_prefix = prefix.into();
+        self.prefix = KeyPrefix::new(prefix);
+        if let Some(redis) = &mut self.config.redis {
+            redis.prefix = self.prefix.clone();
+        }
         self
     }
 
@@ -143,11 +156,10 @@ impl GuardBuilder {
         };
         let mirror = match (self.in_process, &self.config.redis) {
             (Some(mirror), _) => mirror,
-            (None, Some(redis)) => tokenauth_revocation::feed::spawn(
-                redis.target().clone(),
-                &self.config.redis_key_prefix,
-            )
-            .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?,
+            (None, Some(redis)) => {
+                { tokenauth_revocation::feed::spawn(redis.target().clone(), &redis.prefix) }
+                    .map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?
+            }
             (None, None) => {
                 return Err(ConfigError::new(
                     "REDIS_URL",

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokenauth_jwt::{Algorithm, MIN_HS256_SECRET_BYTES};
-use tokenauth_kit::config::{self, ConfigError, DEFAULT_REDIS_PREFIX, Env, RedisConfig, Source};
+use tokenauth_kit::config::{self, ConfigError, Env, RedisConfig, Source};
 
 /// Where keys come from when neither `JWKS_URL` nor `JWT_PUBLIC_KEY_FILE` is set: the
 /// auth-service's JWKS on its default address.
@@ -94,10 +94,8 @@ pub struct GuardConfig {
     pub audience: Vec<String>,
     /// The Redis whose revocations are followed (`REDIS_URL`, `redis://` or `rediss://`, with
     /// `REDIS_TLS_CA_FILE` and `REDIS_SENTINELS`). Required unless the builder is handed a
-    /// mirror kept in this process. Its keys are read under `redis_key_prefix`.
+    /// mirror kept in this process. Its keys are read under its prefix (`REDIS_KEY_PREFIX`).
     pub redis: Option<RedisConfig>,
-    /// The prefix of every Redis key and channel (`REDIS_KEY_PREFIX`).
-    pub redis_key_prefix: String,
     /// A JWKS is fetched again at least this often (`JWKS_REFRESH_SECS`): a key taken out of
     /// it stops verifying within this bound.
     pub jwks_refresh: std::time::Duration,
@@ -124,7 +122,10 @@ impl std::fmt::Debug for GuardConfig {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("redis_url", &redis_url)
-            .field("redis_key_prefix", &self.redis_key_prefix)
+            .field(
+                "redis_key_prefix",
+                &self.redis.as_ref().map(|r| r.prefix.as_str()),
+            )
             .field("jwks_refresh", &self.jwks_refresh)
             .finish()
     }
@@ -132,14 +133,13 @@ impl std::fmt::Debug for GuardConfig {
 
 impl Default for GuardConfig {
     /// What an empty environment gives: keys from [`DEFAULT_JWKS_URL`], issuer
-    /// [`DEFAULT_ISSUER`], audience [`DEFAULT_AUDIENCE`], no Redis, prefix `tokenauth:`.
+    /// [`DEFAULT_ISSUER`], audience [`DEFAULT_AUDIENCE`], no Redis.
     fn default() -> Self {
         GuardConfig {
             keys: KeySource::JwksUrl(DEFAULT_JWKS_URL.to_owned()),
             issuer: DEFAULT_ISSUER.to_owned(),
             audience: vec![DEFAULT_AUDIENCE.to_owned()],
             redis: None,
-            redis_key_prefix: DEFAULT_REDIS_PREFIX.to_owned(),
             jwks_refresh: std::time::Duration::from_secs(DEFAULT_JWKS_REFRESH_SECS),
         }
     }
@@ -167,9 +167,6 @@ impl GuardConfig {
             keys,
             issuer,
             audience,
-            redis_key_prefix: redis
-                .as_ref()
-                .map_or_else(|| DEFAULT_REDIS_PREFIX.to_owned(), |r| r.prefix.clone()),
             redis,
             jwks_refresh: std::time::Duration::from_secs(config::parsed_or(
                 src,
@@ -241,8 +238,7 @@ mod tests {
         assert_eq!(config.issuer, default.issuer);
         assert_eq!(config.audience, default.audience);
         assert!(config.redis.is_none());
-        assert_eq!(config.redis_key_prefix, "tokenauth:");
-        assert_eq!(default.redis_key_prefix, "tokenauth:");
+        assert_eq!(tokenauth_redis::KeyPrefix::default().as_str(), "tokenauth:");
     }
 
     #[test]
@@ -263,7 +259,10 @@ mod tests {
             config.redis.as_ref().map(RedisConfig::url),
             Some("rediss://redis.example.com")
         );
-        assert_eq!(config.redis_key_prefix, "team-a:");
+        assert_eq!(
+            config.redis.as_ref().map(|r| r.prefix.as_str()),
+            Some("team-a:")
+        );
         let file = GuardConfig::from_source(&src(&[
             ("JWT_PUBLIC_KEY_FILE", "/keys.pem"),
             ("JWKS_URL", "https://ignored.example.com"),

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use tokenauth_revocation::target::Target;
+use tokenauth_redis::KeyPrefix;
+use tokenauth_redis::target::Target;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -116,9 +117,6 @@ pub fn list(src: &dyn Source, var: &'static str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Prefix of every Redis key and channel unless `REDIS_KEY_PREFIX` says otherwise.
-pub const DEFAULT_REDIS_PREFIX: &str = "tokenauth:";
-
 /// `REDIS_URL` with `REDIS_TLS_CA_FILE`, `REDIS_SENTINELS`, `REDIS_SENTINEL_MASTER` and
 /// `REDIS_KEY_PREFIX`: the shared revocation store and attempt limits.
 #[derive(Clone)]
@@ -126,7 +124,7 @@ pub struct RedisConfig {
     url: String,
     target: Target,
     /// Prefix of every key and channel.
-    pub prefix: String,
+    pub prefix: KeyPrefix,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -200,17 +198,21 @@ impl RedisConfig {
         Ok(Some(RedisConfig {
             url,
             target,
-            prefix: string_or(src, "REDIS_KEY_PREFIX", DEFAULT_REDIS_PREFIX),
+            prefix: KeyPrefix::new(string_or(
+                src,
+                "REDIS_KEY_PREFIX",
+                tokenauth_redis::DEFAULT_PREFIX,
+            )),
         }))
     }
 
     /// A URL (the one server it names, system roots for `rediss://`) and prefix set in code.
-    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Result<Self, ConfigError> {
+    pub fn new(url: impl Into<String>, prefix: KeyPrefix) -> Result<Self, ConfigError> {
         let url = url.into();
         Ok(RedisConfig {
             target: Target::new(&url).map_err(|e| ConfigError::new("REDIS_URL", e.to_string()))?,
             url,
-            prefix: prefix.into(),
+            prefix,
         })
     }
 
@@ -268,7 +270,7 @@ mod tests {
         let shown = format!("{redis:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("rediss://"), "{shown}");
-        assert_eq!(redis.prefix, DEFAULT_REDIS_PREFIX);
+        assert_eq!(redis.prefix, KeyPrefix::default());
         assert_eq!(redis.url(), "rediss://app:hunter2-secret@cache:6380/0");
         let s = src(&[("REDIS_URL", "http://cache:6379")]);
         assert_eq!(RedisConfig::from_source(&s).unwrap_err().var, "REDIS_URL");

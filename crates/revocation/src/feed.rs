@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
 
-use crate::redis_store::{Keys, Message, REDIS_TIMEOUT, StoreError, snapshot, snapshot_connection};
-use crate::target::Target;
+use crate::redis_store::{Keys, Message, snapshot, snapshot_connection};
 use crate::{Mirror, StateBuilder};
+use tokenauth_redis::target::Target;
+use tokenauth_redis::{Error, KeyPrefix, REDIS_TIMEOUT};
 
 const PING_EVERY: Duration = Duration::from_millis(200);
 /// How long a PING may go unanswered before the feed counts Redis as lost.
@@ -38,14 +39,14 @@ const SYNC_WITHIN: Duration = Duration::from_secs(5);
 /// enough to mistake a busy host for a lost Redis.
 ///
 /// Losing Redis and getting back in sync are each reported once (see [`crate::notice`]).
-pub fn spawn(target: Target, prefix: &str) -> Result<Arc<Mirror>, StoreError> {
+pub fn spawn(target: Target, prefix: &KeyPrefix) -> Result<Arc<Mirror>, Error> {
     let keys = Keys::new(prefix);
     let mirror = Arc::new(Mirror::new());
     mirror.mark_fed();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(StoreError::Thread)?;
+        .map_err(Error::Thread)?;
     let fed = mirror.clone();
     // The feed reports to the caller's subscriber, a scoped one (a test's) as well as a global.
     let dispatch = tracing::dispatcher::get_default(Clone::clone);
@@ -56,7 +57,7 @@ pub fn spawn(target: Target, prefix: &str) -> Result<Arc<Mirror>, StoreError> {
                 runtime.block_on(run(target, keys, fed));
             });
         })
-        .map_err(StoreError::Thread)?;
+        .map_err(Error::Thread)?;
     Ok(mirror)
 }
 
@@ -99,7 +100,7 @@ async fn reload(
     conn: &mut redis::aio::MultiplexedConnection,
     keys: &Keys,
     mirror: &Mirror,
-) -> Result<bool, StoreError> {
+) -> Result<bool, Error> {
     let mut builder = StateBuilder::default();
     let (ready, seq) = snapshot(conn, keys, &mut builder).await?;
     if !ready {
@@ -116,16 +117,16 @@ async fn follow(
     keys: &Keys,
     mirror: &Arc<Mirror>,
     reported: &mut Reported,
-) -> Result<(), StoreError> {
+) -> Result<(), Error> {
     // Under Sentinel, the master of the moment: a failover is followed on the next connection.
     let client = target.client().await?;
     let pubsub = tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub())
         .await
-        .map_err(|_| StoreError::Timeout)??;
+        .map_err(|_| Error::Timeout)??;
     let (mut sink, mut stream) = pubsub.split();
     tokio::time::timeout(REDIS_TIMEOUT, sink.subscribe(keys.channel()))
         .await
-        .map_err(|_| StoreError::Timeout)??;
+        .map_err(|_| Error::Timeout)??;
     let mut conn = snapshot_connection(&client).await?;
     // Since when this connection's mirror has been stale, for the one report of a feed that
     // answers but does not get in sync; a moment's reload does not count.
@@ -137,7 +138,7 @@ async fn follow(
         tokio::select! {
             msg = stream.next() => {
                 let Some(msg) = msg else {
-                    return Err(StoreError::Closed);
+                    return Err(Error::Closed);
                 };
                 let Ok(message) = serde_json::from_slice::<Message>(msg.get_payload_bytes()) else {
                     tracing::warn!("ignoring a malformed revocation message");
@@ -180,7 +181,7 @@ async fn follow(
                     // are ready at once, and the timer may be seen first: let the connection's
                     // task read what has arrived, then look once more. Late is ours, not Redis's.
                     tokio::task::yield_now().await;
-                    pong.now_or_never().ok_or(StoreError::NoPong(PONG_WITHIN))??;
+                    pong.now_or_never().ok_or(Error::NoPong(PONG_WITHIN))??;
                 }
                 if !loaded {
                     loaded = reload(&mut conn, keys, mirror).await?;

@@ -9,14 +9,12 @@
 //! or from a [`MirrorWriter`], which an in-process owner (the auth-service's embedded default)
 //! writes to.
 
-pub mod connection;
 mod event;
 pub mod feed;
 mod mirror;
 pub mod notice;
 pub mod outage;
 pub mod redis_store;
-pub mod target;
 
 pub use event::{Event, Kind};
 pub use mirror::{Mirror, MirrorStats, MirrorWriter, StateBuilder, TokenRef, Verdict};

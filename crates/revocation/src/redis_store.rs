@@ -19,87 +19,45 @@ use std::time::Duration;
 use redis::{AsyncCommands, Client, Script};
 use serde::{Deserialize, Serialize};
 
-use crate::connection::{SharedConnection, within};
-use crate::target::Target;
 use crate::{Event, Kind, StateBuilder, unix_now};
+use tokenauth_redis::connection::SharedConnection;
+use tokenauth_redis::target::Target;
+use tokenauth_redis::within;
+use tokenauth_redis::{Error, KeyPrefix, REDIS_TIMEOUT};
 
-/// Every Redis call gives up after this long: a hung Redis is an outage, not a hang.
-pub const REDIS_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Reading the full state may take longer with a million entries; the mirror is stale (and
 /// verifiers refuse) meanwhile, so a hung Redis still fails closed.
 pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Members written per command when seeding.
 const SEED_CHUNK: usize = 5_000;
 
-/// What went wrong talking to Redis. The text never carries what the server sent verbatim: a
-/// server answering garbage (not Redis, or a proxy's error page) would otherwise put its bytes
-/// in the log, different each time and so never recognised as the same error again.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("redis: {}", describe(.0))]
-    Redis(#[from] redis::RedisError),
-    #[error("redis did not answer within {REDIS_TIMEOUT:?}")]
-    Timeout,
-    /// A connection attempt failed (shared by every caller that waited for it).
-    #[error("cannot connect to redis: {0}")]
-    Connect(String),
-    #[error("redis did not answer a ping within {0:?}")]
-    NoPong(std::time::Duration),
-    #[error("malformed revocation state in redis: {}", bounded(.0))]
-    Malformed(String),
-    #[error("redis closed the subscription")]
-    Closed,
-    #[error("no Sentinel names a reachable master called {0:?}")]
-    NoMaster(String),
-    #[error("cannot start the revocation feed: {0}")]
-    Thread(std::io::Error),
-}
-
-/// A Redis error in words that stay the same from one occurrence to the next.
-fn describe(e: &redis::RedisError) -> String {
-    match e.kind() {
-        redis::ErrorKind::Parse => "the server's answer is not the Redis protocol".to_owned(),
-        _ => bounded(&e.to_string()),
-    }
-}
-
-/// At most 160 characters, control characters escaped.
-fn bounded(text: &str) -> String {
-    let escaped: String = text
-        .chars()
-        .flat_map(char::escape_default)
-        .take(160)
-        .collect();
-    escaped
-}
-
 /// Key names under a prefix.
 #[derive(Debug, Clone)]
 pub struct Keys {
-    prefix: String,
+    prefix: KeyPrefix,
 }
 
 impl Keys {
-    pub fn new(prefix: &str) -> Self {
+    pub fn new(prefix: &KeyPrefix) -> Self {
         Keys {
-            prefix: prefix.to_owned(),
+            prefix: prefix.clone(),
         }
     }
 
     pub fn set(&self, kind: Kind) -> String {
-        format!("{}rev:{}", self.prefix, kind.as_str())
+        self.prefix.key(&format!("rev:{}", kind.as_str()))
     }
 
     pub fn seq(&self) -> String {
-        format!("{}rev:seq", self.prefix)
+        self.prefix.key("rev:seq")
     }
 
     pub fn ready(&self) -> String {
-        format!("{}rev:ready", self.prefix)
+        self.prefix.key("rev:ready")
     }
 
     pub fn channel(&self) -> String {
-        format!("{}revocations", self.prefix)
+        self.prefix.key("revocations")
     }
 }
 
@@ -121,15 +79,15 @@ pub fn member_of(event: &Event) -> String {
 }
 
 /// The event a sorted-set member stands for (sequence numbers are not kept per member).
-pub fn event_of_member(kind: Kind, member: &str, expires_at: i64) -> Result<Event, StoreError> {
+pub fn event_of_member(kind: Kind, member: &str, expires_at: i64) -> Result<Event, Error> {
     let (subject, not_before) = match kind {
         Kind::User => {
             let (sub, nb) = member
                 .rsplit_once(' ')
-                .ok_or_else(|| StoreError::Malformed(format!("user member {member:?}")))?;
+                .ok_or_else(|| Error::Malformed(format!("user member {member:?}")))?;
             let nb = nb
                 .parse()
-                .map_err(|_| StoreError::Malformed(format!("user member {member:?}")))?;
+                .map_err(|_| Error::Malformed(format!("user member {member:?}")))?;
             (sub.to_owned(), Some(nb))
         }
         Kind::Jti | Kind::Sid => (member.to_owned(), None),
@@ -189,7 +147,7 @@ impl std::fmt::Debug for Publisher {
 
 impl Publisher {
     /// Does not connect yet: the service starts while Redis is down.
-    pub fn new(target: Target, prefix: &str) -> Self {
+    pub fn new(target: Target, prefix: &KeyPrefix) -> Self {
         Publisher {
             conn: SharedConnection::open(target),
             keys: Keys::new(prefix),
@@ -201,7 +159,7 @@ impl Publisher {
     /// What Redis's `maxmemory-policy` means for the revocation keys: read on every new
     /// connection (Redis restarted, or another master after a failover) and every
     /// [`EVICTION_RECHECK`], from memory otherwise.
-    pub async fn eviction(&self) -> Result<Eviction, StoreError> {
+    pub async fn eviction(&self) -> Result<Eviction, Error> {
         let made = self.conn.connections_made();
         if let Ok(last) = self.eviction.lock()
             && let Some((on, at, eviction)) = last.as_ref()
@@ -227,7 +185,7 @@ impl Publisher {
                 None => Eviction::Unknown,
             },
             // NOPERM, or CONFIG renamed away: the server refused the command itself.
-            Err(StoreError::Redis(e)) if e.code().is_some() => Eviction::Unknown,
+            Err(Error::Redis(e)) if e.code().is_some() => Eviction::Unknown,
             Err(e) => return Err(e),
         };
         if let Ok(mut last) = self.eviction.lock() {
@@ -246,14 +204,14 @@ impl Publisher {
 
     /// Writes events already committed to the database. Returns whether Redis holds the full
     /// state (false: it must be seeded).
-    pub async fn write(&self, events: &[Event]) -> Result<bool, StoreError> {
+    pub async fn write(&self, events: &[Event]) -> Result<bool, Error> {
         let mut ready = true;
         let now = unix_now();
         for event in events {
             let payload = serde_json::to_string(&Message::Revoked {
                 event: event.clone(),
             })
-            .map_err(|e| StoreError::Malformed(e.to_string()))?;
+            .map_err(|e| Error::Malformed(e.to_string()))?;
             let mut invocation = self.script.prepare_invoke();
             invocation
                 .key(self.keys.set(event.kind))
@@ -276,7 +234,7 @@ impl Publisher {
     }
 
     /// Whether Redis holds the full state, and the highest sequence number it has.
-    pub async fn status(&self) -> Result<(bool, i64), StoreError> {
+    pub async fn status(&self) -> Result<(bool, i64), Error> {
         let mut pipe = redis::pipe();
         pipe.exists(self.keys.ready()).get(self.keys.seq());
         let pipe = &pipe;
@@ -289,7 +247,7 @@ impl Publisher {
 
     /// Loads a full state (every live revocation) and marks Redis as holding it. Idempotent:
     /// replicas may seed at once, and writes may go on meanwhile.
-    pub async fn seed(&self, events: &[Event], seq: i64) -> Result<(), StoreError> {
+    pub async fn seed(&self, events: &[Event], seq: i64) -> Result<(), Error> {
         let now = unix_now();
         for kind in [Kind::Jti, Kind::Sid, Kind::User] {
             let key = self.keys.set(kind);
@@ -344,9 +302,9 @@ impl Publisher {
     }
 
     /// Announces that Redis holds every revocation up to `seq`.
-    pub async fn announce_sync(&self, seq: i64) -> Result<(), StoreError> {
+    pub async fn announce_sync(&self, seq: i64) -> Result<(), Error> {
         let payload = serde_json::to_string(&Message::Sync { seq })
-            .map_err(|e| StoreError::Malformed(e.to_string()))?;
+            .map_err(|e| Error::Malformed(e.to_string()))?;
         let (channel, payload) = (self.keys.channel(), payload.as_str());
         let channel = channel.as_str();
         let _: i64 = self
@@ -360,7 +318,7 @@ impl Publisher {
 /// A connection for [`snapshot`]: its responses may take up to [`SNAPSHOT_TIMEOUT`].
 pub async fn snapshot_connection(
     client: &Client,
-) -> Result<redis::aio::MultiplexedConnection, StoreError> {
+) -> Result<redis::aio::MultiplexedConnection, Error> {
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(REDIS_TIMEOUT))
         .set_response_timeout(Some(SNAPSHOT_TIMEOUT));
@@ -374,10 +332,10 @@ pub async fn snapshot_connection(
 async fn until<T>(
     deadline: tokio::time::Instant,
     fut: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> Result<T, StoreError> {
+) -> Result<T, Error> {
     match tokio::time::timeout_at(deadline, fut).await {
         Ok(result) => Ok(result?),
-        Err(_) => Err(StoreError::Timeout),
+        Err(_) => Err(Error::Timeout),
     }
 }
 
@@ -395,7 +353,7 @@ pub async fn snapshot<C: redis::aio::ConnectionLike + Send>(
     conn: &mut C,
     keys: &Keys,
     builder: &mut StateBuilder,
-) -> Result<(bool, i64), StoreError> {
+) -> Result<(bool, i64), Error> {
     let deadline = tokio::time::Instant::now() + SNAPSHOT_TIMEOUT;
     let (ready, seq): (bool, Option<i64>) = until(
         deadline,
@@ -471,14 +429,17 @@ mod tests {
         let url = garbage_server().await;
         let mut texts = Vec::new();
         for _ in 0..2 {
-            let publisher = Publisher::new(Target::new(&url).unwrap(), "tokenauth-test:");
+            let publisher = Publisher::new(
+                Target::new(&url).unwrap(),
+                &KeyPrefix::new("tokenauth-test:"),
+            );
             let error = publisher.status().await.unwrap_err();
             texts.push(error.to_string());
         }
         assert_eq!(texts[0], texts[1], "the same fault reads the same");
         assert!(!texts[0].contains("GARBAGE"), "{}", texts[0]);
         assert!(!texts[0].chars().any(char::is_control), "{}", texts[0]);
-        let long = StoreError::Malformed(format!("\u{7}{}", "x".repeat(10_000))).to_string();
+        let long = Error::Malformed(format!("\u{7}{}", "x".repeat(10_000))).to_string();
         assert!(long.len() < 300 && !long.contains('\u{7}'), "{long}");
     }
 
@@ -523,7 +484,7 @@ mod tests {
             revoked,
             serde_json::json!({"type": "revoked", "event": {"seq": 3, "kind": "sid", "subject": "s", "expires_at": 9}})
         );
-        let keys = Keys::new("tokenauth:");
+        let keys = Keys::new(&KeyPrefix::default());
         assert_eq!(keys.set(Kind::Jti), "tokenauth:rev:jti");
         assert_eq!(keys.channel(), "tokenauth:revocations");
     }

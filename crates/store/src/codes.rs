@@ -10,17 +10,17 @@ use diesel::prelude::*;
 use crate::db::{DbConnection, StoreError};
 use crate::models::{AuthorizationCode, LoginSession, RefreshToken, Session, User};
 use crate::schema::{authorization_codes, login_sessions, users};
-use crate::users::Standing;
+use crate::standing::Standing;
 
 /// Starts a login session if its user still stands as their password check found them (see
-/// [`crate::users::hold`]); nothing is written otherwise.
+/// [`crate::standing::hold`]); nothing is written otherwise.
 pub fn create_login_session(
     conn: &mut DbConnection,
     session: &LoginSession,
     expected_epoch: i64,
 ) -> Result<Standing, StoreError> {
     conn.transaction(|conn| {
-        let standing = crate::users::hold(conn, &session.user_id, Some(expected_epoch))?;
+        let standing = crate::standing::hold(conn, &session.user_id, Some(expected_epoch))?;
         if let Standing::Current(_) = standing {
             diesel::insert_into(login_sessions::table)
                 .values(session)
@@ -51,14 +51,14 @@ pub fn delete_login_session(conn: &mut DbConnection, id_hash: &str) -> Result<()
 }
 
 /// Stores a code if its user still stands as the login session or password check that issues
-/// it found them (see [`crate::users::hold`]); nothing is written otherwise.
+/// it found them (see [`crate::standing::hold`]); nothing is written otherwise.
 pub fn insert_code(
     conn: &mut DbConnection,
     code: &AuthorizationCode,
     expected_epoch: i64,
 ) -> Result<Standing, StoreError> {
     conn.transaction(|conn| {
-        let standing = crate::users::hold(conn, &code.user_id, Some(expected_epoch))?;
+        let standing = crate::standing::hold(conn, &code.user_id, Some(expected_epoch))?;
         if let Standing::Current(_) = standing {
             diesel::insert_into(authorization_codes::table)
                 .values(code)
@@ -91,7 +91,7 @@ pub fn redeem(
     token: &RefreshToken,
 ) -> Result<Option<Standing>, StoreError> {
     conn.transaction(|conn| {
-        let standing = crate::users::hold(conn, &session.user_id, None)?;
+        let standing = crate::standing::hold(conn, &session.user_id, None)?;
         if !matches!(standing, Standing::Current(_)) {
             return Ok(Some(standing));
         }

@@ -12,12 +12,9 @@ use diesel::sql_types::BigInt;
 use crate::db::{DbConnection, StoreError};
 use crate::models::{DeviceCode, RefreshToken, Session};
 use crate::schema::device_codes;
-use crate::users::Standing;
+use crate::standing::Standing;
 
-pub const PENDING: &str = "pending";
-pub const APPROVED: &str = "approved";
-pub const DENIED: &str = "denied";
-pub const REDEEMED: &str = "redeemed";
+use crate::models::device_status::{APPROVED, PENDING, REDEEMED};
 
 /// Stores a new request; `Conflict` if its user code is taken (the caller draws another).
 pub fn insert(conn: &mut DbConnection, code: &DeviceCode) -> Result<(), StoreError> {
@@ -93,7 +90,7 @@ pub fn decide(
     conn.transaction(|conn| {
         // An approval is a grant: it waits for, or is refused after, a change that ends all of
         // the user's sessions (which denies approved requests).
-        let standing = crate::users::hold(conn, user_id, Some(expected_epoch))?;
+        let standing = crate::standing::hold(conn, user_id, Some(expected_epoch))?;
         if status == APPROVED && !matches!(standing, Standing::Current(_)) {
             return Ok(Some(standing));
         }
@@ -122,7 +119,7 @@ pub fn redeem(
     token: &RefreshToken,
 ) -> Result<Option<Standing>, StoreError> {
     conn.transaction(|conn| {
-        let standing = crate::users::hold(conn, &session.user_id, None)?;
+        let standing = crate::standing::hold(conn, &session.user_id, None)?;
         if !matches!(standing, Standing::Current(_)) {
             return Ok(Some(standing));
         }

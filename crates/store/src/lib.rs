@@ -11,6 +11,7 @@ pub mod prune;
 pub mod revocations;
 pub mod schema;
 pub mod sessions;
+pub mod standing;
 pub mod users;
 
 pub use db::{Database, DatabaseUrl, DbConnection, StoreError, connect_postgres};

@@ -32,7 +32,7 @@ pub struct User {
     pub email: Option<String>,
     /// The lower case of `email`: unique, what a login by email looks up.
     pub email_key: Option<String>,
-    /// Raised by every change that ends all of the user's sessions; see [`crate::users::hold`].
+    /// Raised by every change that ends all of the user's sessions; see [`crate::standing::hold`].
     pub grant_epoch: i64,
 }
 
@@ -208,4 +208,13 @@ pub struct DeviceCode {
     /// Seconds a device must wait between polls; raised by each `slow_down`.
     pub poll_interval: i64,
     pub last_poll_ms: Option<i64>,
+}
+
+/// The `status` of a device request (RFC 8628): pending until the user decides, then approved
+/// or denied; an approved one becomes redeemed when the device gets its tokens.
+pub mod device_status {
+    pub const PENDING: &str = "pending";
+    pub const APPROVED: &str = "approved";
+    pub const DENIED: &str = "denied";
+    pub const REDEEMED: &str = "redeemed";
 }

@@ -11,10 +11,10 @@ use crate::revocations;
 use crate::schema::{
     authorization_codes, device_codes, login_sessions, refresh_tokens, sessions, users,
 };
-use crate::users::Standing;
+use crate::standing::Standing;
 
 /// Starts a session with its first refresh token, if the user still stands as the caller
-/// found them (see [`crate::users::hold`]): `Standing::Current` with the user's row as it is
+/// found them (see [`crate::standing::hold`]): `Standing::Current` with the user's row as it is
 /// now when the session was written, anything else when nothing was.
 pub fn start(
     conn: &mut DbConnection,
@@ -23,7 +23,7 @@ pub fn start(
     expected_epoch: Option<i64>,
 ) -> Result<Standing, StoreError> {
     conn.transaction(|conn| {
-        let standing = crate::users::hold(conn, &session.user_id, expected_epoch)?;
+        let standing = crate::standing::hold(conn, &session.user_id, expected_epoch)?;
         if let Standing::Current(_) = standing {
             create(conn, session, token)?;
         }
@@ -32,7 +32,7 @@ pub fn start(
 }
 
 /// Creates a session with its first refresh token (in the caller's transaction, after
-/// [`crate::users::hold`]).
+/// [`crate::standing::hold`]).
 pub(crate) fn create(
     conn: &mut DbConnection,
     session: &Session,
@@ -104,7 +104,7 @@ pub fn rotate(
         return Ok(Rotation::Invalid);
     };
     conn.transaction(|conn| {
-        match crate::users::hold(conn, &owner, None)? {
+        match crate::standing::hold(conn, &owner, None)? {
             Standing::Current(_) | Standing::Disabled => {}
             Standing::Gone | Standing::Changed(_) => return Ok(Rotation::Invalid),
         }
@@ -316,9 +316,9 @@ pub(crate) fn end_login_sessions_in_tx(
     ended += diesel::update(
         device_codes::table
             .filter(device_codes::user_id.eq(user_id))
-            .filter(device_codes::status.eq(crate::devices::APPROVED)),
+            .filter(device_codes::status.eq(crate::models::device_status::APPROVED)),
     )
-    .set(device_codes::status.eq(crate::devices::DENIED))
+    .set(device_codes::status.eq(crate::models::device_status::DENIED))
     .execute(conn)?;
     Ok(ended)
 }
@@ -343,7 +343,7 @@ pub(crate) fn revoke_user_in_tx(
 ) -> Result<Vec<Revocation>, StoreError> {
     // First, so that grants being written for the user finish before this goes on (and are
     // ended below) or are refused after it (`users::hold`).
-    crate::users::raise_grant_epoch(conn, user_id)?;
+    crate::standing::raise_grant_epoch(conn, user_id)?;
     // Everything issued up to the end of this second: a token minted in the same second as
     // the revocation, before it, is covered; one minted after it is given an `iat` no earlier
     // than this (see `mint_floor`).

@@ -2,30 +2,13 @@
 //! `main.rs` reads the configuration and calls [`Application::build`]; tests and the local
 //! all-in-one stack start exactly the same code.
 
-pub mod accounts;
-pub mod admin;
-pub mod audit;
-pub mod auth;
-pub mod authorize;
-pub mod clients;
-pub mod config;
-pub mod device;
-pub mod domain;
-pub mod error;
-pub mod metrics;
-pub mod oauth;
-pub mod openapi;
+mod base;
+mod flows;
+mod http;
+mod oauth;
 pub mod ops;
-pub mod pages;
-pub mod passwords;
-pub mod ratelimit;
-pub mod revocations;
-mod routes;
-pub mod sessions;
-pub mod state;
-pub mod tokens;
-mod usernames;
-pub mod views;
+
+pub use base::{audit, config, domain, passwords, tokens};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,15 +17,15 @@ use std::time::Duration;
 use actix_web::web;
 use tokenauth_kit::config::ConfigError;
 use tokenauth_kit::service::{self, Running};
-use tokenauth_revocation::connection::SharedConnection;
+use tokenauth_redis::connection::SharedConnection;
 use tokenauth_store::Database;
 
-use crate::config::AuthConfig;
-use crate::passwords::Hasher;
-use crate::ratelimit::Limiter;
-use crate::revocations::Publisher;
-use crate::state::AppState;
-use crate::tokens::Tokens;
+use crate::base::config::AuthConfig;
+use crate::base::limits::Limiter;
+use crate::base::passwords::Hasher;
+use crate::base::publish::Publisher;
+use crate::base::state::AppState;
+use crate::base::tokens::Tokens;
 
 /// A built, bound, not yet running auth-service.
 pub struct Application {
@@ -56,23 +39,21 @@ impl Application {
     pub async fn build(config: AuthConfig) -> anyhow::Result<Self> {
         let tokens = Tokens::from_config(&config).map_err(|e| {
             let var = match config.keys {
-                config::KeyConfig::Hs256 { .. } => "JWT_SECRET",
-                config::KeyConfig::EdDsa { .. } => "JWT_PRIVATE_KEY_FILE",
+                crate::base::config::KeyConfig::Hs256 { .. } => "JWT_SECRET",
+                crate::base::config::KeyConfig::EdDsa { .. } => "JWT_PRIVATE_KEY_FILE",
             };
             ConfigError::new(var, e.to_string())
         })?;
         let db = Database::new(config.database_url.clone())
             .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string()))?;
         let hasher = Hasher::start(Hasher::default_threads()).await?;
-        let redis_error = |e: tokenauth_revocation::redis_store::StoreError| {
-            ConfigError::new("REDIS_URL", e.to_string())
-        };
-        let (revocations, limit_store) = match &config.redis {
+        let redis_error = |e: tokenauth_redis::Error| ConfigError::new("REDIS_URL", e.to_string());
+        let (publisher, limit_store) = match &config.redis {
             Some(redis) => (
                 Publisher::redis(redis.target(), &redis.prefix).map_err(redis_error)?,
                 Some((
                     Arc::new(SharedConnection::open(redis.target().clone())),
-                    redis.prefix.as_str(),
+                    redis.prefix.clone(),
                 )),
             ),
             None => (Publisher::in_process(), None),
@@ -86,7 +67,7 @@ impl Application {
             db,
             tokens: Arc::new(tokens),
             hasher,
-            revocations,
+            publisher,
             login_limiter,
             register_limiter,
             config: Arc::new(config),
@@ -97,13 +78,13 @@ impl Application {
             caught_up: Arc::default(),
         };
         let data = web::Data::new(state.clone());
-        let docs = tokenauth_kit::openapi::ApiDocs::new(&openapi::document());
+        let docs = tokenauth_kit::openapi::ApiDocs::new(&http::openapi::document());
         let server = service::start(&state.config.common, move |app| {
             app.app_data(data.clone());
-            routes::configure(app);
+            http::configure(app);
             docs.configure(app);
         })?;
-        state.revocations.spawn_sync(state.db.clone());
+        state.publisher.spawn_sync(state.db.clone());
         tokio::spawn(catch_up(state.clone()));
         tokio::spawn(prune_forever(state.clone()));
         tokio::spawn(reload_keys_forever(state.tokens.clone()));
@@ -121,13 +102,13 @@ impl Application {
     /// The revocation mirror verifiers in this process share (embedded default only; with
     /// `REDIS_URL` verifiers follow Redis).
     pub fn revocation_mirror(&self) -> Option<Arc<tokenauth_revocation::Mirror>> {
-        self.state.revocations.mirror().cloned()
+        self.state.publisher.mirror().cloned()
     }
 
     /// The write side of that mirror (embedded default only), for tests that need to make it
     /// stale as a lost feed would.
     pub fn revocation_writer(&self) -> Option<tokenauth_revocation::MirrorWriter> {
-        self.state.revocations.writer().cloned()
+        self.state.publisher.writer().cloned()
     }
 
     /// Stops the server from elsewhere (graceful shutdown).
@@ -183,7 +164,12 @@ async fn prune_forever(state: AppState) {
         let pruned = state
             .db
             .run_within(Duration::from_secs(60), move |conn| {
-                tokenauth_store::prune::prune(conn, state::unix_now(), access_ttl, max_age)
+                tokenauth_store::prune::prune(
+                    conn,
+                    crate::base::state::unix_now(),
+                    access_ttl,
+                    max_age,
+                )
             })
             .await;
         match pruned {
@@ -212,13 +198,13 @@ async fn catch_up(state: AppState) {
                     .map_err(|e| anyhow::anyhow!("migration task failed: {e}"))??;
                 tracing::info!(database = ?state.db.url(), "database schema is current");
             }
-            if state.revocations.mirror().is_some_and(|m| !m.is_current()) {
-                state.revocations.load_in_process(&state.db).await?;
+            if state.publisher.mirror().is_some_and(|m| !m.is_current()) {
+                state.publisher.load_in_process(&state.db).await?;
             }
             // Before the bootstrap admin, which is looked up by the new key.
-            usernames::backfill(&state.db).await?;
+            crate::base::usernames::backfill(&state.db).await?;
             if let Some(admin) = &state.config.bootstrap_admin {
-                accounts::bootstrap_admin(&state.db, &state.hasher, admin)
+                crate::flows::accounts::bootstrap_admin(&state.db, &state.hasher, admin)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             }

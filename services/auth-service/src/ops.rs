@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime};
 use tokenauth_jwt::SigningKey;
 use tokenauth_store::Database;
 
-use crate::config::{AuthConfig, BootstrapAdmin};
-use crate::passwords::Hasher;
+use crate::base::config::{AuthConfig, BootstrapAdmin};
+use crate::base::passwords::Hasher;
 
 const BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
 const END: &str = "-----END PRIVATE KEY-----";
@@ -38,7 +38,7 @@ async fn migrated(config: &AuthConfig) -> anyhow::Result<Database> {
         .map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
     let worker = db.clone();
     tokio::task::spawn_blocking(move || worker.migrate()).await??;
-    crate::usernames::backfill(&db).await?;
+    crate::base::usernames::backfill(&db).await?;
     Ok(db)
 }
 
@@ -46,7 +46,7 @@ async fn migrated(config: &AuthConfig) -> anyhow::Result<Database> {
 pub async fn create_admin(config: &AuthConfig, admin: &BootstrapAdmin) -> anyhow::Result<()> {
     let db = migrated(config).await?;
     let hasher = Hasher::start(1).await?;
-    crate::accounts::bootstrap_admin(&db, &hasher, admin)
+    crate::flows::accounts::bootstrap_admin(&db, &hasher, admin)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
 }

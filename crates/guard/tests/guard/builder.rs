@@ -13,8 +13,8 @@ use crate::{SECRET, claims, current, hs256, sign, within};
 /// state, then announces a reconciliation, every 100 ms.
 pub fn announce(url: &str, prefix: &str) {
     let publisher = Publisher::new(
-        tokenauth_revocation::target::Target::new(url).unwrap(),
-        prefix,
+        tokenauth_redis::target::Target::new(url).unwrap(),
+        &tokenauth_redis::KeyPrefix::new(prefix),
     );
     tokio::spawn(async move {
         loop {

@@ -154,8 +154,9 @@ async fn an_eviction_policy_that_could_drop_a_revocation_keeps_the_auth_service_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_eviction_policy_is_read_for_what_it_means() {
+    use tokenauth_redis::KeyPrefix;
+    use tokenauth_redis::target::Target;
     use tokenauth_revocation::redis_store::{Eviction, Publisher};
-    use tokenauth_revocation::target::Target;
     let redis = RedisServer::start_with(&[
         "--user",
         "default",
@@ -184,7 +185,7 @@ async fn every_eviction_policy_is_read_for_what_it_means() {
         ("allkeys-random", false),
     ] {
         redis.cli(&["CONFIG", "SET", "maxmemory-policy", policy]);
-        let publisher = Publisher::new(Target::new(&redis.url()).unwrap(), "t:");
+        let publisher = Publisher::new(Target::new(&redis.url()).unwrap(), &KeyPrefix::new("t:"));
         let expected = if safe {
             Eviction::Safe(policy.to_owned())
         } else {
@@ -194,7 +195,7 @@ async fn every_eviction_policy_is_read_for_what_it_means() {
     }
     // A user without CONFIG (as on some managed services): not known, not an error.
     let url = with_user(&redis.url(), "noconfig", "pw-noconfig");
-    let publisher = Publisher::new(Target::new(&url).unwrap(), "t:");
+    let publisher = Publisher::new(Target::new(&url).unwrap(), &KeyPrefix::new("t:"));
     assert_eq!(publisher.eviction().await.unwrap(), Eviction::Unknown);
 }
 

@@ -379,13 +379,13 @@ async fn two_auth_service_replicas_share_revocations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_ends_when_its_mirror_is_dropped() {
     let redis = RedisServer::start();
-    let prefix = "feedtest:";
-    let target = tokenauth_revocation::target::Target::new(&redis.url()).unwrap();
-    let mirror = tokenauth_revocation::feed::spawn(target, prefix).unwrap();
+    let prefix = tokenauth_redis::KeyPrefix::new("feedtest:");
+    let target = tokenauth_redis::target::Target::new(&redis.url()).unwrap();
+    let mirror = tokenauth_revocation::feed::spawn(target, &prefix).unwrap();
     let subscribers = || {
         let out = std::process::Command::new("redis-cli")
             .args(["-p", &redis.port.to_string(), "PUBSUB", "NUMSUB"])
-            .arg(format!("{prefix}revocations"))
+            .arg(prefix.key("revocations"))
             .output()
             .expect("redis-cli comes with redis-server");
         let text = String::from_utf8(out.stdout).unwrap();
