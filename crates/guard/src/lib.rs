@@ -29,18 +29,19 @@ pub use tokenauth_revocation::{Mirror, MirrorStats};
 
 #[cfg(test)]
 mod readme {
-    /// The root README's section on protecting a service shows this crate's example, verbatim.
+    /// docs/guard.md, the workspace's page on protecting a service, shows this crate's example,
+    /// verbatim.
     #[test]
-    fn the_root_readme_shows_the_example_compiled_here() {
+    fn the_guard_page_shows_the_example_compiled_here() {
         let ours = include_str!("../README.md");
         let start = ours.find("```rust,no_run\n").unwrap_or(0) + "```rust,no_run\n".len();
         let example = &ours[start..];
         let example = &example[..example.find("```").unwrap_or(example.len())];
         assert!(example.contains("Guard::from_env()"));
-        let root = include_str!("../../../README.md");
+        let root = include_str!("../../../docs/guard.md");
         assert!(
             root.contains(&format!("```rust\n{example}```")),
-            "README.md must show crates/guard/README.md's first example"
+            "docs/guard.md must show crates/guard/README.md's first example"
         );
     }
 }

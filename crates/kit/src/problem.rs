@@ -16,8 +16,8 @@ use crate::request_id;
 pub const CONTENT_TYPE: &str = "application/problem+json";
 pub const REALM: &str = "tokenauth";
 
-/// Every `code` a problem can carry, each with its one status. The README's error table lists
-/// exactly these (a test reads it), so the contract cannot drift from the code.
+/// Every `code` a problem can carry, each with its one status. The error table of docs/api.md
+/// lists exactly these (a test reads it), so the documentation cannot drift from the code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Code {
     InvalidRequest,
@@ -343,11 +343,11 @@ mod tests {
         assert_eq!(body["code"], "method_not_allowed");
     }
 
-    /// The README's error table (the rows of its `| status | code | when |` table) names every
-    /// code and no other.
+    /// The error table of docs/api.md (the rows of its `| status | code | when |` table) names
+    /// every code and no other.
     #[test]
     fn the_readme_lists_exactly_these_codes() {
-        let readme = include_str!("../../../README.md");
+        let readme = include_str!("../../../docs/api.md");
         let table = readme
             .split("| status | code | when |")
             .nth(1)

@@ -1,6 +1,6 @@
 //! `GET /openapi.json` and `GET /docs` on both services: the document names every endpoint of
-//! the README's API tables with the auth the table gives it, every path it names is served, it
-//! passes an OpenAPI 3.1 validator, and the docs page loads only its own files.
+//! the endpoint tables of docs/api.md with the auth the table gives it, every path it names is
+//! served, it passes an OpenAPI 3.1 validator, and the docs page loads only its own files.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -10,9 +10,10 @@ use serde_json::Value;
 
 use crate::helpers::{Stack, TempDir};
 
-const README: &str = include_str!("../../../../README.md");
+const README: &str = include_str!("../../../../docs/api.md");
 
-/// One row of a README API table: each `METHOD /path` of its first cell, and its auth cell.
+/// One row of an endpoint table of docs/api.md: each `METHOD /path` of its first cell, and its
+/// auth cell.
 struct Row {
     endpoints: Vec<(String, String)>,
     auth: String,
@@ -23,7 +24,7 @@ fn readme_table(heading: &str) -> Vec<Row> {
     let section = README
         .split(&format!("\n## {heading}\n"))
         .nth(1)
-        .unwrap_or_else(|| panic!("README has no section {heading}"));
+        .unwrap_or_else(|| panic!("docs/api.md has no section {heading}"));
     let rows: Vec<Row> = section
         .lines()
         .skip_while(|l| !l.starts_with("| method, path |"))
@@ -47,7 +48,10 @@ fn readme_table(heading: &str) -> Vec<Row> {
             }
         })
         .collect();
-    assert!(rows.len() >= 5, "README table under {heading} not found");
+    assert!(
+        rows.len() >= 5,
+        "docs/api.md table under {heading} not found"
+    );
     rows
 }
 
@@ -89,8 +93,8 @@ fn security(op: &Value) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Each README endpoint is in the document, with the auth the README gives it; the document
-/// has nothing the README does not list.
+/// Each endpoint of the table is in the document, with the auth the table gives it; the
+/// document has nothing the table does not list.
 fn matches_readme(doc: &Value, rows: &[Row], service: &str) {
     let mut listed = BTreeSet::new();
     for row in rows {
@@ -99,7 +103,7 @@ fn matches_readme(doc: &Value, rows: &[Row], service: &str) {
             let op = &doc["paths"][path][method];
             assert!(
                 op.is_object(),
-                "{service}: README lists {method} {path}, the document does not"
+                "{service}: docs/api.md lists {method} {path}, the document does not"
             );
             assert!(
                 op["responses"].as_object().is_some_and(|r| !r.is_empty()),
@@ -149,7 +153,7 @@ fn matches_readme(doc: &Value, rows: &[Row], service: &str) {
         .collect();
     assert_eq!(
         documented, listed,
-        "{service}: the document and the README's table differ"
+        "{service}: the document and the table in docs/api.md differ"
     );
 }
 
@@ -221,10 +225,14 @@ async fn both_documents_cover_the_readme_tables_and_pass_a_validator() {
     let auth = fetch_document(&stack, &stack.auth).await;
     let resource = fetch_document(&stack, &stack.resource).await;
 
-    matches_readme(&auth, &readme_table("auth-service API"), "auth-service");
+    matches_readme(
+        &auth,
+        &readme_table("auth-service endpoints"),
+        "auth-service",
+    );
     matches_readme(
         &resource,
-        &readme_table("resource-service API"),
+        &readme_table("resource-service endpoints"),
         "resource-service",
     );
     every_operation_is_served(&stack, &stack.auth, &auth).await;
@@ -234,7 +242,7 @@ async fn both_documents_cover_the_readme_tables_and_pass_a_validator() {
         let schemes = &doc["components"]["securitySchemes"];
         assert_eq!(schemes["bearer"]["scheme"], "bearer");
         assert_eq!(schemes["bearer"]["bearerFormat"], "JWT");
-        // The problem-details schema names every code the README's error table lists.
+        // The problem-details schema names every code the error table of docs/api.md lists.
         let codes = doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
             .as_array()
             .unwrap();
