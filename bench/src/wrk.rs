@@ -1,4 +1,4 @@
-//! Running wrk (2 threads, 32 connections, as every figure in the README) and reading its
+//! Running wrk (2 threads, 32 connections, as every figure in docs/benchmarks.md) and reading its
 //! throughput and latency percentiles.
 
 use std::time::Duration;

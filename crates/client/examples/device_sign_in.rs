@@ -7,7 +7,7 @@
 //! ```
 //!
 //! The client must be public and registered for `urn:ietf:params:oauth:grant-type:device_code`
-//! (README, "Rust client"). `AUTH_URL` (default `http://127.0.0.1:8080`) and `RESOURCE_URL`
+//! (docs/client.md). `AUTH_URL` (default `http://127.0.0.1:8080`) and `RESOURCE_URL`
 //! (default `http://127.0.0.1:8081`) say where the services are.
 
 use tokenauth_client::{AuthClient, send};

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! `AUTH_URL` (default `http://127.0.0.1:8080`) and `RESOURCE_URL` (default
-//! `http://127.0.0.1:8081`) say where the services are. README ("Rust client") shows how to
+//! `http://127.0.0.1:8081`) say where the services are. docs/client.md shows how to
 //! register the client.
 //!
 //! With `USER_TOKEN` set (a user's access token, as the user would call this service with), it

@@ -95,7 +95,7 @@ async fn accounts_sessions_and_typed_errors() {
         session.access_token().await.unwrap()
     );
 
-    // Errors carry the contract's code, from either API.
+    // Errors carry the documented code, from either API.
     let taken = auth.register("alice", PASSWORD).await.unwrap_err();
     assert_eq!(taken.code(), Some("username_taken"));
     assert!(matches!(taken, Error::Problem { status, .. } if status == 409));

@@ -65,7 +65,7 @@ fn authenticate(req: &HttpRequest) -> Fast<Option<Arc<AccessClaims>>> {
     let Some(guard) = guard_of(req) else {
         return Either::Left(ready(Err(not_registered())));
     };
-    // API.md: more than one Authorization header is 400, whichever one a proxy would read.
+    // docs/api.md: more than one Authorization header is 400, whichever one a proxy would read.
     let mut values = req.headers().get_all(AUTHORIZATION);
     let value = values.next();
     if values.next().is_some() {

@@ -3,8 +3,8 @@
 //!
 //! A preflight the policy refuses (an unlisted origin, a method or header not allowed) is 400
 //! `invalid_request` as problem details, without CORS headers, so the browser blocks the real
-//! request. 400 is the status actix-cors picks and the one the contract pairs with
-//! `invalid_request`; the contract's 403 codes speak of an authenticated caller's role, scope or
+//! request. 400 is the status actix-cors picks and the one docs/api.md pairs with
+//! `invalid_request`; the documented 403 codes speak of an authenticated caller's role, scope or
 //! account, and a preflight carries no credentials. An actual request from an unlisted origin is
 //! answered as usual, without CORS headers: the browser withholds the answer from the page.
 

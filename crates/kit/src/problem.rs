@@ -135,6 +135,8 @@ pub struct Problem {
     errors: Option<BTreeMap<String, Vec<String>>>,
     allow: Option<Cow<'static, str>>,
     retry_after: Option<u64>,
+    /// What went wrong, for an internal error: logged when the problem is answered, never sent.
+    cause: Option<std::sync::Arc<str>>,
 }
 
 #[derive(Serialize)]
@@ -158,6 +160,7 @@ impl Problem {
             errors: None,
             allow: None,
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -213,10 +216,22 @@ impl Problem {
         )
     }
 
-    /// 500: logged with its cause chain and the request id; the body names neither.
+    /// An internal error (500). Its cause is logged with the request id once, when the problem
+    /// is answered (see [`Problem::log_cause`]); the body names neither. Building one logs
+    /// nothing, so a problem looked at before it is answered is not logged twice.
     pub fn internal(cause: impl fmt::Display) -> Self {
-        tracing::error!(request_id = %request_id::current().unwrap_or_default(), %cause, "internal error");
-        Self::new(Code::InternalError, "Internal server error")
+        Problem {
+            cause: Some(cause.to_string().into()),
+            ..Self::new(Code::InternalError, "Internal server error")
+        }
+    }
+
+    /// Logs an internal error's cause with the request id (nothing for any other problem):
+    /// what answering it does, for a caller that answers it in another form.
+    pub fn log_cause(&self) {
+        if let Some(cause) = &self.cause {
+            tracing::error!(request_id = %request_id::current().unwrap_or_default(), %cause, "internal error");
+        }
     }
 
     /// RFC 6750 §3 challenge for 401s (and 403 `insufficient_scope`).
@@ -251,6 +266,7 @@ impl ResponseError for Problem {
     }
 
     fn error_response(&self) -> HttpResponse {
+        self.log_cause();
         let body = Body {
             status: self.status.as_u16(),
             title: self.status.canonical_reason().unwrap_or("Error"),
@@ -333,6 +349,44 @@ mod tests {
         let (res, body) = render(Problem::internal("secret sql text")).await;
         assert_eq!(res.status(), 500);
         assert!(!body.to_string().contains("secret sql text"));
+    }
+
+    /// An internal error is logged once, when it is answered: not when it is built, nor again
+    /// for copies looked at before.
+    #[actix_web::test]
+    async fn an_internal_error_is_logged_once_when_answered() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let problem = Problem::internal("disk on fire");
+        let looked_at = problem.clone();
+        assert_eq!(looked_at.code(), Code::InternalError);
+        let count = || {
+            String::from_utf8(lines.0.lock().unwrap().clone())
+                .unwrap()
+                .matches("disk on fire")
+                .count()
+        };
+        assert_eq!(count(), 0, "building a problem logs nothing");
+        let (res, _) = render(problem).await;
+        assert_eq!(res.status(), 500);
+        assert_eq!(count(), 1, "answering it logs its cause once");
     }
 
     #[actix_web::test]

@@ -6,7 +6,7 @@
 //! database has been reconciled into Redis since, so nothing revoked during an outage is
 //! missing. A gap in the sequence, a `sync` ahead of the mirror, or a `reset` reloads the state.
 //! A ping every 200 ms on the subscription, answered within 1.4 s, detects a dead or paused Redis
-//! within 1.6 s (the contract allows 2 s; the rest is margin for a busy host), while a Redis that
+//! within 1.6 s (the documented bound is 2 s; the rest is margin for a busy host), while a Redis that
 //! a busy host schedules late (half a second was measured beside a saturated verifier) is not
 //! mistaken for a lost one.
 

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use tokenauth_kit::config::Env;
 
 /// tokenauth's auth-service: users, sessions, access and refresh tokens, OAuth 2.0.
-/// Configured by the environment (README, "Configuration"); with no subcommand it serves.
+/// Configured by the environment (docs/configuration.md); with no subcommand it serves.
 #[derive(Parser)]
 #[command(name = "auth-service", version)]
 struct Cli {
@@ -54,6 +54,10 @@ enum Command {
     CreateAdmin {
         #[arg(long)]
         username: String,
+        /// When the user exists: set its password to the one given (every session of the user
+        /// ends). Without it an existing user's password is kept.
+        #[arg(long)]
+        reset_password: bool,
     },
 }
 
@@ -108,7 +112,10 @@ async fn run(command: Option<Command>) -> anyhow::Result<()> {
                 ops::Retired::Nothing => println!("{}: one key, nothing to retire", path.display()),
             }
         }
-        Command::CreateAdmin { username } => {
+        Command::CreateAdmin {
+            username,
+            reset_password,
+        } => {
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line)?;
             let password = line.trim_end_matches(['\n', '\r']).to_owned();
@@ -118,8 +125,22 @@ async fn run(command: Option<Command>) -> anyhow::Result<()> {
                 password: Password::parse(SecretString::from(password))
                     .map_err(|m| anyhow::anyhow!("password: {m}"))?,
             };
-            ops::create_admin(&config, &admin).await?;
-            println!("{username} is an admin");
+            let (outcome, password_set) =
+                ops::create_admin(&config, &admin, reset_password).await?;
+            let unchanged = format!(
+                "its password is unchanged (to set it: create-admin --username {username} \
+                 --reset-password)"
+            );
+            match (outcome, password_set) {
+                (ops::AdminOutcome::Created, _) => println!("{username}: created, an admin"),
+                (_, true) => println!(
+                    "{username}: an admin; its password is set and every session of it ended"
+                ),
+                (ops::AdminOutcome::Promoted, false) => {
+                    println!("{username}: existed, now an admin; {unchanged}")
+                }
+                (_, false) => println!("{username}: already an admin; {unchanged}"),
+            }
         }
     }
     Ok(())

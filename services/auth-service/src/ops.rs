@@ -42,13 +42,43 @@ async fn migrated(config: &AuthConfig) -> anyhow::Result<Database> {
     Ok(db)
 }
 
-/// Creates the admin, or gives an existing user of that name the admin role. Migrates first.
-pub async fn create_admin(config: &AuthConfig, admin: &BootstrapAdmin) -> anyhow::Result<()> {
+pub use crate::flows::accounts::AdminOutcome;
+
+/// Creates the admin, or gives an existing user of that name the admin role, keeping its
+/// password unless `reset_password` (then the password is set and every session of the user
+/// ends). Migrates first. Returns what was done, and whether the password was set.
+pub async fn create_admin(
+    config: &AuthConfig,
+    admin: &BootstrapAdmin,
+    reset_password: bool,
+) -> anyhow::Result<(AdminOutcome, bool)> {
     let db = migrated(config).await?;
     let hasher = Hasher::start(1).await?;
-    crate::flows::accounts::bootstrap_admin(&db, &hasher, admin)
+    let outcome = crate::flows::accounts::bootstrap_admin(&db, &hasher, admin)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let set = match outcome {
+        AdminOutcome::Created => true,
+        AdminOutcome::NameTaken => {
+            anyhow::bail!(
+                "another user's name looks just like {}",
+                admin.username.as_str()
+            )
+        }
+        AdminOutcome::Promoted | AdminOutcome::AlreadyAdmin if reset_password => {
+            crate::flows::accounts::reset_password(
+                &db,
+                &hasher,
+                &admin.username,
+                admin.password.clone(),
+                config.access_ttl_secs,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+        AdminOutcome::Promoted | AdminOutcome::AlreadyAdmin => false,
+    };
+    Ok((outcome, set))
 }
 
 /// A new Ed25519 key (PKCS#8 PEM) written to `path`, readable by its owner only; an existing

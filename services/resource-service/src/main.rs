@@ -7,7 +7,7 @@ use resource_service::config::ResourceConfig;
 use tokenauth_kit::config::Env;
 
 /// tokenauth's resource-service: a protected API that verifies access tokens locally.
-/// Configured by the environment (README, "Configuration"); with no subcommand it serves.
+/// Configured by the environment (docs/configuration.md); with no subcommand it serves.
 #[derive(Parser)]
 #[command(name = "resource-service", version)]
 struct Cli {

@@ -307,7 +307,7 @@ pub(crate) struct Answer {
     answer: u32,
 }
 
-/// `GET /v1/whoami`: the claims, by the names the contract gives them.
+/// `GET /v1/whoami`: the claims, by the names docs/api.md gives them.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct WhoAmI {

@@ -3,11 +3,23 @@
 //! variables as the separate services apply.
 
 use auth_service::config::AuthConfig;
+use clap::Parser;
 use resource_service::config::ResourceConfig;
 use tokenauth_kit::config::{self, Env};
 
+/// The whole tokenauth stack in one process: the auth-service on 127.0.0.1:8080 and the
+/// resource-service on 127.0.0.1:8081 (RESOURCE_BIND_ADDR), on the embedded default (SQLite
+/// and a generated key under ./data, in-process revocation). Configured by the environment, as
+/// the separate services are (docs/configuration.md); it takes no arguments.
+#[derive(Parser)]
+#[command(name = "tokenauth", version)]
+struct Cli {}
+
 #[tokio::main]
 async fn main() {
+    // `--help`, `--version` and anything unknown are answered here, before anything starts or
+    // is written.
+    Cli::parse();
     tokenauth_kit::service::exit_on_error("tokenauth", run()).await;
 }
 

@@ -95,7 +95,7 @@ pub async fn read(
     (status, headers, body)
 }
 
-/// An API.md problem: status, `code`, content type.
+/// A problem as docs/api.md describes it: status, `code`, content type.
 pub fn assert_problem(
     (status, headers, body): &(u16, actix_web::http::header::HeaderMap, Value),
     want_status: u16,

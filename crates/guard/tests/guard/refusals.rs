@@ -1,4 +1,4 @@
-//! What the extractors refuse, and how: the contract's status, code and headers.
+//! What the extractors refuse, and how: the documented status, code and headers.
 
 use actix_web::{App, test, web};
 use tokenauth_guard::{

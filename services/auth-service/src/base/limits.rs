@@ -29,7 +29,7 @@ pub const WINDOW_MS: i64 = 60_000;
 pub const PENDING_TTL_MS: i64 = 30_000;
 /// How long an attempt waits for a place before it is told to come back. A place is held only
 /// while a password is hashed (tens of milliseconds), so this is long for a crowd behind one
-/// address, and short enough that every answer comes within the contract's 5 s.
+/// address, and short enough that every answer comes within the 5 s every answer is bounded by.
 pub const BUSY_WAIT: Duration = Duration::from_secs(3);
 /// How often a waiting attempt asks again (other replicas settle without telling this one).
 const POLL: Duration = Duration::from_millis(25);

@@ -49,7 +49,7 @@ pub enum TokenError {
     Random,
 }
 
-/// The token response (README, "auth-service API"; RFC 6749 §5.1).
+/// The token response (docs/api.md, "Token response"; RFC 6749 §5.1).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// A JWT, sent as `Authorization: Bearer <access_token>`.

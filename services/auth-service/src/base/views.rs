@@ -37,7 +37,7 @@ impl From<&User> for UserView {
     }
 }
 
-/// Unix seconds as an RFC 3339 time (the contract's form for times in bodies).
+/// Unix seconds as an RFC 3339 time (the form of every time in a body).
 pub fn rfc3339(unix_secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix_secs)
         .ok()

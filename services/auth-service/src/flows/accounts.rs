@@ -265,7 +265,7 @@ pub async fn bootstrap_admin(
     db: &Database,
     hasher: &Hasher,
     admin: &BootstrapAdmin,
-) -> ApiResult<()> {
+) -> ApiResult<AdminOutcome> {
     let key = admin.username.key();
     let existing = db
         .run(move |conn| users::find_by_username_key(conn, &key))
@@ -279,8 +279,9 @@ pub async fn bootstrap_admin(
             db.run(move |conn| users::set_roles(conn, &id, &joined))
                 .await?;
             tracing::info!(user_id = %user.id, "bootstrap admin: promoted existing user");
+            return Ok(AdminOutcome::Promoted);
         }
-        return Ok(());
+        return Ok(AdminOutcome::AlreadyAdmin);
     }
     let hash = hasher.hash(admin.password.clone()).await?;
     let user = User {
@@ -313,9 +314,48 @@ pub async fn bootstrap_admin(
                 tracing::warn!(
                     "bootstrap admin: not created, another user's name looks just like it"
                 );
+                return Ok(AdminOutcome::NameTaken);
             }
+            return Ok(AdminOutcome::AlreadyAdmin);
         }
         Err(e) => return Err(e.into()),
     }
-    Ok(())
+    Ok(AdminOutcome::Created)
+}
+
+/// What making a user an admin came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminOutcome {
+    /// A new user, with the password given.
+    Created,
+    /// An existing user, given the admin role; its password unchanged.
+    Promoted,
+    /// An admin already; its password unchanged.
+    AlreadyAdmin,
+    /// Not created: another user's name looks just like it.
+    NameTaken,
+}
+
+/// Sets the password of the user `username` names (an operator's reset) and ends all of its
+/// sessions, as a password change does; the revocations reach the verifiers with the running
+/// services' next reconciliation. `false` if there is no such user.
+pub async fn reset_password(
+    db: &Database,
+    hasher: &Hasher,
+    username: &Username,
+    password: Password,
+    revocation_ttl: i64,
+) -> ApiResult<bool> {
+    let key = username.key();
+    let Some(user) = db
+        .run(move |conn| users::find_by_username_key(conn, &key))
+        .await?
+    else {
+        return Ok(false);
+    };
+    let hash = hasher.hash(password).await?;
+    let now = unix_now();
+    db.run(move |conn| users::change_password(conn, &user.id, &hash, None, now, revocation_ttl))
+        .await?;
+    Ok(true)
 }

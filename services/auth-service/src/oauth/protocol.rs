@@ -118,11 +118,14 @@ impl OAuthError {
                 "temporarily_unavailable",
                 "A dependency is unavailable; try again later",
             ),
-            _ => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "The server could not answer",
-            ),
+            _ => {
+                problem.log_cause();
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "The server could not answer",
+                )
+            }
         }
     }
 }

@@ -40,7 +40,7 @@ async fn register_returns_tokens_and_the_user(b: Backend) {
     assert_eq!(
         keys.len(),
         6,
-        "user has exactly the contract's fields: {user}"
+        "user has exactly the documented fields: {user}"
     );
 
     // The password is stored as an argon2id hash, never as given.

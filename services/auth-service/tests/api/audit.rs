@@ -1,4 +1,4 @@
-//! The audit log: every security event the README lists, as a structured line under the target
+//! The audit log: every security event docs/operations.md lists, as a structured line under the target
 //! `audit` with its fixed `event` name and the ids it concerns, and never a secret.
 
 use reqwest::Method;

@@ -1,6 +1,6 @@
 //! Clients for every kind of app (grant types, redirect URIs, public clients) and token
 //! exchange (RFC 8693): a service trading a user's token for a narrower one addressed to the
-//! service it calls next, refused every way the contract lists, and dying with the user's
+//! service it calls next, refused every way docs/oauth.md lists, and dying with the user's
 //! sessions.
 
 use reqwest::StatusCode;

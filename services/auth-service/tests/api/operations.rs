@@ -146,6 +146,61 @@ async fn migrate_and_create_admin_prepare_a_database_the_service_then_uses() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// An operator resetting a lost admin password: without `--reset-password` the command says the
+/// password is unchanged (and it is); with it, the new password works and the old one and its
+/// sessions do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_admin_on_an_existing_user_says_what_it_did_and_resets_only_when_asked() {
+    let db = tokio::task::spawn_blocking(create_pg_database)
+        .await
+        .unwrap();
+    let url = pg_url_for(&db);
+    let dir = fresh_data_dir();
+    let vars = [("DATABASE_URL", url.as_str())];
+    let mut spawn = Spawn::new(Backend::Postgres);
+    spawn.database_url = Some(url.clone());
+    let app = spawn.start().await;
+    let name = unique("lost");
+    app.register(&name).await;
+    let before = app.login_ok(&name).await;
+    let new_password = "a brand new passphrase";
+    let create_admin = |extra: &[&str]| {
+        let mut child = command(&dir, &vars)
+            .args(["create-admin", "--username", &name])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{new_password}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let login = |password: &'static str| {
+        let app = &app;
+        let name = name.clone();
+        async move { app.login(&name, password).await.status() }
+    };
+
+    let said = create_admin(&[]);
+    assert!(said.contains("unchanged"), "{said}");
+    assert!(said.contains("--reset-password"), "{said}");
+    assert_eq!(login(new_password).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login(PASSWORD).await, StatusCode::OK);
+
+    let said = create_admin(&["--reset-password"]);
+    assert!(said.contains("password is set"), "{said}");
+    assert!(!said.contains(new_password), "{said}");
+    assert_eq!(login(new_password).await, StatusCode::OK);
+    assert_eq!(login(PASSWORD).await, StatusCode::UNAUTHORIZED);
+    // The sessions the old password started are over.
+    let refresh = app.refresh(before["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(refresh.status(), StatusCode::UNAUTHORIZED);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_zero() {
     let mut service = ServiceProcess::start(&[], Stdio::null()).await;

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::helpers::{Stack, TempDir};
 
-const README: &str = include_str!("../../../../docs/api.md");
+const API_REFERENCE: &str = include_str!("../../../../docs/api.md");
 
 /// One row of an endpoint table of docs/api.md: each `METHOD /path` of its first cell, and its
 /// auth cell.
@@ -20,8 +20,8 @@ struct Row {
 }
 
 /// The rows of the table under `## {heading}`.
-fn readme_table(heading: &str) -> Vec<Row> {
-    let section = README
+fn documented_table(heading: &str) -> Vec<Row> {
+    let section = API_REFERENCE
         .split(&format!("\n## {heading}\n"))
         .nth(1)
         .unwrap_or_else(|| panic!("docs/api.md has no section {heading}"));
@@ -227,12 +227,12 @@ async fn both_documents_cover_the_readme_tables_and_pass_a_validator() {
 
     matches_readme(
         &auth,
-        &readme_table("auth-service endpoints"),
+        &documented_table("auth-service endpoints"),
         "auth-service",
     );
     matches_readme(
         &resource,
-        &readme_table("resource-service endpoints"),
+        &documented_table("resource-service endpoints"),
         "resource-service",
     );
     every_operation_is_served(&stack, &stack.auth, &auth).await;

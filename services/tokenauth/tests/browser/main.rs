@@ -511,3 +511,32 @@ async fn a_device_is_approved_and_denied_from_the_page() {
     let _ = &s.admin;
     c.close().await.unwrap();
 }
+
+/// `tokenauth --help` (and any argument it does not know) answers and exits: nothing starts,
+/// and no `./data` is written where it was run.
+#[test]
+fn help_and_unknown_arguments_start_nothing() {
+    let dir = std::env::temp_dir().join(format!("tokenauth-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |arg: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tokenauth"))
+            .arg(arg)
+            .current_dir(&dir)
+            .env("BIND_ADDR", "127.0.0.1:1")
+            .output()
+            .unwrap()
+    };
+    let help = run("--help");
+    assert!(help.status.success(), "{help:?}");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("Usage: tokenauth"), "{text}");
+    assert!(text.contains("RESOURCE_BIND_ADDR"), "{text}");
+    let unknown = run("--no-such-flag");
+    assert!(!unknown.status.success(), "{unknown:?}");
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("--no-such-flag"),
+        "{unknown:?}"
+    );
+    assert!(!dir.join("data").exists(), "a data directory was written");
+    let _ = std::fs::remove_dir_all(&dir);
+}
