@@ -27,12 +27,23 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{RequestBuilder, Response, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use tokenauth_wire::{Login, Logout, Registration, SignedIn};
 use tokio::sync::Mutex;
+
+/// The HTTP client this crate is built on (reqwest 0.13): [`send`] takes its request builders,
+/// and [`AuthClient::with_http`] one of its clients. Use this re-export so that the versions
+/// match.
+pub use reqwest;
+/// The bodies of the auth-service's API, shared with the server (`tokenauth-wire`).
+pub use tokenauth_wire::{TokenResponse, User};
 
 /// A token is renewed when it has less than this left, so that it does not expire on its way.
 pub const RENEW_BEFORE: Duration = Duration::from_secs(30);
@@ -43,20 +54,29 @@ pub enum Error {
     /// A problem-details answer of the JSON API (`code` is the stable part).
     #[error("{status}: {code}: {detail}")]
     Problem {
+        /// The HTTP status.
         status: StatusCode,
+        /// The stable `code` (docs/api.md lists them).
         code: String,
+        /// For people.
         detail: String,
     },
     /// An RFC 6749 §5.2 answer of an `/oauth/` endpoint.
     #[error("{status}: {error}: {description}")]
     OAuth {
+        /// The HTTP status.
         status: StatusCode,
+        /// The `error` (`invalid_grant`, `slow_down`, …).
         error: String,
+        /// The `error_description`.
         description: String,
     },
     /// An answer that is neither.
     #[error("unexpected answer {status}")]
-    Unexpected { status: StatusCode },
+    Unexpected {
+        /// The HTTP status.
+        status: StatusCode,
+    },
     /// The request did not complete (connection, timeout, a body that is not the expected JSON).
     #[error(transparent)]
     Http(#[from] reqwest::Error),
@@ -98,20 +118,6 @@ impl Error {
     }
 }
 
-/// A token response of either API.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Tokens {
-    pub access_token: String,
-    pub expires_in: u64,
-    #[serde(default)]
-    pub refresh_token: Option<String>,
-    #[serde(default)]
-    pub scope: String,
-    /// Token exchange only: `urn:ietf:params:oauth:token-type:access_token`.
-    #[serde(default)]
-    pub issued_token_type: Option<String>,
-}
-
 /// Something that hands out access tokens: a [`Session`] or a [`ServiceToken`].
 pub trait TokenSource {
     /// A token that is not about to expire.
@@ -138,10 +144,13 @@ async fn json_or_error<T: for<'de> Deserialize<'de>>(res: Response) -> Result<T,
 }
 
 impl AuthClient {
+    /// The auth-service at `base_url` (`http://127.0.0.1:8080`), with a new HTTP client.
     pub fn new(base_url: impl Into<String>) -> Self {
         Self::with_http(base_url, reqwest::Client::new())
     }
 
+    /// The auth-service at `base_url`, through `http` (shared with the rest of the app, or
+    /// configured: timeouts, proxies, TLS roots).
     pub fn with_http(base_url: impl Into<String>, http: reqwest::Client) -> Self {
         AuthClient {
             base: base_url.into().trim_end_matches('/').to_owned(),
@@ -153,25 +162,39 @@ impl AuthClient {
         format!("{}{path}", self.base)
     }
 
-    async fn sign_in(&self, path: &str, username: &str, password: &str) -> Result<Session, Error> {
-        let res = self
-            .http
-            .post(self.url(path))
-            .json(&serde_json::json!({"username": username, "password": password}))
-            .send()
-            .await?;
-        let tokens: Tokens = json_or_error(res).await?;
-        Ok(Session::new(self.clone(), tokens))
+    async fn sign_in(&self, path: &str, body: &impl serde::Serialize) -> Result<Session, Error> {
+        let res = self.http.post(self.url(path)).json(body).send().await?;
+        let signed_in: SignedIn = json_or_error(res).await?;
+        Ok(Session::new(
+            self.clone(),
+            signed_in.tokens,
+            Some(signed_in.user),
+        ))
     }
 
     /// `POST /v1/register`: a new account, signed in.
     pub async fn register(&self, username: &str, password: &str) -> Result<Session, Error> {
-        self.sign_in("/v1/register", username, password).await
+        self.register_with(&Registration {
+            username: username.to_owned(),
+            email: None,
+            password: SecretString::from(password),
+        })
+        .await
     }
 
-    /// `POST /v1/login`.
+    /// `POST /v1/register` with everything the API takes (an email, say): a new account,
+    /// signed in.
+    pub async fn register_with(&self, registration: &Registration) -> Result<Session, Error> {
+        self.sign_in("/v1/register", registration).await
+    }
+
+    /// `POST /v1/login`, by username or email.
     pub async fn login(&self, username: &str, password: &str) -> Result<Session, Error> {
-        self.sign_in("/v1/login", username, password).await
+        let login = Login {
+            username: username.to_owned(),
+            password: SecretString::from(password),
+        };
+        self.sign_in("/v1/login", &login).await
     }
 
     /// The OAuth 2.0 password grant (`POST /oauth/token`), as a public client.
@@ -186,7 +209,7 @@ impl AuthClient {
                 None,
             )
             .await?;
-        Ok(Session::new(self.clone(), tokens))
+        Ok(Session::new(self.clone(), tokens, None))
     }
 
     /// A form-encoded `POST /oauth/token`, with HTTP Basic client authentication if given.
@@ -194,7 +217,7 @@ impl AuthClient {
         &self,
         params: &[(&str, &str)],
         basic: Option<(&str, &str)>,
-    ) -> Result<Tokens, Error> {
+    ) -> Result<TokenResponse, Error> {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
             .finish();
@@ -244,16 +267,16 @@ impl AuthClient {
         ServiceToken {
             auth: self.clone(),
             client_id: client_id.to_owned(),
-            secret: client_secret.to_owned(),
+            secret: SecretString::from(client_secret),
             scope: None,
             current: Arc::new(Mutex::new(None)),
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 struct DeviceCodes {
-    device_code: String,
+    device_code: SecretString,
     user_code: String,
     verification_uri: String,
     verification_uri_complete: Option<String>,
@@ -263,7 +286,7 @@ struct DeviceCodes {
 
 /// A device sign-in under way (RFC 8628): the code the user types and where, and a wait for
 /// their decision.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DeviceSignIn {
     auth: AuthClient,
     client_id: String,
@@ -304,7 +327,7 @@ impl DeviceSignIn {
                 .token_request(
                     &[
                         ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-                        ("device_code", &self.codes.device_code),
+                        ("device_code", self.codes.device_code.expose_secret()),
                         ("client_id", &self.client_id),
                     ],
                     None,
@@ -334,15 +357,15 @@ impl DeviceSignIn {
 }
 
 /// A token and when it stops being worth sending.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Held {
     access: String,
     renew_at: Instant,
 }
 
 impl Held {
-    fn of(tokens: &Tokens) -> Held {
-        let life = Duration::from_secs(tokens.expires_in);
+    fn of(tokens: &TokenResponse) -> Held {
+        let life = Duration::from_secs(u64::try_from(tokens.expires_in).unwrap_or(0));
         Held {
             access: tokens.access_token.clone(),
             renew_at: Instant::now() + life.saturating_sub(RENEW_BEFORE),
@@ -354,35 +377,46 @@ impl Held {
     }
 }
 
-#[derive(Debug)]
 struct SessionState {
     held: Held,
-    refresh_token: Option<String>,
+    refresh_token: Option<SecretString>,
 }
 
-/// A signed-in user's tokens. Cheap to clone; clones share the tokens.
-#[derive(Debug, Clone)]
+/// A signed-in user's tokens. Cheap to clone; clones share the tokens. Its `Debug` output
+/// shows no token.
+#[derive(Clone)]
 pub struct Session {
     auth: AuthClient,
     /// The public client a device sign-in was made for: it refreshes the session.
     client_id: Option<String>,
+    user: Option<User>,
     state: Arc<Mutex<SessionState>>,
 }
 
 impl Session {
-    fn new(auth: AuthClient, tokens: Tokens) -> Session {
-        Self::for_client(auth, None, tokens)
+    fn new(auth: AuthClient, tokens: TokenResponse, user: Option<User>) -> Session {
+        Session {
+            user,
+            ..Self::for_client(auth, None, tokens)
+        }
     }
 
-    fn for_client(auth: AuthClient, client_id: Option<String>, tokens: Tokens) -> Session {
+    fn for_client(auth: AuthClient, client_id: Option<String>, tokens: TokenResponse) -> Session {
         Session {
             auth,
             client_id,
+            user: None,
             state: Arc::new(Mutex::new(SessionState {
                 held: Held::of(&tokens),
-                refresh_token: tokens.refresh_token,
+                refresh_token: tokens.refresh_token.map(SecretString::from),
             })),
         }
+    }
+
+    /// The user, as registering or logging in answered (`None` for a session from a grant,
+    /// whose answer names no user).
+    pub fn user(&self) -> Option<&User> {
+        self.user.as_ref()
     }
 
     /// Spends the refresh token for a new pair; the caller holds the lock, so this runs once
@@ -395,13 +429,16 @@ impl Session {
                 detail: "This session has no refresh token".into(),
             });
         };
-        let mut params = vec![("grant_type", "refresh_token"), ("refresh_token", &refresh)];
+        let mut params = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.expose_secret()),
+        ];
         if let Some(client_id) = &self.client_id {
             params.push(("client_id", client_id));
         }
         let tokens = self.auth.token_request(&params, None).await?;
         state.held = Held::of(&tokens);
-        state.refresh_token = tokens.refresh_token;
+        state.refresh_token = tokens.refresh_token.map(SecretString::from);
         Ok(state.held.access.clone())
     }
 
@@ -412,7 +449,9 @@ impl Session {
             .auth
             .http
             .post(self.auth.url("/v1/logout"))
-            .json(&serde_json::json!({"refresh_token": state.refresh_token}))
+            .json(&Logout {
+                refresh_token: state.refresh_token.clone(),
+            })
             .send()
             .await?;
         if res.status().is_success() {
@@ -442,12 +481,13 @@ impl TokenSource for Session {
 }
 
 /// A service client's client-credentials tokens, each cached until shortly before it expires.
-/// Cheap to clone; clones share the cache.
-#[derive(Debug, Clone)]
+/// Cheap to clone; clones share the cache. Its `Debug` output shows neither the secret nor a
+/// token.
+#[derive(Clone)]
 pub struct ServiceToken {
     auth: AuthClient,
     client_id: String,
-    secret: String,
+    secret: SecretString,
     scope: Option<String>,
     current: Arc<Mutex<Option<Held>>>,
 }
@@ -468,7 +508,11 @@ impl ServiceToken {
     /// token, and the user's logout refuses it everywhere. It has no refresh token: exchange
     /// again with the user's next token. Needs a client registered with the
     /// `urn:ietf:params:oauth:grant-type:token-exchange` grant type.
-    pub async fn exchange(&self, subject_token: &str, audience: &str) -> Result<Tokens, Error> {
+    pub async fn exchange(
+        &self,
+        subject_token: &str,
+        audience: &str,
+    ) -> Result<TokenResponse, Error> {
         let mut params = vec![
             (
                 "grant_type",
@@ -485,7 +529,10 @@ impl ServiceToken {
             params.push(("scope", scope));
         }
         self.auth
-            .token_request(&params, Some((&self.client_id, &self.secret)))
+            .token_request(
+                &params,
+                Some((&self.client_id, self.secret.expose_secret())),
+            )
             .await
     }
 
@@ -496,7 +543,10 @@ impl ServiceToken {
         }
         let tokens = self
             .auth
-            .token_request(&params, Some((&self.client_id, &self.secret)))
+            .token_request(
+                &params,
+                Some((&self.client_id, self.secret.expose_secret())),
+            )
             .await?;
         let held = Held::of(&tokens);
         let access = held.access.clone();
@@ -546,4 +596,34 @@ where
         return Err(Error::from_response(res).await);
     }
     Ok(res)
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("auth", &self.auth)
+            .field("client_id", &self.client_id)
+            .field("user", &self.user.as_ref().map(|u| &u.username))
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ServiceToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceToken")
+            .field("auth", &self.auth)
+            .field("client_id", &self.client_id)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for DeviceSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceSignIn")
+            .field("client_id", &self.client_id)
+            .field("user_code", &self.codes.user_code)
+            .field("verification_uri", &self.codes.verification_uri)
+            .finish_non_exhaustive()
+    }
 }

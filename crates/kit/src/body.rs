@@ -333,6 +333,16 @@ impl Fields {
         }
     }
 
+    /// The value of a check of `field` (its domain rules, after it was read): `None`, with the
+    /// check's message recorded, if it failed. A field already reported (missing, or of the
+    /// wrong type) is not checked again: `None`, nothing more recorded.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        if self.errors.contains_key(field) {
+            return None;
+        }
+        result.map_err(|m| self.error(field, m)).ok()
+    }
+
     /// 422 with every collected error, or `Ok` if there were none. Unknown fields are ignored.
     pub fn finish(self) -> Result<(), Problem> {
         if self.errors.is_empty() {

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
 use tokenauth_jwt::{
     AccessClaims, Actor, JwkSet, SigningKey, VerificationKeys, Verifier, VerifierConfig,
     public_jwks,
@@ -47,29 +46,6 @@ pub enum TokenError {
     },
     #[error("random source failed")]
     Random,
-}
-
-/// The token response (docs/api.md, "Token response"; RFC 6749 §5.1).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TokenResponse {
-    /// A JWT, sent as `Authorization: Bearer <access_token>`.
-    pub access_token: String,
-    #[schema(example = "Bearer")]
-    pub token_type: &'static str,
-    /// Seconds the access token is valid.
-    pub expires_in: i64,
-    /// Opaque and single-use: each refresh returns a new one. None for `client_credentials`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    /// Seconds the refresh token is valid.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_expires_in: Option<i64>,
-    /// Space-separated.
-    pub scope: String,
-    /// Token exchange only (RFC 8693 §2.2.1):
-    /// `urn:ietf:params:oauth:token-type:access_token`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub issued_token_type: Option<&'static str>,
 }
 
 /// What goes into one access token, besides what the minter adds.

@@ -16,8 +16,9 @@ use crate::base::domain::{Email, LoginId, Password, Username};
 use crate::base::error::ApiResult;
 use crate::base::limits::{Attempt, login_keys, register_keys};
 use crate::base::state::{AppState, unix_now};
-use crate::base::views::{SignedIn, UserView};
+use crate::base::views;
 use crate::flows::sessions::start_session;
+use tokenauth_wire::SignedIn;
 
 pub const ROLE_USER: &str = "user";
 pub const ROLE_ADMIN: &str = tokenauth_store::admin::ADMIN_ROLE;
@@ -98,7 +99,7 @@ pub async fn register(
     let tokens = start_session(state, &user).await?;
     Ok(SignedIn {
         tokens,
-        user: UserView::from(&user),
+        user: views::user(&user),
     })
 }
 
@@ -182,7 +183,7 @@ pub async fn login(
     let tokens = start_session(state, &user).await?;
     Ok(SignedIn {
         tokens,
-        user: UserView::from(&user),
+        user: views::user(&user),
     })
 }
 

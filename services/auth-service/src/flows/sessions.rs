@@ -9,7 +9,8 @@ use tokenauth_store::standing::Standing;
 use crate::base::error::ApiResult;
 use crate::base::secrets::stored_hash;
 use crate::base::state::{AppState, unix_now};
-use crate::base::tokens::{DEFAULT_USER_SCOPE, FIRST_PARTY_CLIENT_ID, Grant, TokenResponse};
+use crate::base::tokens::{DEFAULT_USER_SCOPE, FIRST_PARTY_CLIENT_ID, Grant};
+use tokenauth_wire::TokenResponse;
 
 fn invalid_refresh_token() -> Problem {
     Problem::new(
@@ -43,7 +44,7 @@ fn token_response(
 ) -> TokenResponse {
     TokenResponse {
         access_token: access,
-        token_type: "Bearer",
+        token_type: "Bearer".to_owned(),
         expires_in: state.tokens.access_ttl,
         refresh_token: Some(refresh),
         refresh_expires_in: Some(refresh_expires_in),

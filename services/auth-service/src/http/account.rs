@@ -2,15 +2,16 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use secrecy::SecretString;
 use tokenauth_kit::body::{Fields, JsonObject};
 use tokenauth_kit::openapi as doc;
+use tokenauth_wire::{Login, PasswordChange, Registration};
 
 use crate::base::domain::{Email, Password, Username};
 use crate::base::error::ApiResult;
 use crate::base::state::AppState;
-use crate::base::views::UserView;
+use crate::base::views;
 use crate::flows::accounts;
+use crate::http::body::ReadBody;
 use crate::http::extract::CurrentUser;
 use crate::http::reply;
 
@@ -19,9 +20,9 @@ use crate::http::reply;
     post,
     path = "/v1/register",
     tag = "accounts",
-    request_body = crate::http::schema::RegisterRequest,
+    request_body = tokenauth_wire::Registration,
     responses(
-        (status = 201, description = "Registered and signed in", body = crate::base::views::SignedIn),
+        (status = 201, description = "Registered and signed in", body = tokenauth_wire::SignedIn),
         (status = 400, response = doc::BadRequest),
         (status = 409, description = "The name (or one that looks like it) is taken (`code`: username_taken), or the email belongs to another account (`code`: email_taken)", body = doc::ProblemDetails, content_type = "application/problem+json"),
         (status = 413, response = doc::PayloadTooLarge),
@@ -38,26 +39,13 @@ pub async fn register(
     body: JsonObject,
 ) -> ApiResult<HttpResponse> {
     let mut fields = Fields::new(body.0);
-    let username = fields.required_str("username");
-    let email = fields.optional_str("email");
-    let password = fields.required_str("password");
-    let username = username.and_then(|u| {
-        Username::parse(&u)
-            .map_err(|m| fields.error("username", m))
-            .ok()
-    });
-    let email = match email {
+    let body = Registration::read(&mut fields);
+    let username = fields.check("username", Username::parse(&body.username));
+    let email = match &body.email {
         None => Some(None),
-        Some(e) => Email::parse(&e)
-            .map(Some)
-            .map_err(|m| fields.error("email", m))
-            .ok(),
+        Some(e) => fields.check("email", Email::parse(e)).map(Some),
     };
-    let password = password.and_then(|p| {
-        Password::parse(SecretString::from(p))
-            .map_err(|m| fields.error("password", m))
-            .ok()
-    });
+    let password = fields.check("password", Password::parse(body.password));
     let ((username, email), password) = fields.finish_with(username.zip(email).zip(password))?;
     let client_ip = state.config.common.trusted_proxies.client_ip(&req);
     let signed_in = accounts::register(&state, username, email, password, client_ip).await?;
@@ -69,9 +57,9 @@ pub async fn register(
     post,
     path = "/v1/login",
     tag = "accounts",
-    request_body = crate::http::schema::Credentials,
+    request_body = tokenauth_wire::Login,
     responses(
-        (status = 200, description = "Signed in", body = crate::base::views::SignedIn),
+        (status = 200, description = "Signed in", body = tokenauth_wire::SignedIn),
         (status = 400, response = doc::BadRequest),
         (status = 401, description = "Unknown username or wrong password, alike (`code`: invalid_credentials)", body = doc::ProblemDetails, content_type = "application/problem+json"),
         (status = 403, response = crate::http::schema::Disabled),
@@ -89,13 +77,10 @@ pub async fn login(
     body: JsonObject,
 ) -> ApiResult<HttpResponse> {
     let mut fields = Fields::new(body.0);
-    let username = fields.required_str("username");
-    let password = fields.required_str("password").and_then(|p| {
-        Password::parse_for_check(SecretString::from(p))
-            .map_err(|m| fields.error("password", m))
-            .ok()
-    });
-    let (username, password) = fields.finish_with(username.zip(password))?;
+    let body = Login::read(&mut fields);
+    let password = fields.check("password", Password::parse_for_check(body.password));
+    let password = fields.finish_with(password)?;
+    let username = body.username;
     let client_ip = state.config.common.trusted_proxies.client_ip(&req);
     let signed_in = accounts::login(&state, &username, password, client_ip).await?;
     Ok(reply::tokens(StatusCode::OK, &signed_in))
@@ -107,7 +92,7 @@ pub async fn login(
     path = "/v1/me",
     tag = "accounts",
     responses(
-        (status = 200, description = "The token's user", body = crate::base::views::UserView),
+        (status = 200, description = "The token's user", body = tokenauth_wire::User),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = crate::http::schema::Disabled),
         (status = 503, response = doc::Unavailable),
@@ -115,7 +100,7 @@ pub async fn login(
     security(("bearer" = [])),
 )]
 pub async fn me(auth: CurrentUser) -> HttpResponse {
-    HttpResponse::Ok().json(UserView::from(&auth.user))
+    HttpResponse::Ok().json(views::user(&auth.user))
 }
 
 /// Changes the password; every other session of the user ends.
@@ -123,7 +108,7 @@ pub async fn me(auth: CurrentUser) -> HttpResponse {
     put,
     path = "/v1/me/password",
     tag = "accounts",
-    request_body = crate::http::schema::PasswordChange,
+    request_body = tokenauth_wire::PasswordChange,
     responses(
         (status = 204, description = "Changed; every other session is revoked"),
         (status = 400, response = doc::BadRequest),
@@ -144,16 +129,12 @@ pub async fn change_password(
     body: JsonObject,
 ) -> ApiResult<HttpResponse> {
     let mut fields = Fields::new(body.0);
-    let current = fields.required_str("current_password").and_then(|p| {
-        Password::parse_for_check(SecretString::from(p))
-            .map_err(|m| fields.error("current_password", m))
-            .ok()
-    });
-    let new = fields.required_str("new_password").and_then(|p| {
-        Password::parse(SecretString::from(p))
-            .map_err(|m| fields.error("new_password", m))
-            .ok()
-    });
+    let body = PasswordChange::read(&mut fields);
+    let current = fields.check(
+        "current_password",
+        Password::parse_for_check(body.current_password),
+    );
+    let new = fields.check("new_password", Password::parse(body.new_password));
     let (current, new) = fields.finish_with(current.zip(new))?;
     let client_ip = state.config.common.trusted_proxies.client_ip(&req);
     accounts::change_password(

@@ -12,6 +12,7 @@ use crate::base::error::ApiResult;
 use crate::base::state::AppState;
 use crate::base::views;
 use crate::flows::clients;
+use crate::http::body::ReadBody;
 use crate::http::extract::Admin;
 use crate::http::reply;
 
@@ -69,7 +70,7 @@ struct ClientList {
     path = "/v1/clients",
     operation_id = "create_client",
     tag = "admin",
-    request_body = crate::http::schema::NewClient,
+    request_body = tokenauth_wire::NewClient,
     responses(
         (status = 201, description = "Registered; the secret is in this response only", body = Registered),
         (status = 400, response = doc::BadRequest),
@@ -88,37 +89,25 @@ pub async fn create(
     body: JsonObject,
 ) -> ApiResult<HttpResponse> {
     let mut fields = Fields::new(body.0);
-    let name = fields.required_str("name").and_then(|n| {
-        clients::parse_name(&n)
-            .map_err(|m| fields.error("name", m))
-            .ok()
-    });
-    let scopes = match fields.optional_str_array("scopes") {
+    let body = tokenauth_wire::NewClient::read(&mut fields);
+    let name = fields.check("name", clients::parse_name(&body.name));
+    let scopes = match body.scopes {
         None => Some(Vec::new()),
-        Some(raw) => clients::parse_scopes(raw)
-            .map_err(|m| fields.error("scopes", m))
-            .ok(),
+        Some(raw) => fields.check("scopes", clients::parse_scopes(raw)),
     };
-    let audience = match fields.optional_str_array("audience") {
+    let audience = match body.audience {
         None => Some(None),
-        Some(raw) => clients::parse_audience(raw)
-            .map(Some)
-            .map_err(|m| fields.error("audience", m))
-            .ok(),
+        Some(raw) => fields.check("audience", clients::parse_audience(raw).map(Some)),
     };
-    let grant_types = match fields.optional_str_array("grant_types") {
+    let grant_types = match body.grant_types {
         None => Some(vec![clients::GRANT_CLIENT_CREDENTIALS.to_owned()]),
-        Some(raw) => clients::parse_grant_types(raw)
-            .map_err(|m| fields.error("grant_types", m))
-            .ok(),
+        Some(raw) => fields.check("grant_types", clients::parse_grant_types(raw)),
     };
-    let redirect_uris = match fields.optional_str_array("redirect_uris") {
+    let redirect_uris = match body.redirect_uris {
         None => Some(Vec::new()),
-        Some(raw) => clients::parse_redirect_uris(raw)
-            .map_err(|m| fields.error("redirect_uris", m))
-            .ok(),
+        Some(raw) => fields.check("redirect_uris", clients::parse_redirect_uris(raw)),
     };
-    let public = fields.optional_bool("public").unwrap_or(false);
+    let public = body.public.unwrap_or(false);
     let checked = name
         .zip(scopes)
         .zip(audience)

@@ -2,6 +2,7 @@
 //! the result), the extractors, the service's HTML pages and the OpenAPI document.
 
 pub mod account;
+pub mod body;
 pub mod clients;
 pub mod extract;
 pub mod form;

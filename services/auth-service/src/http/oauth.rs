@@ -29,7 +29,7 @@ async fn read_request(
     tag = "oauth",
     request_body(content = crate::http::schema::TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "A token response (no refresh token for `client_credentials`)", body = crate::base::tokens::TokenResponse),
+        (status = 200, description = "A token response (no refresh token for `client_credentials`)", body = tokenauth_wire::TokenResponse),
         (status = 400, description = "invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type or invalid_scope", body = crate::http::schema::OAuthError),
         (status = 401, description = "invalid_client, with a Basic challenge", body = crate::http::schema::OAuthError),
         (status = 429, description = "slow_down, with Retry-After", body = crate::http::schema::OAuthError),

@@ -1,8 +1,8 @@
 //! The request bodies and shared responses as the OpenAPI document shows them.
 //!
-//! Request bodies are parsed field by field (`tokenauth_kit::body::Fields`) so that every
-//! invalid field is reported at once; the types here describe those bodies and are not used to
-//! parse them.
+//! The JSON bodies are the wire types of `tokenauth-wire`, which handlers read requests into
+//! (`http::body`). The form bodies of `/oauth/` and the pages are read parameter by parameter
+//! (`oauth::protocol::Params`); the types here describe those forms and the OAuth answers.
 
 #![allow(dead_code)]
 
@@ -14,103 +14,6 @@ use utoipa::{ToResponse, ToSchema};
 /// The name of the client-authentication security scheme (RFC 6749 §2.3.1, HTTP Basic with
 /// the `client_id` and `client_secret`).
 pub const CLIENT_BASIC: &str = "client_basic";
-
-/// `POST /v1/login`.
-#[derive(ToSchema)]
-pub struct Credentials {
-    /// A username (matched ignoring case) or, when it holds an `@`, the account's email.
-    #[schema(example = "alice", min_length = 3, max_length = 254)]
-    username: String,
-    /// Never logged, never returned. Login checks only the upper bound.
-    #[schema(format = Password, example = "correct horse battery staple", min_length = 8, max_length = 128)]
-    password: String,
-}
-
-/// `POST /v1/register`.
-#[derive(ToSchema)]
-pub struct RegisterRequest {
-    /// Unique ignoring case: letters and digits of one script (UTS 39 identifier characters,
-    /// NFKC), unlike any existing name.
-    #[schema(example = "alice", min_length = 3, max_length = 64)]
-    username: String,
-    /// Optional; unique ignoring case; login accepts it in place of the username. A plain
-    /// address: no quoted local part, no display name, a domain with a dot.
-    #[schema(format = Email, example = "alice@example.com", max_length = 254)]
-    email: Option<String>,
-    /// Never logged, never returned.
-    #[schema(format = Password, example = "correct horse battery staple", min_length = 8, max_length = 128)]
-    password: String,
-}
-
-/// `POST /v1/token/refresh`.
-#[derive(ToSchema)]
-pub struct RefreshRequest {
-    /// The refresh token from the last token response; it is spent by this call.
-    refresh_token: String,
-}
-
-/// `POST /v1/logout`: with no access token, the refresh token alone ends its session.
-#[derive(ToSchema)]
-pub struct LogoutRequest {
-    refresh_token: Option<String>,
-}
-
-/// `PUT /v1/me/password`.
-#[derive(ToSchema)]
-pub struct PasswordChange {
-    #[schema(format = Password)]
-    current_password: String,
-    #[schema(format = Password, min_length = 8, max_length = 128)]
-    new_password: String,
-}
-
-/// `PATCH /v1/users/{id}`: only the fields sent change.
-#[derive(ToSchema)]
-pub struct UserUpdate {
-    /// The whole new set of roles (`admin`, `user`).
-    roles: Option<Vec<String>>,
-    /// Disabling revokes every token of the user at once.
-    disabled: Option<bool>,
-}
-
-/// `POST /v1/clients`.
-#[derive(ToSchema)]
-pub struct NewClient {
-    /// For people: no control characters.
-    #[schema(example = "billing-service", min_length = 1, max_length = 100)]
-    name: String,
-    /// The scopes the client may ask for (RFC 6749 §3.3 scope tokens); none by default.
-    #[schema(max_items = 32)]
-    scopes: Option<Vec<String>>,
-    /// The audiences its tokens may name; the configured `TOKEN_AUDIENCE` by default.
-    #[schema(min_items = 1, max_items = 16)]
-    audience: Option<Vec<String>>,
-    /// What the client may do; `["client_credentials"]` by default. A public client may not
-    /// have `client_credentials` or token exchange.
-    #[schema(min_items = 1, max_items = 5)]
-    grant_types: Option<Vec<ClientGrantType>>,
-    /// Exact redirect URIs, required with (and only with) `authorization_code`: https, http on
-    /// 127.0.0.1 or [::1] (any port matches), or a private-use scheme (`com.example.app:/cb`).
-    #[schema(max_items = 10)]
-    redirect_uris: Option<Vec<String>>,
-    /// A browser or native app: no secret is made, and it never authenticates. Default false.
-    public: Option<bool>,
-}
-
-/// A grant type a client may be registered for.
-#[derive(ToSchema)]
-pub enum ClientGrantType {
-    #[schema(rename = "authorization_code")]
-    AuthorizationCode,
-    #[schema(rename = "refresh_token")]
-    RefreshToken,
-    #[schema(rename = "client_credentials")]
-    ClientCredentials,
-    #[schema(rename = "urn:ietf:params:oauth:grant-type:device_code")]
-    DeviceCode,
-    #[schema(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
-    TokenExchange,
-}
 
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
@@ -338,15 +241,15 @@ impl<'r> ToResponse<'r> for AdminOnly {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::base::domain::{EMAIL_MAX, PASSWORD_MAX, PASSWORD_MIN, USERNAME_MAX, USERNAME_MIN};
+    use tokenauth_wire::{Login, PasswordChange, Registration};
     use utoipa::PartialSchema as _;
 
     /// The documented bounds are the ones the domain enforces.
     #[test]
     fn documented_lengths_are_the_enforced_ones() {
-        let credentials = serde_json::to_value(Credentials::schema()).unwrap();
-        let register = serde_json::to_value(RegisterRequest::schema()).unwrap();
+        let credentials = serde_json::to_value(Login::schema()).unwrap();
+        let register = serde_json::to_value(Registration::schema()).unwrap();
         let change = serde_json::to_value(PasswordChange::schema()).unwrap();
         let bounds = |v: &serde_json::Value| {
             (

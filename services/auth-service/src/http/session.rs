@@ -2,12 +2,15 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use secrecy::ExposeSecret;
 use tokenauth_kit::body::{Fields, JsonObject, OptionalJsonObject};
 use tokenauth_kit::openapi as doc;
+use tokenauth_wire::{Logout, Refresh};
 
 use crate::base::error::{ApiError, ApiResult};
 use crate::base::state::AppState;
 use crate::flows::sessions::{self, Refresher};
+use crate::http::body::ReadBody;
 use crate::http::extract::{CurrentUser, MaybeCurrentUser};
 use crate::http::reply;
 
@@ -17,9 +20,9 @@ use crate::http::reply;
     post,
     path = "/v1/token/refresh",
     tag = "sessions",
-    request_body = crate::http::schema::RefreshRequest,
+    request_body = tokenauth_wire::Refresh,
     responses(
-        (status = 200, description = "A new access token and refresh token", body = crate::base::tokens::TokenResponse),
+        (status = 200, description = "A new access token and refresh token", body = tokenauth_wire::TokenResponse),
         (status = 400, response = doc::BadRequest),
         (status = 401, description = "Unknown, expired, revoked or already used (`code`: invalid_refresh_token)", body = doc::ProblemDetails, content_type = "application/problem+json"),
         (status = 403, response = crate::http::schema::Disabled),
@@ -32,11 +35,11 @@ use crate::http::reply;
 )]
 pub async fn refresh(state: web::Data<AppState>, body: JsonObject) -> ApiResult<HttpResponse> {
     let mut fields = Fields::new(body.0);
-    let token = fields.required_str("refresh_token");
+    let body = Refresh::read(&mut fields);
     fields.finish()?;
-    let token = token.unwrap_or_default();
+    let token = body.refresh_token.expose_secret();
     // Sessions started for a client app are refreshed by that app at the token endpoint.
-    let tokens = sessions::refresh_as(&state, &token, Refresher::FirstParty)
+    let tokens = sessions::refresh_as(&state, token, Refresher::FirstParty)
         .await?
         .map_err(|_| {
             tokenauth_kit::Problem::new(
@@ -54,7 +57,7 @@ pub async fn refresh(state: web::Data<AppState>, body: JsonObject) -> ApiResult<
     post,
     path = "/v1/logout",
     tag = "sessions",
-    request_body(content = Option<crate::http::schema::LogoutRequest>, description = "Optional"),
+    request_body(content = Option<tokenauth_wire::Logout>, description = "Optional"),
     responses(
         (status = 204, description = "The session has ended, in every service"),
         (status = 400, response = doc::BadRequest),
@@ -72,7 +75,9 @@ pub async fn logout(
     body: OptionalJsonObject,
 ) -> ApiResult<HttpResponse> {
     let mut fields = Fields::new(body.0);
-    let refresh_token = fields.optional_str("refresh_token");
+    let refresh_token = Logout::read(&mut fields)
+        .refresh_token
+        .map(|t| t.expose_secret().to_owned());
     fields.finish()?;
     let auth = match (auth, &refresh_token) {
         (Ok(auth), _) => auth.0,

@@ -5,16 +5,18 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use tokenauth_kit::body::{Fields, JsonObject};
 use tokenauth_kit::openapi as doc;
+use tokenauth_wire::UserUpdate;
 
 use crate::base::error::ApiResult;
 use crate::base::state::AppState;
-use crate::base::views::UserView;
+use crate::base::views;
 use crate::flows::admin;
+use crate::http::body::ReadBody;
 use crate::http::extract::Admin;
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct UserPage {
-    users: Vec<UserView>,
+    users: Vec<tokenauth_wire::User>,
     /// Pass as `cursor` for the next page; null on the last.
     next_cursor: Option<String>,
 }
@@ -46,7 +48,7 @@ pub async fn list(
     let (limit, cursor) = admin::page_request(&state, &query)?;
     let page = admin::list(&state, limit, cursor).await?;
     Ok(HttpResponse::Ok().json(UserPage {
-        users: page.users.iter().map(UserView::from).collect(),
+        users: page.users.iter().map(views::user).collect(),
         next_cursor: page.next_cursor,
     }))
 }
@@ -58,7 +60,7 @@ pub async fn list(
     tag = "admin",
     params(("id" = String, Path, description = "The user's id")),
     responses(
-        (status = 200, description = "The user", body = UserView),
+        (status = 200, description = "The user", body = tokenauth_wire::User),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = crate::http::schema::AdminOnly),
         (status = 404, response = doc::NotFound),
@@ -72,7 +74,7 @@ pub async fn get(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let user = admin::get(&state, &id).await?;
-    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+    Ok(HttpResponse::Ok().json(views::user(&user)))
 }
 
 /// Changes roles or disables (or enables) a user. Disabling revokes every token of the user.
@@ -82,9 +84,9 @@ pub async fn get(
     operation_id = "update_user",
     tag = "admin",
     params(("id" = String, Path, description = "The user's id")),
-    request_body = crate::http::schema::UserUpdate,
+    request_body = tokenauth_wire::UserUpdate,
     responses(
-        (status = 200, description = "The user as changed", body = UserView),
+        (status = 200, description = "The user as changed", body = tokenauth_wire::User),
         (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 403, response = crate::http::schema::AdminOnly),
@@ -104,15 +106,15 @@ pub async fn update(
     body: JsonObject,
 ) -> ApiResult<HttpResponse> {
     let mut fields = Fields::new(body.0);
-    let roles = fields.optional_str_array("roles").and_then(|r| {
-        admin::parse_roles(r)
-            .map_err(|m| fields.error("roles", m))
-            .ok()
-    });
-    let disabled = fields.optional_bool("disabled");
+    let body = UserUpdate::read(&mut fields);
+    let roles = match body.roles {
+        None => None,
+        Some(roles) => fields.check("roles", admin::parse_roles(roles)),
+    };
+    let disabled = body.disabled;
     fields.finish()?;
     let user = admin::update(&state, &admin_user.user.id, &id, roles, disabled).await?;
-    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+    Ok(HttpResponse::Ok().json(views::user(&user)))
 }
 
 /// Deletes a user; every token of the user is revoked.

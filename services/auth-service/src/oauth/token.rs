@@ -6,13 +6,13 @@ use std::net::IpAddr;
 use actix_web::http::header::HeaderMap;
 
 use crate::base::state::AppState;
-use crate::base::tokens::TokenResponse;
 use crate::flows::clients;
 use crate::oauth::client_auth::{authenticate_client, code_client};
 use crate::oauth::grants::{
     authorization_code, client_credentials, device_code, password, refresh_token, token_exchange,
 };
 use crate::oauth::protocol::{OAuthError, OAuthResult, Params, credentials, reject_scope_change};
+use tokenauth_wire::TokenResponse;
 
 /// `POST /oauth/token`.
 pub async fn token(

@@ -13,9 +13,9 @@ use tokenauth_store::standing::Standing;
 use crate::base::error::ApiError;
 use crate::base::secrets::stored_hash;
 use crate::base::state::{AppState, unix_now};
-use crate::base::tokens::TokenResponse;
 use crate::flows::sessions::new_session;
 use crate::oauth::protocol::{OAuthError, OAuthResult, Params};
+use tokenauth_wire::TokenResponse;
 
 /// A PKCE code verifier (RFC 7636 §4.1): 43 to 128 unreserved characters.
 fn is_verifier(value: &str) -> bool {

@@ -4,8 +4,9 @@
 use tokenauth_store::models::Client;
 
 use crate::base::state::{AppState, unix_now};
-use crate::base::tokens::{Grant, TokenResponse};
+use crate::base::tokens::Grant;
 use crate::oauth::protocol::{OAuthError, OAuthResult, Params, granted};
+use tokenauth_wire::TokenResponse;
 
 pub fn client_credentials(
     state: &AppState,
@@ -40,7 +41,7 @@ pub fn client_credentials(
         .map_err(|e| OAuthError::from_api(e.into()))?;
     Ok(TokenResponse {
         access_token: access,
-        token_type: "Bearer",
+        token_type: "Bearer".to_owned(),
         expires_in: state.tokens.access_ttl,
         refresh_token: None,
         refresh_expires_in: None,

@@ -10,10 +10,10 @@ use tokenauth_store::standing::Standing;
 use crate::base::error::ApiError;
 use crate::base::secrets::stored_hash;
 use crate::base::state::{AppState, unix_now};
-use crate::base::tokens::TokenResponse;
 use crate::flows::device::SLOW_DOWN_SECS;
 use crate::flows::sessions::new_session;
 use crate::oauth::protocol::{OAuthError, OAuthResult, Params};
+use tokenauth_wire::TokenResponse;
 
 /// A poll of the token endpoint: `authorization_pending`, `slow_down`, `access_denied`,
 /// `expired_token`, or the tokens, once.

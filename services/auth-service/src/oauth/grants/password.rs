@@ -7,9 +7,9 @@ use secrecy::SecretString;
 
 use crate::base::domain::Password;
 use crate::base::state::AppState;
-use crate::base::tokens::TokenResponse;
 use crate::flows::accounts;
 use crate::oauth::protocol::{OAuthError, OAuthResult, Params, reject_scope_change};
+use tokenauth_wire::TokenResponse;
 
 pub async fn password(
     state: &AppState,

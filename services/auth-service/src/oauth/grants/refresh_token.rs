@@ -4,11 +4,12 @@
 use std::net::IpAddr;
 
 use crate::base::state::AppState;
-use crate::base::tokens::{FIRST_PARTY_CLIENT_ID, TokenResponse};
+use crate::base::tokens::FIRST_PARTY_CLIENT_ID;
 use crate::flows::clients;
 use crate::flows::sessions::{self, NotTheirs, Refresher};
 use crate::oauth::client_auth::authenticate_client;
 use crate::oauth::protocol::{Credentials, OAuthError, OAuthResult, Params, reject_scope_change};
+use tokenauth_wire::TokenResponse;
 
 pub async fn refresh(
     state: &AppState,

@@ -3,9 +3,10 @@
 use tokenauth_store::models::Client;
 
 use crate::base::state::{AppState, unix_now};
-use crate::base::tokens::{Grant, TokenResponse};
+use crate::base::tokens::Grant;
 use crate::flows::clients;
 use crate::oauth::protocol::{OAuthError, OAuthResult, Params, granted};
+use tokenauth_wire::TokenResponse;
 
 pub const TOKEN_TYPE_ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
 
@@ -127,11 +128,11 @@ pub async fn token_exchange(
     }
     Ok(TokenResponse {
         access_token: access,
-        token_type: "Bearer",
+        token_type: "Bearer".to_owned(),
         expires_in: claims.exp - now,
         refresh_token: None,
         refresh_expires_in: None,
         scope,
-        issued_token_type: Some(TOKEN_TYPE_ACCESS),
+        issued_token_type: Some(TOKEN_TYPE_ACCESS.to_owned()),
     })
 }
