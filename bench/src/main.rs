@@ -72,9 +72,11 @@ fn main() -> anyhow::Result<()> {
         }
         Some("oauth") => {
             let database_url = flag("--database-url").context("--database-url (PostgreSQL)")?;
+            let pgbench_url = flag("--pgbench-database-url")
+                .context("--pgbench-database-url (pgbench's initialised tables)")?;
             let peer_dir =
                 flag("--peer-dir").context("--peer-dir PATH of installed oidc-provider")?;
-            runtime()?.block_on(oauth::run(seconds, &database_url, &peer_dir))?
+            runtime()?.block_on(oauth::run(seconds, &database_url, &pgbench_url, &peer_dir))?
         }
         Some("bare-server") => {
             let port: u16 = flag("--port").context("--port")?.parse()?;

@@ -6,7 +6,10 @@
 //! Targets: `client_credentials` grants ≥ 2× the peer's; introspections ≥ 2× the peer's and
 //! ≥ 0.5× the auth-service's own `/healthz`; refreshes through `/oauth/token` (rotation
 //! included) at least those through `/v1/token/refresh` (0.95× allows for noise between two
-//! runs of the same work).
+//! runs of the same work); refreshes through `/v1/token/refresh` ≥ 0.6× the transactions per
+//! second of `pgbench -N` against the same PostgreSQL (the database's own ceiling for a small
+//! write transaction on this machine: a rotation is one), each pgbench run between two refresh
+//! runs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -237,7 +240,52 @@ fn line(name: &str, r: &WrkResult) {
     );
 }
 
-pub async fn run(seconds: u64, database_url: &str, peer_dir: &str) -> anyhow::Result<bool> {
+/// Connections pgbench uses: as many as the auth-service's pool holds on PostgreSQL.
+const PGBENCH_CLIENTS: &str = "10";
+
+/// Transactions per second of `pgbench -N` (TPC-B-like with only the `pgbench_accounts` update,
+/// a select and a history insert: the ceiling for a small write transaction), prepared
+/// statements, run from a CPU group of its own like wrk. `database_url` holds pgbench's tables.
+fn pgbench(database_url: &str, seconds: u64) -> anyhow::Result<f64> {
+    let group = Group::empty("pgbench")?;
+    let out = group
+        .wrap("pgbench")
+        .args([
+            "-n",
+            "-N",
+            "-M",
+            "prepared",
+            "-c",
+            PGBENCH_CLIENTS,
+            "-j",
+            "2",
+            "-T",
+        ])
+        .arg(seconds.to_string())
+        .arg(database_url)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running pgbench")?;
+    if !out.status.success() {
+        bail!("pgbench failed: {}", out.status);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `tps = 2466.123456 (without initial connection time)`
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("tps = ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<f64>().ok())
+        })
+        .with_context(|| format!("no tps in pgbench's output: {text}"))
+}
+
+pub async fn run(
+    seconds: u64,
+    database_url: &str,
+    pgbench_url: &str,
+    peer_dir: &str,
+) -> anyhow::Result<bool> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -341,7 +389,9 @@ pub async fn run(seconds: u64, database_url: &str, peer_dir: &str) -> anyhow::Re
     // Refreshes rotate: every run starts from sessions no run has used. Each run adds rows to
     // the tables the next one reads, so the order alternates: neither kind always goes second.
     let mut refreshes: [Vec<WrkResult>; 2] = [Vec::new(), Vec::new()];
+    let mut pgbench_tps = Vec::new();
     for i in 0..4 {
+        pgbench_tps.push(pgbench(pgbench_url, round)?);
         let mut order: Vec<(&str, &mut Vec<WrkResult>)> =
             ["json", "oauth"].into_iter().zip(&mut refreshes).collect();
         if i % 2 == 1 {
@@ -361,6 +411,8 @@ pub async fn run(seconds: u64, database_url: &str, peer_dir: &str) -> anyhow::Re
         }
     }
     let [json_refresh, oauth_refresh] = refreshes.map(wrk::median);
+    pgbench_tps.sort_by(f64::total_cmp);
+    let pgbench_tps = pgbench_tps[pgbench_tps.len() / 2];
 
     let peer_rss = procs::rss_kib(&peer.child.id().to_string()).unwrap_or(0);
     let our_rss = ours.service.rss_kib().unwrap_or(0);
@@ -398,6 +450,10 @@ pub async fn run(seconds: u64, database_url: &str, peer_dir: &str) -> anyhow::Re
     line("peer POST /token/introspection (opaque token)", &peer_intro);
     line("tokenauth POST /oauth/introspect (JWT)", &our_intro);
     line("tokenauth GET /healthz", &ceiling);
+    println!(
+        "  {:<55} {pgbench_tps:>8.0} tps",
+        format!("pgbench -N -M prepared -c {PGBENCH_CLIENTS} (same PostgreSQL)")
+    );
     line("tokenauth POST /v1/token/refresh (rotation)", &json_refresh);
     line(
         "tokenauth POST /oauth/token (refresh_token, rotation)",
@@ -407,18 +463,24 @@ pub async fn run(seconds: u64, database_url: &str, peer_dir: &str) -> anyhow::Re
     let intro = our_intro.rps / peer_intro.rps;
     let intro_ceiling = our_intro.rps / ceiling.rps;
     let refresh = oauth_refresh.rps / json_refresh.rps;
+    let database = json_refresh.rps / pgbench_tps;
     println!("  client_credentials: {grants:.2}x the peer (target >= 2)");
     println!(
         "  introspection: {intro:.2}x the peer (target >= 2), {intro_ceiling:.2} of /healthz (target >= 0.5)"
     );
     println!("  refresh via /oauth/token: {refresh:.2} of /v1/token/refresh (target >= 0.95)");
+    println!("  refresh: {database:.2} of pgbench -N (target >= 0.6)");
     println!(
         "  resident memory after the runs: peer {:.0} MiB, tokenauth {:.0} MiB",
         peer_rss as f64 / 1024.0,
         our_rss as f64 / 1024.0
     );
-    let pass =
-        grants >= 2.0 && intro >= 2.0 && intro_ceiling >= 0.5 && refresh >= 0.95 && non_2xx == 0;
+    let pass = grants >= 2.0
+        && intro >= 2.0
+        && intro_ceiling >= 0.5
+        && refresh >= 0.95
+        && database >= 0.6
+        && non_2xx == 0;
     println!("  result: {}", if pass { "PASS" } else { "FAIL" });
     Ok(pass)
 }

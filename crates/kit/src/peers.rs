@@ -159,8 +159,9 @@ impl PeerLimit {
     fn enter(&self, occupant: &Arc<Occupant>) -> u64 {
         let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
         let mut staying = 0;
-        let mut idlest: Option<(u64, Arc<Occupant>)> = None;
-        for weak in table.live.values() {
+        // Idle since the same millisecond: the one that arrived first (the lower id) goes.
+        let mut idlest: Option<((u64, u64), Arc<Occupant>)> = None;
+        for (&id, weak) in &table.live {
             let Some(other) = weak.upgrade() else {
                 continue;
             };
@@ -169,9 +170,11 @@ impl PeerLimit {
             }
             staying += 1;
             if let Some(since) = other.idle_since()
-                && idlest.as_ref().is_none_or(|(oldest, _)| since < *oldest)
+                && idlest
+                    .as_ref()
+                    .is_none_or(|(oldest, _)| (since, id) < *oldest)
             {
-                idlest = Some((since, other));
+                idlest = Some(((since, id), other));
             }
         }
         if staying >= self.max_total
@@ -305,5 +308,25 @@ mod tests {
         // Closed connections leave the table when they drop.
         drop((oldest, newer));
         assert_eq!(limit.table.lock().unwrap().live.len(), 3);
+    }
+
+    /// Connections idle since the same millisecond leave in the order they came.
+    #[test]
+    fn among_connections_idle_since_the_same_moment_the_first_to_come_goes() {
+        for _ in 0..20 {
+            let limit = PeerLimit::new(0, trusted(""), 8);
+            let held: Vec<_> = (1..=8)
+                .map(|i| limit.admit(addr(&format!("192.0.2.{i}:1"))).unwrap())
+                .collect();
+            // Make every one idle since the same millisecond.
+            let now = held[0].occupant().idle_since_ms.load(Ordering::Acquire);
+            for slot in &held {
+                slot.occupant().idle_since_ms.store(now, Ordering::Release);
+            }
+            let waker = futures_util::task::noop_waker();
+            let _ninth = limit.admit(addr("192.0.2.9:1")).unwrap();
+            assert!(held[0].occupant().poll_closing(&waker));
+            assert!(held[1..].iter().all(|s| !s.occupant().poll_closing(&waker)));
+        }
     }
 }

@@ -290,9 +290,12 @@ impl Database {
                     .execute(pg)?;
                 applied
             }
-            DbConnection::Sqlite(lite) => {
+            // The database's write lock, taken before looking for pending migrations: a second
+            // process (or handle) migrating at the same time waits, then finds none pending,
+            // instead of applying the same migration twice.
+            DbConnection::Sqlite(lite) => lite.immediate_transaction(|lite| {
                 lite.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ())
-            }
+            }),
         };
         result.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
         self.migrated.store(true, Ordering::Release);
@@ -376,6 +379,34 @@ impl Database {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Handles (processes, in production) migrating one new SQLite file at the same time: each
+    /// succeeds, and every migration is applied once.
+    #[test]
+    fn concurrent_sqlite_migrations_apply_each_migration_once() {
+        for round in 0..5 {
+            let dir = std::env::temp_dir()
+                .join(format!("tokenauth-migrate-{}-{round}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let url = DatabaseUrl::Sqlite(dir.join("db.sqlite").display().to_string());
+            let start = Arc::new(std::sync::Barrier::new(4));
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    let (url, start) = (url.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        let db = Database::new(url).unwrap();
+                        start.wait();
+                        db.migrate()
+                    })
+                })
+                .collect();
+            for handle in handles {
+                handle.join().unwrap().unwrap();
+            }
+            // Best effort: a pool's own thread may still be opening a connection.
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 
     #[test]
     fn postgres_urls_get_timeouts_and_keepalives_unless_they_set_them() {

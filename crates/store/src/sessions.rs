@@ -57,16 +57,20 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Session>, StoreE
         .optional()?)
 }
 
+/// A spent token's successor stored: its session, its user, and its expiry (capped at the
+/// session's end).
+#[derive(Debug)]
+pub struct Rotated {
+    pub session: Session,
+    pub user: Box<User>,
+    pub expires_at: i64,
+}
+
 /// The outcome of presenting a refresh token.
 #[derive(Debug)]
 pub enum Rotation {
-    /// The token was current: it is now used and `new` replaces it (its expiry capped at the
-    /// session's end).
-    Rotated {
-        session: Session,
-        user: Box<User>,
-        expires_at: i64,
-    },
+    /// The token was current: it is now used and `new` replaces it.
+    Rotated(Rotated),
     /// The token is unused and unexpired but its user is disabled: it is left unspent.
     Disabled,
     /// The token had been used before: the session has been revoked (reuse detection).
@@ -158,12 +162,77 @@ pub fn rotate(
         diesel::insert_into(refresh_tokens::table)
             .values(&new)
             .execute(conn)?;
-        Ok(Rotation::Rotated {
+        Ok(Rotation::Rotated(Rotated {
             expires_at: new.expires_at,
             session,
             user: Box::new(user),
-        })
+        }))
     })
+}
+
+/// Who presents a refresh token for [`rotate_current`]: the client its session must have been
+/// started for (`None`: the first-party API), and whether that client proved its secret.
+#[derive(Debug, Clone, Copy)]
+pub struct Presenter<'a> {
+    pub client_id: Option<&'a str>,
+    pub authenticated: bool,
+}
+
+/// What PostgreSQL's `rotate_refresh_token` answers: the session, the new token's expiry, the
+/// user's row.
+#[derive(QueryableByName)]
+struct RotatedRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    session_id: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    session_created_at: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    session_client_id: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    new_expires_at: i64,
+    #[diesel(embed)]
+    user: User,
+}
+
+/// The common case of [`rotate`] in one round trip, on PostgreSQL: spends `old_hash` and stores
+/// `new` in its place only when the token is current, its session live, its user enabled and
+/// `by` may refresh the session (the client it was started for, authenticated unless public; no
+/// client for a first-party session). `None` when any of that is not so, with nothing changed:
+/// the caller then judges the token with [`rotate`]. On SQLite always `None`.
+pub fn rotate_current(
+    conn: &mut DbConnection,
+    old_hash: &str,
+    new: &RefreshToken,
+    now: i64,
+    session_max_age: i64,
+    by: Presenter<'_>,
+) -> Result<Option<Rotated>, StoreError> {
+    use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+    let DbConnection::Pg(pg) = conn else {
+        return Ok(None);
+    };
+    let row: Option<RotatedRow> =
+        diesel::sql_query("SELECT * FROM rotate_refresh_token($1, $2, $3, $4, $5, $6, $7)")
+            .bind::<Text, _>(old_hash)
+            .bind::<Text, _>(&new.token_hash)
+            .bind::<BigInt, _>(now)
+            .bind::<BigInt, _>(new.expires_at)
+            .bind::<BigInt, _>(session_max_age)
+            .bind::<Nullable<Text>, _>(by.client_id)
+            .bind::<Bool, _>(by.authenticated)
+            .get_result(pg)
+            .optional()?;
+    Ok(row.map(|row| Rotated {
+        session: Session {
+            id: row.session_id,
+            user_id: row.user.id.clone(),
+            created_at: row.session_created_at,
+            revoked_at: None,
+            client_id: row.session_client_id,
+        },
+        user: Box::new(row.user),
+        expires_at: row.new_expires_at,
+    }))
 }
 
 /// What a presented refresh token names.

@@ -3,7 +3,7 @@
 use tokenauth_kit::Problem;
 use tokenauth_kit::problem::Code;
 use tokenauth_store::models::{RefreshToken, Session, User};
-use tokenauth_store::sessions::{self, RefreshLookup, Rotation};
+use tokenauth_store::sessions::{self, Presenter, RefreshLookup, Rotated, Rotation};
 use tokenauth_store::standing::Standing;
 
 use crate::base::error::ApiResult;
@@ -154,6 +154,66 @@ pub async fn start_session(state: &AppState, user: &User) -> ApiResult<TokenResp
     }
 }
 
+/// A new refresh token and the row that will store its hash.
+fn successor(state: &AppState, now: i64) -> ApiResult<(String, RefreshToken)> {
+    let (refresh, token_hash) = state.tokens.new_refresh_token()?;
+    let row = RefreshToken {
+        token_hash,
+        // Filled in by the store from the spent token's session.
+        session_id: String::new(),
+        created_at: now,
+        expires_at: now + state.tokens.refresh_ttl,
+        used_at: None,
+    };
+    Ok((refresh, row))
+}
+
+/// The answer to a rotation: a new access token for the session, and its new refresh token.
+fn rotated(
+    state: &AppState,
+    rotated: &Rotated,
+    refresh: String,
+    now: i64,
+) -> ApiResult<TokenResponse> {
+    let (access, _) = state
+        .tokens
+        .mint_access(&user_grant(&rotated.user, &rotated.session), now)?;
+    Ok(token_response(
+        state,
+        access,
+        refresh,
+        rotated.expires_at - now,
+    ))
+}
+
+/// The common case of a refresh in one round trip: a current token presented by who may refresh
+/// its session (see [`sessions::rotate_current`]). `None`: nothing was spent, and the token is
+/// judged by [`refresh_as`]'s rule and [`refresh`].
+async fn refresh_current(
+    state: &AppState,
+    presented: &str,
+    client_id: Option<String>,
+    authenticated: bool,
+) -> ApiResult<Option<TokenResponse>> {
+    let now = unix_now();
+    let old_hash = stored_hash(presented);
+    let (refresh, new_row) = successor(state, now)?;
+    let max_age = state.config.session_max_age_secs;
+    let outcome = state
+        .db
+        .run(move |conn| {
+            let by = Presenter {
+                client_id: client_id.as_deref(),
+                authenticated,
+            };
+            sessions::rotate_current(conn, &old_hash, &new_row, now, max_age, by)
+        })
+        .await?;
+    outcome
+        .map(|done| rotated(state, &done, refresh, now))
+        .transpose()
+}
+
 /// Spends a refresh token for a new pair. A token presented a second time revokes its session;
 /// a disabled user's token is refused without being spent. What bounds refreshing: each one is
 /// a single conditional update that spends the only live token of its session, so a session
@@ -161,15 +221,7 @@ pub async fn start_session(state: &AppState, user: &User) -> ApiResult<TokenResp
 async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenResponse> {
     let now = unix_now();
     let old_hash = stored_hash(presented);
-    let (refresh, new_hash) = state.tokens.new_refresh_token()?;
-    let new_row = RefreshToken {
-        token_hash: new_hash,
-        // Filled in by the store from the spent token's session.
-        session_id: String::new(),
-        created_at: now,
-        expires_at: now + state.tokens.refresh_ttl,
-        used_at: None,
-    };
+    let (refresh, new_row) = successor(state, now)?;
     let ttl = state.tokens.access_ttl;
     let max_age = state.config.session_max_age_secs;
     let outcome = state
@@ -177,16 +229,7 @@ async fn refresh(state: &AppState, presented: &str) -> ApiResult<TokenResponse> 
         .run(move |conn| sessions::rotate(conn, &old_hash, &new_row, now, ttl, max_age))
         .await?;
     match outcome {
-        Rotation::Rotated {
-            session,
-            user,
-            expires_at,
-        } => {
-            let (access, _) = state
-                .tokens
-                .mint_access(&user_grant(&user, &session), now)?;
-            Ok(token_response(state, access, refresh, expires_at - now))
-        }
+        Rotation::Rotated(done) => rotated(state, &done, refresh, now),
         Rotation::Disabled => {
             Err(Problem::new(Code::AccountDisabled, "Account is disabled").into())
         }
@@ -243,6 +286,11 @@ pub async fn refresh_as(
             authenticated,
         } => (Some(client_id), authenticated),
     };
+    // The common case first, in one round trip, under the same rule (see
+    // [`sessions::rotate_current`]); anything else is judged step by step below.
+    if let Some(tokens) = refresh_current(state, token, presented.clone(), authenticated).await? {
+        return Ok(Ok(tokens));
+    }
     let owner = client_of_refresh_token(state, token).await?;
     if owner != presented {
         return Ok(Err(NotTheirs::Foreign));

@@ -1,0 +1,1 @@
+DROP FUNCTION rotate_refresh_token(text, text, bigint, bigint, bigint, text, boolean);
