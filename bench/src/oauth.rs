@@ -29,6 +29,10 @@ const PASSWORD: &str = "benchmark password 1";
 /// always has a refresh token to send while its previous answer is on the way.
 const SESSIONS: usize = 64;
 
+/// Users the sessions belong to: refreshes come from many users, each holding a few sessions
+/// (a phone, a laptop, a CLI), not from one user refreshing 64 sessions at once.
+const USERS: usize = 16;
+
 /// wrk's script for a form POST with a fixed body.
 fn form_script(dir: &Path, name: &str, body: &str) -> anyhow::Result<PathBuf> {
     let path = dir.join(format!("{name}.lua"));
@@ -169,13 +173,15 @@ async fn start_ours(
         bail!("registering the client answered {}", res.status());
     }
     let created: Value = res.json().await?;
-    let res = client
-        .post(format!("{}/v1/register", service.base))
-        .json(&json!({"username": "bench-user", "password": PASSWORD}))
-        .send()
-        .await?;
-    if !res.status().is_success() {
-        bail!("registering the user answered {}", res.status());
+    for user in 0..USERS {
+        let res = client
+            .post(format!("{}/v1/register", service.base))
+            .json(&json!({"username": format!("bench-user-{user}"), "password": PASSWORD}))
+            .send()
+            .await?;
+        if !res.status().is_success() {
+            bail!("registering a user answered {}", res.status());
+        }
     }
     Ok(Ours {
         service,
@@ -223,7 +229,10 @@ async fn login(
 
 /// Writes the refresh tokens of [`SESSIONS`] new sessions to a file for the refresh script.
 async fn fresh_sessions(client: &reqwest::Client, base: &str, file: &Path) -> anyhow::Result<()> {
-    let logins = (0..SESSIONS).map(|_| login(client, base, "bench-user"));
+    let names: Vec<String> = (0..SESSIONS)
+        .map(|i| format!("bench-user-{}", i % USERS))
+        .collect();
+    let logins = names.iter().map(|name| login(client, base, name));
     let sessions = futures_util::future::try_join_all(logins).await?;
     let lines: Vec<String> = sessions.into_iter().map(|(_, refresh)| refresh).collect();
     std::fs::write(file, lines.join("\n") + "\n")?;

@@ -194,6 +194,53 @@ struct RotatedRow {
     user: User,
 }
 
+/// `SELECT * FROM rotate_refresh_token(…)`, as a query of its own type so that the connection
+/// prepares it once and keeps it (a raw `sql_query` would be parsed and planned every time).
+struct RotateCall<'a> {
+    old_hash: &'a str,
+    new_hash: &'a str,
+    now: i64,
+    new_expires_at: i64,
+    session_max_age: i64,
+    by: Presenter<'a>,
+}
+
+impl diesel::query_builder::QueryId for RotateCall<'_> {
+    type QueryId = RotateCall<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for RotateCall<'_> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for RotateCall<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+        out.push_sql("SELECT * FROM rotate_refresh_token(");
+        out.push_bind_param::<Text, _>(&self.old_hash)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.new_hash)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.new_expires_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.session_max_age)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.by.client_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&self.by.authenticated)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for RotateCall<'_> {}
+
 /// The common case of [`rotate`] in one round trip, on PostgreSQL: spends `old_hash` and stores
 /// `new` in its place only when the token is current, its session live, its user enabled and
 /// `by` may refresh the session (the client it was started for, authenticated unless public; no
@@ -207,21 +254,18 @@ pub fn rotate_current(
     session_max_age: i64,
     by: Presenter<'_>,
 ) -> Result<Option<Rotated>, StoreError> {
-    use diesel::sql_types::{BigInt, Bool, Nullable, Text};
     let DbConnection::Pg(pg) = conn else {
         return Ok(None);
     };
-    let row: Option<RotatedRow> =
-        diesel::sql_query("SELECT * FROM rotate_refresh_token($1, $2, $3, $4, $5, $6, $7)")
-            .bind::<Text, _>(old_hash)
-            .bind::<Text, _>(&new.token_hash)
-            .bind::<BigInt, _>(now)
-            .bind::<BigInt, _>(new.expires_at)
-            .bind::<BigInt, _>(session_max_age)
-            .bind::<Nullable<Text>, _>(by.client_id)
-            .bind::<Bool, _>(by.authenticated)
-            .get_result(pg)
-            .optional()?;
+    let call = RotateCall {
+        old_hash,
+        new_hash: &new.token_hash,
+        now,
+        new_expires_at: new.expires_at,
+        session_max_age,
+        by,
+    };
+    let row: Option<RotatedRow> = call.get_result(pg).optional()?;
     Ok(row.map(|row| Rotated {
         session: Session {
             id: row.session_id,

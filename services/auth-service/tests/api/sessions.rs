@@ -521,3 +521,95 @@ async fn prune_deletes_expired_refresh_tokens(b: Backend) {
     .await;
 }
 both!(prune_deletes_expired_refresh_tokens);
+
+/// The store's one-call rotation (PostgreSQL): a current token presented by who may refresh
+/// its session is rotated once, whoever else races for it; a spent token, a foreign presenter
+/// or a disabled user get no row and change nothing, and are judged the long way. On SQLite it
+/// never answers, and the long way does all of it.
+async fn the_one_call_rotation_spends_only_what_it_may(b: Backend) {
+    use base64::Engine as _;
+    use tokenauth_store::models::RefreshToken;
+    use tokenauth_store::sessions::{Presenter, rotate_current};
+    let hash = |secret: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes()).as_ref(),
+        )
+    };
+    let app = spawn_app(b).await;
+    let db = app.store().await;
+    let signed = app.register(&unique("oncall")).await;
+    let user_id = s(&signed["user"], "id");
+    let rotate = |presented: String, successor: String, by: Presenter<'static>| {
+        let db = db.clone();
+        async move {
+            let now = tokenauth_jwt::unix_now();
+            let new = RefreshToken {
+                token_hash: successor,
+                session_id: String::new(),
+                created_at: now,
+                expires_at: now + 3600,
+                used_at: None,
+            };
+            db.run(move |conn| rotate_current(conn, &presented, &new, now, 86_400, by))
+                .await
+                .unwrap()
+        }
+    };
+    let first_party = Presenter {
+        client_id: None,
+        authenticated: false,
+    };
+    let current = hash(&s(&signed, "refresh_token"));
+
+    // A client presenting a first-party session's token gets nothing, and spends nothing.
+    let foreign = Presenter {
+        client_id: Some("svc-someone-else"),
+        authenticated: true,
+    };
+    assert!(
+        rotate(current.clone(), unique("n"), foreign)
+            .await
+            .is_none()
+    );
+
+    // Eight at once for the same token: on PostgreSQL exactly one rotates.
+    let racers = (0..8).map(|i| rotate(current.clone(), format!("racer-{i}"), first_party));
+    let rotated: Vec<_> = join_all(racers).await.into_iter().flatten().collect();
+    match b {
+        Backend::Postgres => {
+            assert_eq!(rotated.len(), 1, "{rotated:?}");
+            assert_eq!(rotated[0].user.id, user_id);
+            assert_eq!(rotated[0].session.user_id, user_id);
+            assert!(rotated[0].expires_at > tokenauth_jwt::unix_now());
+        }
+        Backend::Sqlite => assert!(rotated.is_empty(), "{rotated:?}"),
+    }
+    let live: i64 = db
+        .run(|conn| {
+            Ok(refresh_tokens::table
+                .filter(refresh_tokens::used_at.is_null())
+                .count()
+                .get_result(conn)?)
+        })
+        .await
+        .unwrap();
+    // The session has one live token: the successor on PostgreSQL, the first one on SQLite.
+    assert_eq!(live, 1);
+
+    // The spent token again: no row here; the long way then finds the reuse and ends the session.
+    assert!(rotate(current, unique("n"), first_party).await.is_none());
+    if b == Backend::Postgres {
+        assert_problem(
+            app.refresh(&s(&signed, "refresh_token")).await,
+            401,
+            "invalid_refresh_token",
+        )
+        .await;
+        let revoked: Option<i64> = db
+            .run(|conn| Ok(sessions::table.select(sessions::revoked_at).first(conn)?))
+            .await
+            .unwrap();
+        assert!(revoked.is_some(), "reuse ended the session");
+    }
+}
+both!(the_one_call_rotation_spends_only_what_it_may);

@@ -1,9 +1,9 @@
 -- Rotating a refresh token in one round trip: the common case of every refresh. The steps are
 -- those of the store's rotation (crates/store/src/sessions.rs), each statement with a snapshot
--- of its own as there: read whose token it is, hold the user's row (as every transaction that
--- writes a grant for a user does first), spend the token if it is current, its session live and
--- younger than the session's maximum age, its user enabled, and the caller may refresh it, then
--- store the successor. Who may refresh a session: the client it was started for (NULL: the
+-- of its own as there: hold the user's row (as every transaction that writes a grant for a user
+-- does first) when the token's session is live and younger than the session's maximum age, its
+-- user enabled, and the caller may refresh it; spend the token if it is current; store the
+-- successor. Who may refresh a session: the client it was started for (NULL: the
 -- first-party API), authenticated unless the client is public.
 --
 -- Anything else changes nothing and answers no row, and the caller judges the token the long
@@ -39,44 +39,38 @@ CREATE FUNCTION rotate_refresh_token(
 ) LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
 DECLARE
-    v_owner text;
-    v_user users%ROWTYPE;
-    v_session sessions%ROWTYPE;
+    v record;
     v_expires bigint;
 BEGIN
-    SELECT s.user_id INTO v_owner
-      FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-     WHERE t.token_hash = p_old_hash;
-    IF NOT FOUND THEN
-        RETURN;
-    END IF;
-    SELECT * INTO v_user FROM users u WHERE u.id = v_owner FOR SHARE;
-    IF NOT FOUND OR v_user.disabled THEN
-        RETURN;
-    END IF;
-    UPDATE refresh_tokens t SET used_at = p_now
-      FROM sessions s
+    -- The user first, held as every transaction that writes a grant holds it; the session and
+    -- whether the caller may refresh it read with it.
+    SELECT u.*, s.id AS s_id, s.created_at AS s_created_at, s.client_id AS s_client_id INTO v
+      FROM refresh_tokens t
+      JOIN sessions s ON s.id = t.session_id
+      JOIN users u ON u.id = s.user_id
      WHERE t.token_hash = p_old_hash
-       AND t.used_at IS NULL
-       AND t.expires_at > p_now
-       AND s.id = t.session_id
-       AND s.user_id = v_owner
        AND s.revoked_at IS NULL
        AND s.created_at > p_now - p_session_max_age
        AND s.client_id IS NOT DISTINCT FROM p_client_id
        AND (p_client_id IS NULL OR p_client_authenticated
             OR EXISTS (SELECT 1 FROM clients c WHERE c.client_id = p_client_id AND c.public))
-    RETURNING s.* INTO v_session;
+       FOR SHARE OF u;
+    IF NOT FOUND OR v.disabled THEN
+        RETURN;
+    END IF;
+    UPDATE refresh_tokens t SET used_at = p_now
+     WHERE t.token_hash = p_old_hash
+       AND t.used_at IS NULL
+       AND t.expires_at > p_now;
     IF NOT FOUND THEN
         RETURN;
     END IF;
-    v_expires := LEAST(p_new_expires_at, v_session.created_at + p_session_max_age);
+    v_expires := LEAST(p_new_expires_at, v.s_created_at + p_session_max_age);
     INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at, used_at)
-    VALUES (p_new_hash, v_session.id, p_now, v_expires, NULL);
-    RETURN QUERY SELECT v_session.id, v_session.created_at, v_session.client_id, v_expires,
-        v_user.id, v_user.username, v_user.username_key, v_user.username_skeleton,
-        v_user.username_upper_skeleton, v_user.username_display_skeleton, v_user.password_hash,
-        v_user.roles, v_user.disabled, v_user.created_at, v_user.tokens_not_before,
-        v_user.email, v_user.email_key, v_user.grant_epoch;
+    VALUES (p_new_hash, v.s_id, p_now, v_expires, NULL);
+    RETURN QUERY SELECT v.s_id, v.s_created_at, v.s_client_id, v_expires,
+        v.id, v.username, v.username_key, v.username_skeleton, v.username_upper_skeleton,
+        v.username_display_skeleton, v.password_hash, v.roles, v.disabled, v.created_at,
+        v.tokens_not_before, v.email, v.email_key, v.grant_epoch;
 END
 $$;
