@@ -1,49 +1,23 @@
-//! tokenauth-client: a client of tokenauth for Rust apps and services.
-//!
-//! - [`AuthClient`] talks to the auth-service: register, log in (JSON API or the OAuth 2.0
-//!   password grant), and service credentials for the client-credentials grant.
-//! - [`Session`] holds a user's tokens: [`Session::access_token`] refreshes shortly before the
-//!   access token expires, once however many callers ask at the same moment (single flight), and
-//!   [`Session::logout`] ends the session.
-//! - [`ServiceToken`] caches a service client's token until shortly before it expires, fetched
-//!   once however many callers ask at once; [`ServiceToken::exchange`] trades the token a user
-//!   called the service with for one addressed to the next service (RFC 8693 token exchange),
-//!   so the user's own token, with every scope it has, is never forwarded.
-//! - [`AuthClient::device_sign_in`] signs a CLI in by device code (RFC 8628): the user approves
-//!   on the auth-service's `/device` page in a browser while [`DeviceSignIn::wait`] polls.
-//! - [`send`] sends a request with a [`TokenSource`]'s token and, if the answer is 401
-//!   `token_expired`, gets a fresh token and retries once.
-//! - [`Error`] carries the problem `code` of the JSON API or the OAuth `error`.
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), tokenauth_client::Error> {
-//! use tokenauth_client::{AuthClient, send};
-//!
-//! let auth = AuthClient::new("http://127.0.0.1:8080");
-//! let service = auth.service_token("svc-…", "the secret");
-//! let http = reqwest::Client::new();
-//! let res = send(&service, || http.get("http://127.0.0.1:8081/v1/secret")).await?;
-//! assert!(res.status().is_success());
-//! # Ok(()) }
-//! ```
-
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{RequestBuilder, Response, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
-use tokenauth_wire::{Login, Logout, Registration, SignedIn};
+use tokenauth_wire::{Login, Logout, SignedIn};
 use tokio::sync::Mutex;
 
 /// The HTTP client this crate is built on (reqwest 0.13): [`send`] takes its request builders,
 /// and [`AuthClient::with_http`] one of its clients. Use this re-export so that the versions
 /// match.
 pub use reqwest;
-/// The bodies of the auth-service's API, shared with the server (`tokenauth-wire`).
-pub use tokenauth_wire::{TokenResponse, User};
+/// Where this crate keeps secrets; [`SecretString`] is what a password is given as.
+pub use secrecy::{self, SecretString};
+/// The bodies of the auth-service's API, shared with the server.
+pub use tokenauth_wire::{self, Registration, TokenResponse, User};
 
 /// A token is renewed when it has less than this left, so that it does not expire on its way.
 pub const RENEW_BEFORE: Duration = Duration::from_secs(30);

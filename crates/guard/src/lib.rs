@@ -43,5 +43,10 @@ mod readme {
             root.contains(&format!("```rust\n{example}```")),
             "docs/guard.md must show crates/guard/README.md's first example"
         );
+        let program = include_str!("../examples/hello.rs");
+        assert!(
+            program.ends_with(example),
+            "examples/hello.rs must be crates/guard/README.md's first example"
+        );
     }
 }

@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 use tokenauth_testkit::auth::{Backend, HS_SECRET, PASSWORD, Spawn};
 use tokenauth_testkit::{TempDir, free_port, wait_ready};
 
+mod tour;
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
