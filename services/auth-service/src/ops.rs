@@ -180,21 +180,32 @@ fn write_new(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Replaces a key file at once (a reader sees the old file or the new, never half of one),
-/// after checking that the new contents parse.
+/// Replaces a key file's contents after checking that they parse, in place: the same file (its
+/// inode, owner and mode) gets the new bytes. A file bind-mounted into a container (a Compose
+/// secret) is the inode, not the name, so a file renamed over it would never be seen there, and
+/// the directory holding it may not be writable by whoever rotates. A reader that meets the
+/// file half written fails to parse it and keeps its keys until it reads it again (every 2 s).
+/// A file readable by its owner only (0400) is made writable for the write and put back.
 fn replace(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     kids(contents)?;
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-    write_new(&temp, contents)?;
-    std::fs::rename(&temp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&temp);
-    })?;
-    Ok(())
+    let named = |e: std::io::Error| anyhow::anyhow!("{}: {e}", path.display());
+    let mode = std::fs::metadata(path).map_err(named)?.permissions().mode();
+    let writable = mode | 0o200;
+    if writable != mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(writable)).map_err(named)?;
+    }
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+        // Over the old bytes, then cut what is left of them: never an empty file.
+        file.write_all(contents.as_bytes())?;
+        file.set_len(contents.len() as u64)?;
+        file.sync_all()
+    })();
+    if writable != mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(named)?;
+    }
+    written.map_err(named)
 }
 
 #[cfg(test)]

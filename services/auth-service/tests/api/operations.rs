@@ -346,3 +346,100 @@ async fn every_log_line_of_a_request_carries_its_id_and_its_trace() {
         }
     }
 }
+
+/// `rotate-key` where docs/operations.md says to run it under Compose: the key file is a
+/// single-file bind mount (the container sees the inode, not the name; modelled here by a hard
+/// link in another directory), owned by uid 10001 with mode 0400, in a directory that uid may
+/// not write. Run as that uid, the rotation changes the file in place: the running service that
+/// reads the mounted path signs with the new key within seconds, and the file keeps its owner
+/// and mode, so the service can still read it after a restart. Run as root, the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_key_reaches_a_service_that_mounts_the_file_as_compose_does() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    const UID: u32 = 10001;
+    let host = fresh_data_dir();
+    let key_file = host.join("jwt_private_key.pem");
+    let first = auth_service::ops::generate_key(&key_file).unwrap();
+    std::os::unix::fs::chown(&key_file, Some(UID), Some(UID)).unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o400)).unwrap();
+    // The host directory is not the service user's: no file can be made beside the key.
+    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let container = fresh_data_dir();
+    let mounted = container.join("jwt_private_key");
+    std::fs::hard_link(&key_file, &mounted).unwrap();
+
+    let app = Spawn::new(Backend::Sqlite)
+        .env("JWT_PRIVATE_KEY_FILE", &mounted.display().to_string())
+        .start()
+        .await;
+    let client = reqwest::Client::new();
+    let kids = || {
+        let (client, url) = (
+            client.clone(),
+            format!("{}/.well-known/jwks.json", app.base),
+        );
+        async move {
+            let jwks: serde_json::Value =
+                client.get(url).send().await.unwrap().json().await.unwrap();
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(kids().await, vec![first.clone()]);
+
+    let rotate = |as_service_user: bool| {
+        let mut cmd = if as_service_user {
+            let mut cmd = Command::new("setpriv");
+            cmd.args([
+                "--reuid",
+                &UID.to_string(),
+                "--regid",
+                &UID.to_string(),
+                "--clear-groups",
+                BIN,
+            ]);
+            cmd
+        } else {
+            Command::new(BIN)
+        };
+        let out = cmd
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .args(["rotate-key", "--key-file"])
+            .arg(&key_file)
+            .current_dir(&host)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    for as_service_user in [true, false] {
+        let before = std::fs::metadata(&key_file).unwrap();
+        let printed = rotate(as_service_user);
+        let after = std::fs::metadata(&key_file).unwrap();
+        assert_eq!(
+            after.ino(),
+            before.ino(),
+            "the file was replaced, not rewritten"
+        );
+        assert_eq!((after.uid(), after.gid()), (UID, UID));
+        assert_eq!(after.permissions().mode() & 0o777, 0o400);
+        let on_mount =
+            auth_service::ops::kids(&std::fs::read_to_string(&mounted).unwrap()).unwrap();
+        assert!(printed.contains(&on_mount[0]), "{printed} vs {on_mount:?}");
+        // The service reading the mounted path publishes the new key within seconds.
+        let started = Instant::now();
+        while kids().await != on_mount {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the running service never saw the rotation"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    assert_eq!(kids().await.last(), Some(&first));
+}
