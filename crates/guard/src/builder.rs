@@ -8,11 +8,11 @@ use tokenauth_kit::config::{ConfigError, Env, RedisConfig, Source};
 use tokenauth_redis::KeyPrefix;
 use tokenauth_revocation::Mirror;
 
-use crate::cache::DEFAULT_CAPACITY;
 use crate::config::{GuardConfig, KeySource};
 use crate::error::BuildError;
 use crate::guard::Guard;
 use crate::keys::KeyStore;
+use tokenauth_revocation::verified::DEFAULT_CAPACITY;
 
 /// Builds a [`Guard`]: start from the environment ([`Guard::from_env`]) or from defaults
 /// ([`Guard::builder`]), change what you like in code, then [`build`](GuardBuilder::build).

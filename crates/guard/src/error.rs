@@ -150,9 +150,7 @@ impl ResponseError for GuardError {
         let problem = self.problem();
         // Refusals are the service working as meant: at most DEBUG, or an outage floods the log.
         tracing::debug!(code = problem.code().as_str(), reason = %self, "request refused");
-        crate::metrics::REFUSED
-            .with_label_values(&[problem.code().as_str()])
-            .inc();
+        crate::metrics::refused(problem.code().as_str());
         let mut res = problem.error_response();
         if res.status() == StatusCode::SERVICE_UNAVAILABLE {
             res.headers_mut()

@@ -8,9 +8,9 @@ use tokenauth_kit::config::ConfigError;
 use tokenauth_revocation::{Mirror, MirrorStats, TokenRef, Verdict, unix_now};
 
 use crate::builder::GuardBuilder;
-use crate::cache::VerifiedCache;
 use crate::error::GuardError;
 use crate::keys::KeyStore;
+use tokenauth_revocation::verified::VerifiedCache;
 
 /// Verifies access tokens for the extractors. Build one with [`Guard::from_env`] or
 /// [`Guard::builder`] and register it in the app: `App::new().app_data(guard.clone())`
@@ -57,6 +57,14 @@ impl Guard {
         &self.0.mirror
     }
 
+    /// Sets the revocation mirror's gauges (`tokenauth_revocation_mirror`) in the process-wide
+    /// Prometheus registry: call it when serving `/metrics`. The counters of tokens verified and
+    /// refused are kept as requests come (feature `metrics`, on by default).
+    #[cfg(feature = "metrics")]
+    pub fn record_metrics(&self) {
+        tokenauth_revocation::metrics::record_mirror(&self.0.mirror);
+    }
+
     /// Whether verification keys are loaded.
     pub fn keys_ready(&self) -> bool {
         self.0.keys.is_ready()
@@ -94,7 +102,7 @@ impl Guard {
         let keys = inner.keys.generation();
         inner.cache.with(token, unix_now(), keys, |entry| {
             if entry.checked == generation && inner.mirror.is_current() {
-                crate::metrics::VERIFIED.inc();
+                crate::metrics::verified();
                 return Ok(entry.claims.clone());
             }
             let answer = self.check_revocation(entry.claims.clone());
@@ -131,7 +139,7 @@ impl Guard {
         };
         match self.0.mirror.check(&token_ref) {
             Verdict::Valid => {
-                crate::metrics::VERIFIED.inc();
+                crate::metrics::verified();
                 Ok(claims)
             }
             Verdict::Revoked => Err(GuardError::Revoked),

@@ -2,13 +2,12 @@
 #![deny(missing_docs)]
 
 mod builder;
-pub mod cache;
 mod config;
 mod error;
 mod extract;
 mod guard;
 mod keys;
-pub mod metrics;
+mod metrics;
 
 pub use builder::GuardBuilder;
 pub use config::{

@@ -18,6 +18,7 @@ pub mod config;
 pub mod cors;
 pub mod deadline;
 pub mod health;
+#[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "server")]
 pub mod openapi;

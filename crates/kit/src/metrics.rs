@@ -66,23 +66,7 @@ pub static HTTP_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
     }
 });
 
-/// A method as a label: one of the nine RFC 9110 methods, or `other`. Any token is a valid
-/// HTTP method, so a client that sends made-up ones must not add a series for each.
-pub fn method_label(method: &actix_web::http::Method) -> &'static str {
-    use actix_web::http::Method;
-    match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "other",
-    }
-}
+pub use crate::request_id::method_label;
 
 /// Records one answered request.
 pub fn observe_request(method: &str, route: &str, status: u16, seconds: f64) {

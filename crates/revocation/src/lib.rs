@@ -7,14 +7,21 @@
 //!
 //! A verifier gets a read-only [`Mirror`]: from [`feed::spawn`], which keeps it equal to Redis,
 //! or from a [`MirrorWriter`], which an in-process owner (the auth-service's embedded default)
-//! writes to.
+//! writes to. A verifier also keeps the tokens it has verified ([`verified::VerifiedCache`]),
+//! each stamped with the mirror generation under which it was last found not revoked.
+//!
+//! The `metrics` feature (off by default) adds [`metrics::record_mirror`]: the mirror's gauges
+//! in the process-wide Prometheus registry.
 
 mod event;
 pub mod feed;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod mirror;
 pub mod notice;
 pub mod outage;
 pub mod redis_store;
+pub mod verified;
 
 pub use event::{Event, Kind};
 pub use mirror::{Mirror, MirrorStats, MirrorWriter, StateBuilder, TokenRef, Verdict};

@@ -72,8 +72,8 @@ impl Application {
             register_limiter,
             config: Arc::new(config),
             clients: Arc::default(),
-            introspected: Arc::new(tokenauth_guard::cache::VerifiedCache::new(
-                tokenauth_guard::cache::DEFAULT_CAPACITY,
+            introspected: Arc::new(tokenauth_revocation::verified::VerifiedCache::new(
+                tokenauth_revocation::verified::DEFAULT_CAPACITY,
             )),
             caught_up: Arc::default(),
         };

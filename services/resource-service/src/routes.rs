@@ -152,7 +152,7 @@ pub(crate) async fn admin_stats(
 /// `GET /metrics`: requests, tokens verified and refused, the revocation mirror (Prometheus
 /// text format).
 async fn metrics(guard: Guard) -> HttpResponse {
-    tokenauth_guard::metrics::record_mirror(guard.mirror());
+    guard.record_metrics();
     tokenauth_kit::metrics::render()
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tokenauth_guard::cache::VerifiedCache;
+use tokenauth_revocation::verified::VerifiedCache;
 use tokenauth_store::Database;
 
 use crate::base::client_cache::ClientCache;

@@ -101,7 +101,7 @@ impl KeySet {
         self.keys.first()
     }
 
-    /// Which key set this is (see [`tokenauth_guard::cache::VerifiedCache::with`]).
+    /// Which key set this is (see [`tokenauth_revocation::verified::VerifiedCache::with`]).
     pub fn generation(&self) -> u64 {
         self.generation
     }

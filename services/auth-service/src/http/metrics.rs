@@ -20,7 +20,7 @@ static STATE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
 
 /// `GET /metrics`.
 pub async fn render(state: web::Data<AppState>) -> HttpResponse {
-    tokenauth_guard::metrics::record_mirror(state.publisher.view());
+    tokenauth_revocation::metrics::record_mirror(state.publisher.view());
     let (running, waiting) = state.hasher.load();
     let (connections, idle) = state.db.pool_state();
     let redis = state.publisher.is_ready().await;
