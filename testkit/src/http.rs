@@ -49,3 +49,21 @@ pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
     );
     body
 }
+
+/// The `kid` of every key `GET {base}/.well-known/jwks.json` publishes, in order.
+pub async fn jwks_kids(client: &reqwest::Client, base: &str) -> Vec<String> {
+    let jwks: Value = client
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -15,7 +15,7 @@ mod redis;
 mod startup;
 mod temp;
 
-pub use http::{assert_problem, wait_ready};
+pub use http::{assert_problem, jwks_kids, wait_ready};
 pub use postgres::PostgresServer;
 pub use proxy::Proxy;
 pub use redis::{RedisServer, free_port};

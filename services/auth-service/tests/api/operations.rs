@@ -373,22 +373,7 @@ async fn rotate_key_reaches_a_service_that_mounts_the_file_as_compose_does() {
         .start()
         .await;
     let client = reqwest::Client::new();
-    let kids = || {
-        let (client, url) = (
-            client.clone(),
-            format!("{}/.well-known/jwks.json", app.base),
-        );
-        async move {
-            let jwks: serde_json::Value =
-                client.get(url).send().await.unwrap().json().await.unwrap();
-            jwks["keys"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|k| k["kid"].as_str().unwrap().to_owned())
-                .collect::<Vec<_>>()
-        }
-    };
+    let kids = || tokenauth_testkit::jwks_kids(&client, &app.base);
     assert_eq!(kids().await, vec![first.clone()]);
 
     let rotate = |as_service_user: bool| {

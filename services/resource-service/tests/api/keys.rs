@@ -429,20 +429,7 @@ async fn a_rotated_key_signs_at_once_and_a_retired_one_stops_verifying_within_th
                 .status()
         }
     };
-    let jwks_kids = || {
-        let client = client.clone();
-        let url = format!("{auth_url}/.well-known/jwks.json");
-        async move {
-            let jwks: serde_json::Value =
-                client.get(url).send().await.unwrap().json().await.unwrap();
-            jwks["keys"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|k| k["kid"].as_str().unwrap().to_owned())
-                .collect::<Vec<_>>()
-        }
-    };
+    let jwks_kids = || tokenauth_testkit::jwks_kids(&client, &auth_url);
 
     let old = access(&register(&client, &auth_url).await);
     assert_eq!(kid_of(&old), first);
