@@ -69,7 +69,7 @@ pub fn update(
     now: i64,
     revocation_ttl: i64,
 ) -> Result<(User, Vec<Revocation>), AdminError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         lock_admins(conn)?;
         let before = find(conn, id)?;
         let target = users::table.find(id);
@@ -101,7 +101,7 @@ pub fn delete(
     now: i64,
     revocation_ttl: i64,
 ) -> Result<Vec<Revocation>, AdminError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         lock_admins(conn)?;
         find(conn, id)?;
         let revoked = revoke_user_in_tx(conn, id, now, revocation_ttl)?;
@@ -118,7 +118,7 @@ pub fn revoke(
     now: i64,
     revocation_ttl: i64,
 ) -> Result<Vec<Revocation>, AdminError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         lock_admins(conn)?;
         find(conn, id)?;
         Ok(revoke_user_in_tx(conn, id, now, revocation_ttl)?)

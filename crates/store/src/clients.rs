@@ -49,7 +49,7 @@ pub fn delete(
     now: i64,
     revocation_ttl: i64,
 ) -> Result<Option<Vec<Revocation>>, StoreError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         let n = diesel::delete(clients::table.find(client_id)).execute(conn)?;
         if n == 0 {
             return Ok(None);

@@ -19,7 +19,7 @@ pub fn create_login_session(
     session: &LoginSession,
     expected_epoch: i64,
 ) -> Result<Standing, StoreError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         let standing = crate::standing::hold(conn, &session.user_id, Some(expected_epoch))?;
         if let Standing::Current(_) = standing {
             diesel::insert_into(login_sessions::table)
@@ -57,7 +57,7 @@ pub fn insert_code(
     code: &AuthorizationCode,
     expected_epoch: i64,
 ) -> Result<Standing, StoreError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         let standing = crate::standing::hold(conn, &code.user_id, Some(expected_epoch))?;
         if let Standing::Current(_) = standing {
             diesel::insert_into(authorization_codes::table)
@@ -90,7 +90,7 @@ pub fn redeem(
     session: &Session,
     token: &RefreshToken,
 ) -> Result<Option<Standing>, StoreError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         let standing = crate::standing::hold(conn, &session.user_id, None)?;
         if !matches!(standing, Standing::Current(_)) {
             return Ok(Some(standing));

@@ -52,6 +52,23 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
+/// Runs `f` in a transaction that writes. On SQLite its first statement takes the database's
+/// write lock (a write that matches nothing), waiting up to the busy timeout for another writer:
+/// a transaction that read first and wrote later could not wait then, and would fail at once as
+/// "database is locked" (a logout racing a refresh, say). On PostgreSQL a plain transaction.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    E: From<DieselError>,
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+{
+    conn.transaction(|conn| {
+        if let DbConnection::Sqlite(lite) = conn {
+            diesel::sql_query("UPDATE users SET disabled = disabled WHERE 0").execute(lite)?;
+        }
+        f(conn)
+    })
+}
+
 /// A parsed `DATABASE_URL`.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {

@@ -54,7 +54,7 @@ pub fn poll(
     now_ms: i64,
     penalty: i64,
 ) -> Result<bool, StoreError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         let n = diesel::update(device_codes::table.find(hash).filter(
             device_codes::last_poll_ms.is_null().or(
                 device_codes::last_poll_ms.le(
@@ -87,7 +87,7 @@ pub fn decide(
     now: i64,
     expected_epoch: i64,
 ) -> Result<Option<Standing>, StoreError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         // An approval is a grant: it waits for, or is refused after, a change that ends all of
         // the user's sessions (which denies approved requests).
         let standing = crate::standing::hold(conn, user_id, Some(expected_epoch))?;
@@ -118,7 +118,7 @@ pub fn redeem(
     session: &Session,
     token: &RefreshToken,
 ) -> Result<Option<Standing>, StoreError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         let standing = crate::standing::hold(conn, &session.user_id, None)?;
         if !matches!(standing, Standing::Current(_)) {
             return Ok(Some(standing));

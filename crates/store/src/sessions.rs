@@ -22,7 +22,7 @@ pub fn start(
     token: &RefreshToken,
     expected_epoch: Option<i64>,
 ) -> Result<Standing, StoreError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         let standing = crate::standing::hold(conn, &session.user_id, expected_epoch)?;
         if let Standing::Current(_) = standing {
             create(conn, session, token)?;
@@ -38,7 +38,7 @@ pub(crate) fn create(
     session: &Session,
     token: &RefreshToken,
 ) -> Result<(), StoreError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         diesel::insert_into(sessions::table)
             .values(session)
             .execute(conn)?;
@@ -107,7 +107,7 @@ pub fn rotate(
     let Some(owner) = owner else {
         return Ok(Rotation::Invalid);
     };
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         match crate::standing::hold(conn, &owner, None)? {
             Standing::Current(_) | Standing::Disabled => {}
             Standing::Gone | Standing::Changed(_) => return Ok(Rotation::Invalid),
@@ -312,7 +312,7 @@ pub fn session_of_refresh_token(
     now: i64,
     revocation_ttl: i64,
 ) -> Result<RefreshLookup, StoreError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         let row: Option<(RefreshToken, Session)> = refresh_tokens::table
             .inner_join(sessions::table)
             .filter(refresh_tokens::token_hash.eq(hash))
@@ -341,7 +341,9 @@ pub fn revoke(
     now: i64,
     revocation_ttl: i64,
 ) -> Result<Option<Revocation>, StoreError> {
-    conn.transaction(|conn| revoke_in_tx(conn, session_id, now, revocation_ttl))
+    crate::db::write_transaction(conn, |conn| {
+        revoke_in_tx(conn, session_id, now, revocation_ttl)
+    })
 }
 
 pub(crate) fn revoke_in_tx(
@@ -382,7 +384,9 @@ pub fn revoke_all_of_user(
     now: i64,
     revocation_ttl: i64,
 ) -> Result<Vec<Revocation>, StoreError> {
-    conn.transaction(|conn| revoke_all_of_user_in_tx(conn, user_id, keep, now, revocation_ttl))
+    crate::db::write_transaction(conn, |conn| {
+        revoke_all_of_user_in_tx(conn, user_id, keep, now, revocation_ttl)
+    })
 }
 
 pub(crate) fn revoke_all_of_user_in_tx(
@@ -445,7 +449,9 @@ pub fn revoke_user(
     now: i64,
     revocation_ttl: i64,
 ) -> Result<Vec<Revocation>, StoreError> {
-    conn.transaction(|conn| revoke_user_in_tx(conn, user_id, now, revocation_ttl))
+    crate::db::write_transaction(conn, |conn| {
+        revoke_user_in_tx(conn, user_id, now, revocation_ttl)
+    })
 }
 
 pub(crate) fn revoke_user_in_tx(

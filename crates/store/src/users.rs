@@ -208,7 +208,7 @@ pub fn change_password(
     now: i64,
     revocation_ttl: i64,
 ) -> Result<Vec<crate::models::Revocation>, StoreError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         if !crate::standing::raise_grant_epoch(conn, id)? {
             return Err(StoreError::NotFound);
         }

@@ -613,3 +613,53 @@ async fn the_one_call_rotation_spends_only_what_it_may(b: Backend) {
     }
 }
 both!(the_one_call_rotation_spends_only_what_it_may);
+
+/// A logout by refresh token racing the rotations of its session never fails for want of the
+/// database (on SQLite a transaction that read first could not wait for the write lock, and the
+/// logout answered 503 with the session left alive): it ends the session, or finds its token
+/// spent (reuse), and either way the session is over.
+async fn a_logout_racing_refreshes_of_its_session_is_answered(b: Backend) {
+    let app = spawn_app(b).await;
+    for round in 0..40 {
+        let signed = app.register(&unique(&format!("racer{round}"))).await;
+        let first = s(&signed, "refresh_token");
+        // The session's owner keeps rotating while the logout carrying its first token runs.
+        let chain = async {
+            let mut current = first.clone();
+            let mut last_won = None;
+            for _ in 0..12 {
+                let res = app.refresh(&current).await;
+                let status = res.status();
+                assert!(
+                    [StatusCode::OK, StatusCode::UNAUTHORIZED].contains(&status),
+                    "round {round}: a refresh answered {status}"
+                );
+                if status != StatusCode::OK {
+                    break;
+                }
+                let body = res.json::<Value>().await.unwrap();
+                current = s(&body, "refresh_token");
+                last_won = Some(current.clone());
+            }
+            last_won
+        };
+        let body = json!({ "refresh_token": first });
+        let logout = async {
+            tokio::time::sleep(std::time::Duration::from_millis(round % 5)).await;
+            app.post("/v1/logout", &body).await
+        };
+        let (last_won, logout) = tokio::join!(chain, logout);
+        let logout_status = logout.status();
+        assert!(
+            [StatusCode::NO_CONTENT, StatusCode::UNAUTHORIZED].contains(&logout_status),
+            "round {round}: logout answered {logout_status}: {}",
+            logout.text().await.unwrap_or_default()
+        );
+        // Whatever won, the session is over: the logout ended it, or the spent token it carried
+        // was reuse.
+        if let Some(token) = last_won {
+            assert_problem(app.refresh(&token).await, 401, "invalid_refresh_token").await;
+        }
+    }
+}
+both!(a_logout_racing_refreshes_of_its_session_is_answered);
