@@ -14,7 +14,7 @@ pub const ADMIN_ROLE: &str = "admin";
 
 /// Serialises, on PostgreSQL, the transactions that may take the admin role or an account
 /// away, so that two of them cannot each leave the other as the last admin. (SQLite runs one
-/// writing transaction at a time; [`lock_admins`] makes each of these write first.)
+/// writing transaction at a time, and each of these takes its write lock first.)
 const PG_ADMIN_LOCK: i64 = 0x0074_6f6b_6164_6d6e;
 
 /// Up to `limit` users in a stable order (by id: UUIDv7, so by creation), after `after`.
@@ -134,18 +134,11 @@ fn find(conn: &mut DbConnection, id: &str) -> Result<User, AdminError> {
         .ok_or(AdminError::NotFound)
 }
 
-/// Takes the lock these transactions serialise on: PostgreSQL's advisory lock; on SQLite the
-/// database's write lock, by writing first (a transaction that reads first and then writes
-/// cannot wait for another writer and fails as busy).
+/// Takes the lock these transactions serialise on: PostgreSQL's advisory lock. On SQLite the
+/// database's write lock serialises them, and [`crate::db::write_transaction`] already took it.
 fn lock_admins(conn: &mut DbConnection) -> Result<(), AdminError> {
-    match conn {
-        DbConnection::Pg(pg) => {
-            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({PG_ADMIN_LOCK})"))
-                .execute(pg)?;
-        }
-        DbConnection::Sqlite(lite) => {
-            diesel::sql_query("UPDATE users SET disabled = disabled WHERE 0").execute(lite)?;
-        }
+    if let DbConnection::Pg(pg) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({PG_ADMIN_LOCK})")).execute(pg)?;
     }
     Ok(())
 }
