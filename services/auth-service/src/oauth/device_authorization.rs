@@ -4,10 +4,12 @@
 use std::net::IpAddr;
 
 use actix_web::http::header::HeaderMap;
+use serde::Serialize;
 use tokenauth_store::StoreError;
 use tokenauth_store::devices;
 use tokenauth_store::models::DeviceCode;
 use tokenauth_store::models::device_status;
+use utoipa::ToSchema;
 
 use crate::base::error::ApiError;
 use crate::base::secrets::{random_secret, stored_hash};
@@ -18,7 +20,27 @@ use crate::flows::device::{
     DEVICE_CODE_SECS, POLL_INTERVAL_SECS, display_user_code, new_user_code,
 };
 use crate::oauth::client_auth::code_client;
-use crate::oauth::protocol::{OAuthError, OAuthResult, Params, credentials};
+use crate::oauth::forms::DeviceAuthorizationForm;
+use crate::oauth::protocol::{OAuthError, OAuthResult, credentials, read_form};
+
+/// RFC 8628 §3.2.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceAuthorization {
+    /// Polled with at the token endpoint; secret to the device.
+    pub device_code: String,
+    /// Shown to the user: 8 letters from `BCDFGHJKLMNPQRSTVWXZ`, as `XXXX-XXXX`.
+    #[schema(example = "WDJB-MJHT")]
+    pub user_code: String,
+    /// `/device`.
+    pub verification_uri: String,
+    /// `/device?user_code=XXXX-XXXX`.
+    pub verification_uri_complete: String,
+    #[schema(example = 600)]
+    pub expires_in: i64,
+    /// Seconds between polls.
+    #[schema(example = 5)]
+    pub interval: i64,
+}
 
 /// `POST /oauth/device_authorization`: a public client by its id, a confidential one
 /// authenticated; registered for the device grant; `scope` only `api`.
@@ -27,16 +49,20 @@ pub async fn authorize_device(
     headers: &HeaderMap,
     body: &[u8],
     client_ip: Option<IpAddr>,
-) -> OAuthResult<serde_json::Value> {
-    let params = Params::parse(headers, body)?;
-    let creds = credentials(headers, &params)?;
+) -> OAuthResult<DeviceAuthorization> {
+    let form: DeviceAuthorizationForm = read_form(headers, body)?;
+    let creds = credentials(
+        headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )?;
     let client = code_client(state, creds, client_ip).await?;
     if !client.may_use(GRANT_DEVICE_CODE) {
         return Err(OAuthError::unauthorized_client(
             "This client is not registered for the device_code grant",
         ));
     }
-    if let Some(scope) = params.get("scope")
+    if let Some(scope) = form.scope.as_deref()
         && !scope
             .split(' ')
             .filter(|s| !s.is_empty())
@@ -91,12 +117,12 @@ pub async fn authorize_device(
     };
     let issuer = state.config.issuer.trim_end_matches('/');
     let shown = display_user_code(&user_code);
-    Ok(serde_json::json!({
-        "device_code": device_code,
-        "user_code": shown,
-        "verification_uri": format!("{issuer}/device"),
-        "verification_uri_complete": format!("{issuer}/device?user_code={shown}"),
-        "expires_in": DEVICE_CODE_SECS,
-        "interval": POLL_INTERVAL_SECS,
-    }))
+    Ok(DeviceAuthorization {
+        device_code,
+        verification_uri: format!("{issuer}/device"),
+        verification_uri_complete: format!("{issuer}/device?user_code={shown}"),
+        user_code: shown,
+        expires_in: DEVICE_CODE_SECS,
+        interval: POLL_INTERVAL_SECS,
+    })
 }

@@ -3,7 +3,7 @@
 //! fields, never both), scopes asked within what is allowed, and §5.2 errors.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
@@ -11,6 +11,8 @@ use actix_web::{HttpResponse, ResponseError};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use tokenauth_kit::problem::Code;
 
 use crate::base::error::ApiError;
@@ -136,10 +138,17 @@ impl From<ApiError> for OAuthError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    error_description: &'a str,
+/// RFC 6749 §5.2: the error body of every `/oauth/` endpoint.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OAuthError)]
+pub struct ErrorBody<'a> {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope`, `invalid_target`, `slow_down` (429, with
+    /// `Retry-After`), `temporarily_unavailable` (503) or `server_error`; the device grant's
+    /// `authorization_pending`, `access_denied` and `expired_token`.
+    #[schema(example = "invalid_grant")]
+    pub error: &'a str,
+    pub error_description: &'a str,
 }
 
 impl ResponseError for OAuthError {
@@ -169,49 +178,38 @@ impl ResponseError for OAuthError {
 
 pub type OAuthResult<T> = Result<T, OAuthError>;
 
-/// The parameters of a form-encoded request: each at most once (RFC 6749 §3.1), and one sent
-/// without a value counts as omitted.
-#[derive(Debug, Default)]
-pub struct Params(HashMap<String, String>);
-
-impl Params {
-    /// Checks the content type and parses the body.
-    pub fn parse(headers: &HeaderMap, body: &[u8]) -> OAuthResult<Params> {
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !is_form(content_type) {
-            return Err(OAuthError::invalid_request(
-                "The body must be application/x-www-form-urlencoded",
-            ));
-        }
-        if std::str::from_utf8(body).is_err() {
-            return Err(OAuthError::invalid_request("The body is not UTF-8"));
-        }
-        let mut params = HashMap::new();
-        let mut seen = std::collections::HashSet::new();
-        for (name, value) in form_urlencoded::parse(body) {
-            if !seen.insert(name.to_string()) {
-                return Err(OAuthError::invalid_request(format!(
-                    "`{name}` is given more than once"
-                )));
-            }
-            if !value.is_empty() {
-                params.insert(name.into_owned(), value.into_owned());
-            }
-        }
-        Ok(Params(params))
+/// A form-encoded request body read into `T` (one of [`crate::oauth::forms`] or a page's
+/// form): the content type must say so, each parameter comes at most once (RFC 6749 §3.1), a
+/// parameter sent without a value counts as omitted, and parameters `T` does not name are
+/// ignored.
+pub fn read_form<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> OAuthResult<T> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !is_form(content_type) {
+        return Err(OAuthError::invalid_request(
+            "The body must be application/x-www-form-urlencoded",
+        ));
     }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+    if std::str::from_utf8(body).is_err() {
+        return Err(OAuthError::invalid_request("The body is not UTF-8"));
     }
-
-    pub fn required(&self, name: &str) -> OAuthResult<&str> {
-        self.get(name)
-            .ok_or_else(|| OAuthError::invalid_request(format!("`{name}` is required")))
+    let mut params = serde_json::Map::new();
+    let mut seen = HashSet::new();
+    for (name, value) in form_urlencoded::parse(body) {
+        if !seen.insert(name.clone()) {
+            return Err(OAuthError::invalid_request(format!(
+                "`{name}` is given more than once"
+            )));
+        }
+        if !value.is_empty() {
+            params.insert(name.into_owned(), Value::String(value.into_owned()));
+        }
     }
+    // Every field of a form is an optional string, so only a form type that asks for more
+    // than that could fail here.
+    T::deserialize(Value::Object(params)).map_err(|e| OAuthError::invalid_request(e.to_string()))
 }
 
 /// `application/x-www-form-urlencoded`, in any case, with no parameter but `charset=utf-8`.
@@ -237,7 +235,11 @@ pub struct Credentials {
 
 /// The credentials of a request, if any. Both ways at once, more than one `Authorization`
 /// header, or a malformed Basic header is `invalid_request` / `invalid_client`.
-pub fn credentials(headers: &HeaderMap, params: &Params) -> OAuthResult<Option<Credentials>> {
+pub fn credentials(
+    headers: &HeaderMap,
+    client_id: Option<&str>,
+    client_secret: Option<&str>,
+) -> OAuthResult<Option<Credentials>> {
     let mut auth = headers.get_all(header::AUTHORIZATION);
     let basic = match (auth.next(), auth.next()) {
         (None, _) => None,
@@ -248,7 +250,7 @@ pub fn credentials(headers: &HeaderMap, params: &Params) -> OAuthResult<Option<C
         }
         (Some(value), None) => Some(parse_basic(value.as_bytes())?),
     };
-    let form_secret = params.get("client_secret");
+    let form_secret = client_secret;
     match basic {
         Some(creds) => {
             if form_secret.is_some() {
@@ -256,17 +258,14 @@ pub fn credentials(headers: &HeaderMap, params: &Params) -> OAuthResult<Option<C
                     "Client credentials are given both in the Authorization header and the form",
                 ));
             }
-            if params
-                .get("client_id")
-                .is_some_and(|id| id != creds.client_id)
-            {
+            if client_id.is_some_and(|id| id != creds.client_id) {
                 return Err(OAuthError::invalid_request(
                     "client_id differs from the authenticated client",
                 ));
             }
             Ok(Some(creds))
         }
-        None => Ok(params.get("client_id").map(|id| Credentials {
+        None => Ok(client_id.map(|id| Credentials {
             client_id: id.to_owned(),
             secret: form_secret.map(str::to_owned),
         })),
@@ -320,8 +319,8 @@ pub fn granted(asked: Option<&str>, allowed: &[String], what: &str) -> OAuthResu
 }
 
 /// User tokens carry the one scope the JSON API gives them; asking for another is refused.
-pub fn reject_scope_change(params: &Params) -> OAuthResult<()> {
-    match params.get("scope") {
+pub fn reject_scope_change(scope: Option<&str>) -> OAuthResult<()> {
+    match scope {
         None => Ok(()),
         Some(scope)
             if scope

@@ -8,7 +8,8 @@ use crate::base::error::ApiError;
 use crate::base::state::{AppState, unix_now};
 use crate::flows::sessions;
 use crate::oauth::client_auth::authenticate_client;
-use crate::oauth::protocol::{OAuthResult, Params, credentials};
+use crate::oauth::forms::{TokenQueryForm, required};
+use crate::oauth::protocol::{OAuthResult, credentials, read_form};
 
 /// `POST /oauth/revoke` (RFC 7009). Credentials are optional; when sent they must be right, and
 /// a client may revoke only its own tokens. Whatever the token (unknown, expired, malformed,
@@ -19,13 +20,17 @@ pub async fn revoke(
     body: &[u8],
     client_ip: Option<IpAddr>,
 ) -> OAuthResult<()> {
-    let params = Params::parse(headers, body)?;
-    let creds = credentials(headers, &params)?;
+    let form: TokenQueryForm = read_form(headers, body)?;
+    let creds = credentials(
+        headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )?;
     let client = match creds.filter(|c| c.secret.is_some()) {
         Some(creds) => Some(authenticate_client(state, &creds, client_ip).await?),
         None => None,
     };
-    let token = params.required("token")?;
+    let token = required("token", &form.token)?;
     // `token_type_hint` is only a hint: both kinds are tried, in either order alike.
     if let Ok(claims) = state.tokens.keys().issued_verifier().verify(token) {
         if client

@@ -8,10 +8,13 @@ use actix_web::http::header::HeaderMap;
 use crate::base::state::AppState;
 use crate::flows::clients;
 use crate::oauth::client_auth::{authenticate_client, code_client};
+use crate::oauth::forms::{GrantType, TokenForm, required};
 use crate::oauth::grants::{
     authorization_code, client_credentials, device_code, password, refresh_token, token_exchange,
 };
-use crate::oauth::protocol::{OAuthError, OAuthResult, Params, credentials, reject_scope_change};
+use crate::oauth::protocol::{
+    OAuthError, OAuthResult, credentials, read_form, reject_scope_change,
+};
 use tokenauth_wire::TokenResponse;
 
 /// `POST /oauth/token`.
@@ -21,10 +24,17 @@ pub async fn token(
     body: &[u8],
     client_ip: Option<IpAddr>,
 ) -> OAuthResult<TokenResponse> {
-    let params = Params::parse(headers, body)?;
-    let creds = credentials(headers, &params)?;
-    match params.required("grant_type")? {
-        "client_credentials" => {
+    let form: TokenForm = read_form(headers, body)?;
+    let creds = credentials(
+        headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )?;
+    let Some(grant) = GrantType::named(required("grant_type", &form.grant_type)?) else {
+        return Err(OAuthError::unsupported_grant_type());
+    };
+    match grant {
+        GrantType::ClientCredentials => {
             let Some(creds) = creds else {
                 return Err(OAuthError::invalid_client());
             };
@@ -34,28 +44,28 @@ pub async fn token(
                     "This client is not registered for client_credentials",
                 ));
             }
-            client_credentials::client_credentials(state, &client, &params)
+            client_credentials::client_credentials(state, &client, &form)
         }
-        clients::GRANT_AUTHORIZATION_CODE => {
+        GrantType::AuthorizationCode => {
             let client = code_client(state, creds, client_ip).await?;
             if !client.may_use(clients::GRANT_AUTHORIZATION_CODE) {
                 return Err(OAuthError::unauthorized_client(
                     "This client is not registered for the authorization_code grant",
                 ));
             }
-            reject_scope_change(&params)?;
-            authorization_code::redeem(state, &client, &params).await
+            reject_scope_change(form.scope.as_deref())?;
+            authorization_code::redeem(state, &client, &form).await
         }
-        clients::GRANT_DEVICE_CODE => {
+        GrantType::DeviceCode => {
             let client = code_client(state, creds, client_ip).await?;
             if !client.may_use(clients::GRANT_DEVICE_CODE) {
                 return Err(OAuthError::unauthorized_client(
                     "This client is not registered for the device_code grant",
                 ));
             }
-            device_code::poll(state, &client, &params).await
+            device_code::poll(state, &client, &form).await
         }
-        clients::GRANT_TOKEN_EXCHANGE => {
+        GrantType::TokenExchange => {
             let Some(creds) = creds else {
                 return Err(OAuthError::invalid_client());
             };
@@ -65,9 +75,9 @@ pub async fn token(
                     "This client is not registered for token exchange",
                 ));
             }
-            token_exchange::token_exchange(state, &client, &params).await
+            token_exchange::token_exchange(state, &client, &form).await
         }
-        "password" => {
+        GrantType::Password => {
             // A public client may send only its id; a client that sends a secret must be
             // authenticated by it.
             if let Some(creds) = creds.as_ref().filter(|c| c.secret.is_some()) {
@@ -76,9 +86,8 @@ pub async fn token(
                     "Service clients get tokens with client_credentials",
                 ));
             }
-            password::password(state, &params, client_ip).await
+            password::password(state, &form, client_ip).await
         }
-        "refresh_token" => refresh_token::refresh(state, creds, &params, client_ip).await,
-        _ => Err(OAuthError::unsupported_grant_type()),
+        GrantType::RefreshToken => refresh_token::refresh(state, creds, &form, client_ip).await,
     }
 }

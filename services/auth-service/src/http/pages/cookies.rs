@@ -18,7 +18,6 @@ pub const LOGIN_COOKIE: &str = "tokenauth_login";
 /// The CSRF cookie: a form is accepted only with a `csrf_token` equal to it (`__Host-`
 /// prefixed under TLS).
 pub const CSRF_COOKIE: &str = "tokenauth_csrf";
-pub const CSRF_FIELD: &str = "csrf_token";
 
 /// A cookie's name as set and read: under TLS with the `__Host-` prefix, which browsers accept
 /// only from this very host, `Secure`, with `Path=/` and no `Domain`, so that neither a sibling

@@ -3,6 +3,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::base::attempts::{reserve, settle};
 use crate::base::error::ApiResult;
@@ -10,6 +12,26 @@ use crate::base::state::AppState;
 use crate::flows::device::{self, Decision};
 use crate::http::pages::sign_in::{Refusal, sign_in_on_page, with_login};
 use crate::http::pages::{self, STYLE, cookies};
+
+/// `POST /device`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct DeviceForm {
+    #[schema(required = true)]
+    user_code: Option<String>,
+    /// `approve` or `deny`.
+    #[schema(required = true)]
+    action: Option<String>,
+    /// The token of the page's form (bound to the `tokenauth_csrf` cookie the page set).
+    #[schema(required = true)]
+    csrf_token: Option<String>,
+    /// The code the page named the asking client for: an approval counts only with it equal
+    /// to `user_code`; without it the page names the client and asks again.
+    shown_code: Option<String>,
+    /// Without a login session.
+    username: Option<String>,
+    #[schema(format = Password)]
+    password: Option<String>,
+}
 
 #[derive(Template)]
 #[template(path = "device.html")]
@@ -152,7 +174,7 @@ const UNKNOWN_CODE: &str =
     path = "/device",
     operation_id = "device_decide",
     tag = "browser",
-    request_body(content = crate::http::schema::DeviceForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = DeviceForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Approved or denied (HTML)", content_type = "text/html"),
         (status = 400, description = "An unknown, expired or already decided code (counted as a failed login of the address), or a bad form: the page again", content_type = "text/html"),
@@ -168,23 +190,23 @@ pub async fn decide(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let params = pages::read_page_form(&req, payload)
+    let form = pages::read_page_form::<DeviceForm>(&req, payload)
         .await
         .unwrap_or_default();
     if let Some(refusal) = pages::csrf_refusal(
         &req,
         &state,
-        &params,
+        form.csrf_token.as_deref(),
         "Cannot connect the device",
         "This form was not sent from this site's page, or it expired. Open the device page \
          again.",
     ) {
         return Ok(refusal);
     }
-    let user_code = params.get("user_code").unwrap_or_default();
+    let user_code = form.user_code.as_deref().unwrap_or_default();
     let user_code: String = user_code.chars().take(32).collect();
-    let username = params.get("username").unwrap_or_default();
-    let approve = match params.get("action") {
+    let username = form.username.as_deref().unwrap_or_default();
+    let approve = match form.action.as_deref() {
         Some("approve") => true,
         Some("deny") => false,
         _ => {
@@ -211,7 +233,7 @@ pub async fn decide(
                 };
                 render(&req, &state, status, view)
             };
-            match sign_in_on_page(&state, username, params.get("password"), client_ip).await? {
+            match sign_in_on_page(&state, username, form.password.as_deref(), client_ip).await? {
                 Ok((user, login)) => {
                     new_login = Some(login);
                     user
@@ -232,8 +254,9 @@ pub async fn decide(
     };
     // An approval counts only from a page that named the client asking with this very code;
     // else the page names it now and asks again.
-    let shown = params
-        .get("shown_code")
+    let shown = form
+        .shown_code
+        .as_deref()
         .and_then(device::normalise_user_code);
     if approve && (shown.is_none() || shown != device::normalise_user_code(&user_code)) {
         let asking = client_asking(&state, &user_code, client_ip).await?;

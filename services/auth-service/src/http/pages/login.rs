@@ -5,6 +5,8 @@ use actix_web::cookie::SameSite;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::base::error::ApiResult;
 use crate::base::state::AppState;
@@ -31,6 +33,58 @@ struct LoginPage<'a> {
 struct LogoutPage<'a> {
     style: &'a str,
     csrf_token: &'a str,
+}
+
+/// `POST /oauth/authorize`: the login page's form, which carries the authorization request
+/// along.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct LoginForm {
+    /// A username or an email.
+    #[schema(required = true)]
+    username: Option<String>,
+    #[schema(format = Password, required = true)]
+    password: Option<String>,
+    /// The token of the login page's form (bound to the `tokenauth_csrf` cookie it set).
+    #[schema(required = true)]
+    csrf_token: Option<String>,
+    #[schema(required = true)]
+    response_type: Option<String>,
+    #[schema(required = true)]
+    client_id: Option<String>,
+    #[schema(required = true)]
+    redirect_uri: Option<String>,
+    #[schema(required = true)]
+    code_challenge: Option<String>,
+    #[schema(required = true)]
+    code_challenge_method: Option<String>,
+    scope: Option<String>,
+    state: Option<String>,
+}
+
+impl LoginForm {
+    /// The authorization request the form carries, as its parameters.
+    fn authorization_request(&self) -> Vec<(String, String)> {
+        [
+            ("response_type", &self.response_type),
+            ("client_id", &self.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("scope", &self.scope),
+            ("state", &self.state),
+            ("code_challenge", &self.code_challenge),
+            ("code_challenge_method", &self.code_challenge_method),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value.clone()?)))
+        .collect()
+    }
+}
+
+/// A form of the auth-service's pages that carries only its CSRF token.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CsrfForm {
+    /// The token of the page's form (bound to the `tokenauth_csrf` cookie the page set).
+    #[schema(required = true)]
+    csrf_token: Option<String>,
 }
 
 fn cannot_sign_in(Unredirectable(why): Unredirectable) -> HttpResponse {
@@ -127,7 +181,7 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>) -> ApiResul
     path = "/oauth/authorize",
     operation_id = "authorize_login",
     tag = "browser",
-    request_body(content = crate::http::schema::LoginForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Signed in: the login-session cookie is set, and the browser goes to the redirect URI with `code`, `state` and `iss`"),
         (status = 400, description = "An unknown client, an unregistered redirect URI, or a form that is not one (HTML)", content_type = "text/html"),
@@ -143,25 +197,21 @@ pub async fn login(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let Some(params) = pages::read_page_form(&req, payload).await else {
+    let Some(form) = pages::read_page_form::<LoginForm>(&req, payload).await else {
         return Ok(pages::error_page(
             StatusCode::BAD_REQUEST,
             "Cannot sign in",
             "The form could not be read.",
         ));
     };
-    let raw: Vec<(String, String)> = authorization::CARRIED
-        .iter()
-        .filter_map(|name| params.get(name).map(|v| ((*name).to_owned(), v.to_owned())))
-        .collect();
-    let authorization = match authorization::parse(&state, &raw).await? {
+    let authorization = match authorization::parse(&state, &form.authorization_request()).await? {
         Ok(a) => a,
         Err(why) => return Ok(cannot_sign_in(why)),
     };
     if let Some(refusal) = pages::csrf_refusal(
         &req,
         &state,
-        &params,
+        form.csrf_token.as_deref(),
         "Cannot sign in",
         "This form was not sent from this site's page, or it expired. Go back to the app \
          and sign in again.",
@@ -176,7 +226,7 @@ pub async fn login(
             description,
         )));
     }
-    let username = params.get("username").unwrap_or_default();
+    let username = form.username.as_deref().unwrap_or_default();
     let again = |status, message: &str| {
         login_page(
             &req,
@@ -189,7 +239,7 @@ pub async fn login(
     };
     let client_ip = state.config.common.trusted_proxies.client_ip(&req);
     let (user, session) =
-        match sign_in_on_page(&state, username, params.get("password"), client_ip).await? {
+        match sign_in_on_page(&state, username, form.password.as_deref(), client_ip).await? {
             Ok(signed_in) => signed_in,
             Err(refusal) => return Ok(refusal.respond(again)),
         };
@@ -225,7 +275,7 @@ pub async fn logout_page(req: HttpRequest, state: web::Data<AppState>) -> HttpRe
     path = "/oauth/logout",
     operation_id = "logout_browser",
     tag = "browser",
-    request_body(content = crate::http::schema::CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Signed out; the cookie is removed (HTML)", content_type = "text/html"),
         (status = 403, description = "A missing or forged CSRF token (HTML)", content_type = "text/html"),
@@ -238,13 +288,13 @@ pub async fn logout(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let params = pages::read_page_form(&req, payload)
+    let form = pages::read_page_form::<CsrfForm>(&req, payload)
         .await
         .unwrap_or_default();
     if let Some(refusal) = pages::csrf_refusal(
         &req,
         &state,
-        &params,
+        form.csrf_token.as_deref(),
         "Cannot sign out",
         "This form was not sent from this site's page, or it expired.",
     ) {

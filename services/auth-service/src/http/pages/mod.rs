@@ -16,14 +16,11 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::base::state::AppState;
 use crate::http::form::read_form;
-use crate::oauth::protocol::Params;
 
 pub mod cookies;
 pub mod device;
 pub mod login;
 pub mod sign_in;
-
-pub use cookies::CSRF_FIELD;
 
 /// The pages' one stylesheet, inline and allowed by its hash.
 pub const STYLE: &str = "\
@@ -122,11 +119,14 @@ pub fn form_page(
     res.body(body)
 }
 
-/// The parameters of a page's form, `None` if the body cannot be read as one (too large, not
-/// form-encoded, a parameter twice).
-pub async fn read_page_form(req: &HttpRequest, payload: web::Payload) -> Option<Params> {
+/// A page's form, `None` if the body cannot be read as one (too large, not form-encoded, a
+/// parameter twice): read as the `/oauth/` forms are.
+pub async fn read_page_form<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Option<T> {
     let body = read_form(req, payload).await.ok()?;
-    Params::parse(req.headers(), &body).ok()
+    crate::oauth::protocol::read_form(req.headers(), &body).ok()
 }
 
 /// The error page (403, `title`, `message`) for a form whose CSRF token is not the one that
@@ -134,10 +134,10 @@ pub async fn read_page_form(req: &HttpRequest, payload: web::Payload) -> Option<
 pub fn csrf_refusal(
     req: &HttpRequest,
     state: &AppState,
-    params: &Params,
+    csrf_token: Option<&str>,
     title: &str,
     message: &str,
 ) -> Option<HttpResponse> {
-    (!cookies::csrf_ok(req, state, params.get(CSRF_FIELD)))
+    (!cookies::csrf_ok(req, state, csrf_token))
         .then(|| error_page(StatusCode::FORBIDDEN, title, message))
 }

@@ -14,7 +14,8 @@ use crate::base::error::ApiError;
 use crate::base::secrets::stored_hash;
 use crate::base::state::{AppState, unix_now};
 use crate::flows::sessions::new_session;
-use crate::oauth::protocol::{OAuthError, OAuthResult, Params};
+use crate::oauth::forms::{TokenForm, required};
+use crate::oauth::protocol::{OAuthError, OAuthResult};
 use tokenauth_wire::TokenResponse;
 
 /// A PKCE code verifier (RFC 7636 §4.1): 43 to 128 unreserved characters.
@@ -31,11 +32,11 @@ fn is_verifier(value: &str) -> bool {
 pub async fn redeem(
     state: &AppState,
     client: &Client,
-    params: &Params,
+    form: &TokenForm,
 ) -> OAuthResult<TokenResponse> {
-    let code = params.required("code")?;
-    let redirect_uri = params.required("redirect_uri")?;
-    let verifier = params.required("code_verifier")?;
+    let code = required("code", &form.code)?;
+    let redirect_uri = required("redirect_uri", &form.redirect_uri)?;
+    let verifier = required("code_verifier", &form.code_verifier)?;
     let invalid = || {
         OAuthError::invalid_grant("The code is unknown, expired, already used or not this client's")
     };

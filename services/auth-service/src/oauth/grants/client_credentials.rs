@@ -5,21 +5,26 @@ use tokenauth_store::models::Client;
 
 use crate::base::state::{AppState, unix_now};
 use crate::base::tokens::Grant;
-use crate::oauth::protocol::{OAuthError, OAuthResult, Params, granted};
+use crate::oauth::forms::TokenForm;
+use crate::oauth::protocol::{OAuthError, OAuthResult, granted};
 use tokenauth_wire::TokenResponse;
 
 pub fn client_credentials(
     state: &AppState,
     client: &Client,
-    params: &Params,
+    form: &TokenForm,
 ) -> OAuthResult<TokenResponse> {
-    if params.get("refresh_token").is_some() || params.get("username").is_some() {
+    if form.refresh_token.as_deref().is_some() || form.username.as_deref().is_some() {
         return Err(OAuthError::invalid_request(
             "client_credentials takes no user or refresh token",
         ));
     }
-    let scopes = granted(params.get("scope"), &client.scope_list(), "scope")?;
-    let audience = granted(params.get("audience"), &client.audience_list(), "audience")?;
+    let scopes = granted(form.scope.as_deref(), &client.scope_list(), "scope")?;
+    let audience = granted(
+        form.audience.as_deref(),
+        &client.audience_list(),
+        "audience",
+    )?;
     if audience.is_empty() {
         return Err(OAuthError::invalid_scope("name at least one audience"));
     }

@@ -12,7 +12,8 @@ use crate::base::secrets::stored_hash;
 use crate::base::state::{AppState, unix_now};
 use crate::flows::device::SLOW_DOWN_SECS;
 use crate::flows::sessions::new_session;
-use crate::oauth::protocol::{OAuthError, OAuthResult, Params};
+use crate::oauth::forms::{TokenForm, required};
+use crate::oauth::protocol::{OAuthError, OAuthResult};
 use tokenauth_wire::TokenResponse;
 
 /// A poll of the token endpoint: `authorization_pending`, `slow_down`, `access_denied`,
@@ -20,9 +21,9 @@ use tokenauth_wire::TokenResponse;
 pub async fn poll(
     state: &AppState,
     client: &Client,
-    params: &Params,
+    form: &TokenForm,
 ) -> OAuthResult<TokenResponse> {
-    let device_code = params.required("device_code")?;
+    let device_code = required("device_code", &form.device_code)?;
     let hash = stored_hash(device_code);
     let lookup = hash.clone();
     let found = state

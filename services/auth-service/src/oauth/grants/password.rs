@@ -8,17 +8,18 @@ use secrecy::SecretString;
 use crate::base::domain::Password;
 use crate::base::state::AppState;
 use crate::flows::accounts;
-use crate::oauth::protocol::{OAuthError, OAuthResult, Params, reject_scope_change};
+use crate::oauth::forms::{TokenForm, required};
+use crate::oauth::protocol::{OAuthError, OAuthResult, reject_scope_change};
 use tokenauth_wire::TokenResponse;
 
 pub async fn password(
     state: &AppState,
-    params: &Params,
+    form: &TokenForm,
     client_ip: Option<IpAddr>,
 ) -> OAuthResult<TokenResponse> {
-    let username = params.required("username")?;
-    let password = params.required("password")?;
-    reject_scope_change(params)?;
+    let username = required("username", &form.username)?;
+    let password = required("password", &form.password)?;
+    reject_scope_change(form.scope.as_deref())?;
     let password = Password::parse_for_check(SecretString::from(password.to_owned()))
         .map_err(|m| OAuthError::invalid_request(format!("password {m}")))?;
     let signed_in = accounts::login(state, username, password, client_ip).await?;

@@ -8,17 +8,18 @@ use crate::base::tokens::FIRST_PARTY_CLIENT_ID;
 use crate::flows::clients;
 use crate::flows::sessions::{self, NotTheirs, Refresher};
 use crate::oauth::client_auth::authenticate_client;
-use crate::oauth::protocol::{Credentials, OAuthError, OAuthResult, Params, reject_scope_change};
+use crate::oauth::forms::{TokenForm, required};
+use crate::oauth::protocol::{Credentials, OAuthError, OAuthResult, reject_scope_change};
 use tokenauth_wire::TokenResponse;
 
 pub async fn refresh(
     state: &AppState,
     creds: Option<Credentials>,
-    params: &Params,
+    form: &TokenForm,
     client_ip: Option<IpAddr>,
 ) -> OAuthResult<TokenResponse> {
-    let refresh = params.required("refresh_token")?;
-    reject_scope_change(params)?;
+    let refresh = required("refresh_token", &form.refresh_token)?;
+    reject_scope_change(form.scope.as_deref())?;
     let refresher = match creds {
         Some(creds) if creds.secret.is_some() => {
             let client = authenticate_client(state, &creds, client_ip).await?;

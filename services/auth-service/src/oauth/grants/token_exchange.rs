@@ -5,7 +5,8 @@ use tokenauth_store::models::Client;
 use crate::base::state::{AppState, unix_now};
 use crate::base::tokens::Grant;
 use crate::flows::clients;
-use crate::oauth::protocol::{OAuthError, OAuthResult, Params, granted};
+use crate::oauth::forms::{TokenForm, required};
+use crate::oauth::protocol::{OAuthError, OAuthResult, granted};
 use tokenauth_wire::TokenResponse;
 
 pub const TOKEN_TYPE_ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -21,30 +22,34 @@ pub const TOKEN_TYPE_ACCESS: &str = "urn:ietf:params:oauth:token-type:access_tok
 pub async fn token_exchange(
     state: &AppState,
     client: &Client,
-    params: &Params,
+    form: &TokenForm,
 ) -> OAuthResult<TokenResponse> {
-    let subject_token = params.required("subject_token")?;
-    let subject_type = params.required("subject_token_type")?;
+    let subject_token = required("subject_token", &form.subject_token)?;
+    let subject_type = required("subject_token_type", &form.subject_token_type)?;
     if subject_type != TOKEN_TYPE_ACCESS {
         return Err(OAuthError::invalid_request(format!(
             "subject_token_type must be {TOKEN_TYPE_ACCESS}"
         )));
     }
-    for unsupported in ["actor_token", "actor_token_type", "resource"] {
-        if params.get(unsupported).is_some() {
+    for (unsupported, given) in [
+        ("actor_token", &form.actor_token),
+        ("actor_token_type", &form.actor_token_type),
+        ("resource", &form.resource),
+    ] {
+        if given.is_some() {
             return Err(OAuthError::invalid_request(format!(
                 "{unsupported} is not supported; the authenticated client is the actor"
             )));
         }
     }
-    if let Some(requested) = params.get("requested_token_type")
+    if let Some(requested) = form.requested_token_type.as_deref()
         && requested != TOKEN_TYPE_ACCESS
     {
         return Err(OAuthError::invalid_request(format!(
             "requested_token_type must be {TOKEN_TYPE_ACCESS}"
         )));
     }
-    let audience = params.required("audience")?;
+    let audience = required("audience", &form.audience)?;
     if audience.split(' ').filter(|a| !a.is_empty()).count() != 1 {
         return Err(OAuthError::bad_request(
             "invalid_target",
@@ -82,7 +87,7 @@ pub async fn token_exchange(
         .filter(|s| !s.is_empty() && client.scope_list().iter().any(|c| c == s))
         .map(str::to_owned)
         .collect();
-    let scopes = granted(params.get("scope"), &allowed, "scope").map_err(|_| {
+    let scopes = granted(form.scope.as_deref(), &allowed, "scope").map_err(|_| {
         OAuthError::invalid_scope("scope beyond the subject token's or this client's")
     })?;
     if scopes.is_empty() {
