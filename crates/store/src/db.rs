@@ -9,11 +9,16 @@
 //! for a query the server is slow to finish, and TCP keepalives with `tcp_user_timeout` so a
 //! dead peer's connection breaks instead of waiting for the OS. At most as many calls run at once
 //! as the pool has connections; the rest wait without holding a thread.
+//!
+//! A pooled connection is tested (`SELECT 1`) before a call only when it has been idle for
+//! [`IDLE_BEFORE_TEST`]; one in steady use is tested by its use, and one whose call found the
+//! database gone is closed rather than handed out again. Testing every checkout would add a
+//! round trip to every call.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
@@ -27,6 +32,8 @@ const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 /// Serialises migrations of replicas starting together against one PostgreSQL.
 const PG_MIGRATION_LOCK: i64 = 0x746f_6b65_6e61;
+/// A pooled connection idle this long is tested before a call uses it.
+pub const IDLE_BEFORE_TEST: Duration = Duration::from_secs(1);
 /// How long a request waits for a connection before it answers 503.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The longest a request's database call may take, waiting included: requests that need the
@@ -166,17 +173,43 @@ pub fn connect_postgres(url: &str) -> ConnectionResult<PgConnection> {
     PgConnection::establish(url)
 }
 
+/// A connection of the pool: when it was last used, and whether a call on it found the
+/// database gone (the pool then closes it).
+struct Pooled {
+    conn: DbConnection,
+    used: Instant,
+    failed: bool,
+}
+
+impl Pooled {
+    fn new(conn: DbConnection) -> Self {
+        Pooled {
+            conn,
+            used: Instant::now(),
+            failed: false,
+        }
+    }
+
+    /// Runs `f` on the connection, marking it failed when `f` finds the database gone.
+    fn call<T>(
+        &mut self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let result = f(&mut self.conn);
+        self.failed |= matches!(result, Err(StoreError::Unavailable(_)));
+        self.used = Instant::now();
+        result
+    }
+}
+
 /// Opens connections by scheme; SQLite connections get WAL, a busy timeout and foreign keys.
 #[derive(Debug)]
 struct Manager {
     url: DatabaseUrl,
 }
 
-impl ManageConnection for Manager {
-    type Connection = DbConnection;
-    type Error = r2d2::Error;
-
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+impl Manager {
+    fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
                 let mut conn = connect_postgres(&with_pg_defaults(url))
@@ -200,13 +233,22 @@ impl ManageConnection for Manager {
             }
         }
     }
+}
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
+impl ManageConnection for Manager {
+    type Connection = Pooled;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
+        self.open().map(Pooled::new)
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), r2d2::Error> {
+        conn.conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        conn.failed || conn.conn.is_broken()
     }
 }
 
@@ -271,6 +313,8 @@ impl Database {
             .max_size(max_size)
             .min_idle(Some(1))
             .connection_timeout(CHECKOUT_TIMEOUT)
+            // Tested in `checkout` instead, only when idle a while.
+            .test_on_check_out(false)
             .error_handler(Box::new(QuietErrors))
             .build_unchecked(Manager { url: url.clone() });
         Ok(Database {
@@ -298,7 +342,7 @@ impl Database {
     /// Applies pending migrations (blocking). Safe to call from several replicas at once.
     pub fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.checkout()?;
-        let result = match &mut *conn {
+        let result = match &mut conn.conn {
             DbConnection::Pg(pg) => {
                 diesel::sql_query(format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))
                     .execute(pg)?;
@@ -319,16 +363,29 @@ impl Database {
         Ok(())
     }
 
+    /// A connection from the pool; one idle for [`IDLE_BEFORE_TEST`] is tested first, and if
+    /// it no longer answers, closed and another taken.
     fn checkout(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        let started = Instant::now();
+        loop {
+            let mut conn = self
+                .pool
+                .get_timeout(CHECKOUT_TIMEOUT.saturating_sub(started.elapsed()))
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            if conn.used.elapsed() < IDLE_BEFORE_TEST
+                || conn.call(|c| c.ping().map_err(StoreError::from)).is_ok()
+            {
+                return Ok(conn);
+            }
+            // The pool closes it when it comes back.
+            conn.failed = true;
+        }
     }
 
     /// Whether a connection can be had and answers (blocking).
     pub fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.checkout()?;
-        conn.ping().map_err(StoreError::from)
+        self.checkout()?
+            .call(|c| c.ping().map_err(StoreError::from))
     }
 
     /// Runs `f` with a connection on tokio's blocking pool, never on an async worker, within
@@ -351,11 +408,8 @@ impl Database {
             return Err(StoreError::Unavailable("schema not migrated yet".into()));
         }
         let db = self.clone();
-        self.blocking(deadline, move || {
-            let mut conn = db.checkout()?;
-            f(&mut conn)
-        })
-        .await
+        self.blocking(deadline, move || db.checkout()?.call(f))
+            .await
     }
 
     /// [`Database::ping`] from async code within [`CALL_DEADLINE`] (works before migrations).

@@ -128,6 +128,64 @@ async fn postgres_lost_while_running_then_back() {
     drop_database(&name).await;
 }
 
+/// The pool tests a connection before a call only when it has been idle a second: connections
+/// the database dropped while idle are replaced unnoticed, and ones dropped while in steady use
+/// cost at most one 503 each before the pool holds only new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_postgres_dropped_are_replaced() {
+    let name = tokio::task::spawn_blocking(create_pg_database)
+        .await
+        .unwrap();
+    let proxy = Proxy::start(pg_addr()).await;
+    let mut spawn = Spawn::new(Backend::Postgres);
+    spawn.database_url = Some(proxy.url_for(&pg_url_for(&name)));
+    let app = spawn.start().await;
+    let user = unique("pooled");
+    app.register(&user).await;
+    let signed = app.login_ok(&user).await;
+    let access = signed["access_token"].as_str().unwrap().to_owned();
+    // Each call reads the user's standing from the database.
+    let me = || async { app.get_auth("/v1/me", &access).await.status() };
+    // Several connections in the pool.
+    let burst = futures_util::future::join_all((0..6).map(|_| me())).await;
+    assert!(burst.iter().all(|s| *s == StatusCode::OK), "{burst:?}");
+
+    // Dropped while idle: every call after is served.
+    proxy.down();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    proxy.up();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for _ in 0..12 {
+        assert_eq!(me().await, StatusCode::OK);
+    }
+
+    // Dropped in use: a 503 per dropped connection at most (the pool holds ten), then served.
+    proxy.down();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    proxy.up();
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        statuses.push(me().await);
+    }
+    let failed = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert!(failed <= 10, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::SERVICE_UNAVAILABLE),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[10..].iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    drop(app);
+    drop_database(&name).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_postgres_costs_a_503_within_5s_not_a_hang() {
     let name = tokio::task::spawn_blocking(create_pg_database)
