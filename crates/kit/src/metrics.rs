@@ -69,13 +69,49 @@ pub static HTTP_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
 pub use crate::request_id::method_label;
 
 /// Records one answered request.
-pub fn observe_request(method: &str, route: &str, status: u16, seconds: f64) {
-    let buf = itoa_status(status);
-    let status = std::str::from_utf8(&buf).unwrap_or("000");
-    HTTP_REQUESTS
-        .with_label_values(&[method, route, status])
-        .inc();
-    HTTP_LATENCY.with_label_values(&[route]).observe(seconds);
+///
+/// The series of each route are looked up once per worker thread and kept: the families'
+/// own lookup hashes every label and takes a lock on each request. What is kept is bounded as
+/// the labels are (route patterns, nine methods and `other`, status codes).
+pub fn observe_request(method: &'static str, route: &str, status: u16, seconds: f64) {
+    SERIES.with_borrow_mut(|series| {
+        let route_series = match series.get_mut(route) {
+            Some(found) => found,
+            None => series
+                .entry(route.to_owned())
+                .or_insert_with(|| RouteSeries {
+                    latency: HTTP_LATENCY.with_label_values(&[route]),
+                    answered: Vec::new(),
+                }),
+        };
+        route_series.latency.observe(seconds);
+        let answered = match route_series
+            .answered
+            .iter()
+            .find(|(m, s, _)| *m == method && *s == status)
+        {
+            Some((_, _, counter)) => counter,
+            None => {
+                let buf = itoa_status(status);
+                let code = std::str::from_utf8(&buf).unwrap_or("000");
+                let counter = HTTP_REQUESTS.with_label_values(&[method, route, code]);
+                route_series.answered.push((method, status, counter));
+                &route_series.answered[route_series.answered.len() - 1].2
+            }
+        };
+        answered.inc();
+    });
+}
+
+/// One route's series, as kept by each worker thread.
+struct RouteSeries {
+    latency: prometheus::Histogram,
+    answered: Vec<(&'static str, u16, prometheus::IntCounter)>,
+}
+
+thread_local! {
+    static SERIES: std::cell::RefCell<std::collections::HashMap<String, RouteSeries>> =
+        std::cell::RefCell::default();
 }
 
 /// A status code as three ASCII digits, without allocating.
@@ -122,6 +158,32 @@ mod tests {
         assert!(
             text.contains("http_request_duration_seconds_bucket"),
             "{text}"
+        );
+    }
+
+    /// Kept series count into the families as looked-up ones did, from every thread.
+    #[test]
+    fn each_answer_counts_once_in_its_own_series() {
+        let route = "/test/kept-series";
+        let count = |method: &str, status: &str| {
+            HTTP_REQUESTS
+                .with_label_values(&[method, route, status])
+                .get()
+        };
+        for _ in 0..3 {
+            observe_request("GET", route, 200, 0.001);
+        }
+        observe_request("GET", route, 404, 0.001);
+        observe_request("POST", route, 200, 0.001);
+        std::thread::spawn(move || observe_request("GET", route, 200, 0.001))
+            .join()
+            .unwrap();
+        assert_eq!(count("GET", "200"), 4);
+        assert_eq!(count("GET", "404"), 1);
+        assert_eq!(count("POST", "200"), 1);
+        assert_eq!(
+            HTTP_LATENCY.with_label_values(&[route]).get_sample_count(),
+            6
         );
     }
 
