@@ -20,8 +20,8 @@ use crate::flows::device::{
     DEVICE_CODE_SECS, POLL_INTERVAL_SECS, display_user_code, new_user_code,
 };
 use crate::oauth::client_auth::code_client;
-use crate::oauth::forms::DeviceAuthorizationForm;
-use crate::oauth::protocol::{OAuthError, OAuthResult, credentials, read_form};
+use crate::oauth::forms::{DeviceAuthorizationForm, read_client_form};
+use crate::oauth::protocol::{OAuthError, OAuthResult};
 
 /// RFC 8628 §3.2.
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,12 +50,7 @@ pub async fn authorize_device(
     body: &[u8],
     client_ip: Option<IpAddr>,
 ) -> OAuthResult<DeviceAuthorization> {
-    let form: DeviceAuthorizationForm = read_form(headers, body)?;
-    let creds = credentials(
-        headers,
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )?;
+    let (form, creds) = read_client_form::<DeviceAuthorizationForm>(headers, body)?;
     let client = code_client(state, creds, client_ip).await?;
     if !client.may_use(GRANT_DEVICE_CODE) {
         return Err(OAuthError::unauthorized_client(

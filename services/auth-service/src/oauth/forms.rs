@@ -3,16 +3,50 @@
 //! turns an empty value into an absent one); the endpoint that needs a field asks for it with
 //! [`required`], which answers `invalid_request` naming it.
 
+use actix_web::http::header::HeaderMap;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
-use crate::oauth::protocol::{OAuthError, OAuthResult};
+use crate::oauth::protocol::{Credentials, OAuthError, OAuthResult, credentials, read_form};
 
 /// The value of the required parameter `name`.
 pub fn required<'a>(name: &str, value: &'a Option<String>) -> OAuthResult<&'a str> {
     value
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request(format!("`{name}` is required")))
+}
+
+/// A form that may carry a client's credentials (RFC 6749 §2.3.1's `client_secret_post`).
+pub trait ClientForm: DeserializeOwned {
+    fn client_id(&self) -> Option<&str>;
+    fn client_secret(&self) -> Option<&str>;
+}
+
+macro_rules! client_form {
+    ($($form:ty),*) => {$(
+        impl ClientForm for $form {
+            fn client_id(&self) -> Option<&str> {
+                self.client_id.as_deref()
+            }
+            fn client_secret(&self) -> Option<&str> {
+                self.client_secret.as_deref()
+            }
+        }
+    )*};
+}
+
+client_form!(TokenForm, TokenQueryForm, DeviceAuthorizationForm);
+
+/// The form of a request and the client credentials it presents, by HTTP Basic or in the form
+/// (see [`credentials`]).
+pub fn read_client_form<T: ClientForm>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> OAuthResult<(T, Option<Credentials>)> {
+    let form: T = read_form(headers, body)?;
+    let creds = credentials(headers, form.client_id(), form.client_secret())?;
+    Ok((form, creds))
 }
 
 /// The grants `POST /oauth/token` knows; any other `grant_type` is `unsupported_grant_type`.

@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 
 use crate::base::state::{AppState, unix_now};
 use crate::oauth::client_auth::authenticate_client;
-use crate::oauth::forms::{TokenQueryForm, required};
-use crate::oauth::protocol::{OAuthError, OAuthResult, credentials, read_form};
+use crate::oauth::forms::{TokenQueryForm, read_client_form, required};
+use crate::oauth::protocol::{OAuthError, OAuthResult};
 
 /// RFC 7662 §2.2: `{"active": false}` for any token that is not valid now, else its claims.
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,13 +51,8 @@ pub async fn introspect(
     body: &[u8],
     client_ip: Option<IpAddr>,
 ) -> OAuthResult<Introspection> {
-    let form: TokenQueryForm = read_form(headers, body)?;
-    let Some(creds) = credentials(
-        headers,
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )?
-    else {
+    let (form, creds) = read_client_form::<TokenQueryForm>(headers, body)?;
+    let Some(creds) = creds else {
         return Err(OAuthError::invalid_client());
     };
     authenticate_client(state, &creds, client_ip).await?;

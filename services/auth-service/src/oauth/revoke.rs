@@ -8,8 +8,8 @@ use crate::base::error::ApiError;
 use crate::base::state::{AppState, unix_now};
 use crate::flows::sessions;
 use crate::oauth::client_auth::authenticate_client;
-use crate::oauth::forms::{TokenQueryForm, required};
-use crate::oauth::protocol::{OAuthResult, credentials, read_form};
+use crate::oauth::forms::{TokenQueryForm, read_client_form, required};
+use crate::oauth::protocol::OAuthResult;
 
 /// `POST /oauth/revoke` (RFC 7009). Credentials are optional; when sent they must be right, and
 /// a client may revoke only its own tokens. Whatever the token (unknown, expired, malformed,
@@ -20,12 +20,7 @@ pub async fn revoke(
     body: &[u8],
     client_ip: Option<IpAddr>,
 ) -> OAuthResult<()> {
-    let form: TokenQueryForm = read_form(headers, body)?;
-    let creds = credentials(
-        headers,
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )?;
+    let (form, creds) = read_client_form::<TokenQueryForm>(headers, body)?;
     let client = match creds.filter(|c| c.secret.is_some()) {
         Some(creds) => Some(authenticate_client(state, &creds, client_ip).await?),
         None => None,

@@ -8,13 +8,11 @@ use actix_web::http::header::HeaderMap;
 use crate::base::state::AppState;
 use crate::flows::clients;
 use crate::oauth::client_auth::{authenticate_client, code_client};
-use crate::oauth::forms::{GrantType, TokenForm, required};
+use crate::oauth::forms::{GrantType, TokenForm, read_client_form, required};
 use crate::oauth::grants::{
     authorization_code, client_credentials, device_code, password, refresh_token, token_exchange,
 };
-use crate::oauth::protocol::{
-    OAuthError, OAuthResult, credentials, read_form, reject_scope_change,
-};
+use crate::oauth::protocol::{OAuthError, OAuthResult, reject_scope_change};
 use tokenauth_wire::TokenResponse;
 
 /// `POST /oauth/token`.
@@ -24,12 +22,7 @@ pub async fn token(
     body: &[u8],
     client_ip: Option<IpAddr>,
 ) -> OAuthResult<TokenResponse> {
-    let form: TokenForm = read_form(headers, body)?;
-    let creds = credentials(
-        headers,
-        form.client_id.as_deref(),
-        form.client_secret.as_deref(),
-    )?;
+    let (form, creds) = read_client_form::<TokenForm>(headers, body)?;
     let Some(grant) = GrantType::named(required("grant_type", &form.grant_type)?) else {
         return Err(OAuthError::unsupported_grant_type());
     };
