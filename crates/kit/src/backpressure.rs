@@ -120,6 +120,10 @@ pub struct Watched<T> {
     _peer: PeerSlot,
     /// Bytes handed over since actix-http last dealt with what it read.
     unparsed: usize,
+    /// Where a read lands before it is handed over. actix-http reads into memory it has not
+    /// initialized, which safe code must zero before reading into: 4 KiB of it on every read.
+    /// This is zeroed once per connection; a read then copies only what arrived.
+    scratch: Box<[u8]>,
 }
 
 impl<T> Watched<T> {
@@ -136,6 +140,7 @@ impl<T> Watched<T> {
             conn: Arc::new(conn),
             _peer: peer,
             unparsed: 0,
+            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
         }
     }
 
@@ -172,11 +177,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
             return Poll::Pending;
         }
         let limit = buf.remaining().min(READ_CHUNK - this.unparsed);
-        let mut chunk = ReadBuf::new(buf.initialize_unfilled_to(limit));
+        let mut chunk = ReadBuf::new(&mut this.scratch[..limit]);
         match Pin::new(&mut this.io).poll_read(cx, &mut chunk) {
             Poll::Ready(Ok(())) => {
                 let n = chunk.filled().len();
-                buf.advance(n);
+                buf.put_slice(chunk.filled());
                 this.unparsed += n;
                 Poll::Ready(Ok(()))
             }
