@@ -175,7 +175,7 @@ pub fn connect_postgres(url: &str) -> ConnectionResult<PgConnection> {
 }
 
 /// A connection of the pool: when it was last used, and whether a call on it found the
-/// database gone (the pool then closes it).
+/// (PostgreSQL) server gone, or a test failed (the pool then closes it).
 struct Pooled {
     conn: DbConnection,
     used: Instant,
@@ -191,13 +191,15 @@ impl Pooled {
         }
     }
 
-    /// Runs `f` on the connection, marking it failed when `f` finds the database gone.
+    /// Runs `f` on the connection, marking it failed when `f` finds the PostgreSQL server gone.
     fn call<T>(
         &mut self,
         f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let result = f(&mut self.conn);
-        self.failed |= matches!(result, Err(StoreError::Unavailable(_)));
+        // A SQLite connection is an open file: "database is locked" says nothing about it.
+        self.failed |= matches!(result, Err(StoreError::Unavailable(_)))
+            && matches!(self.conn, DbConnection::Pg(_));
         self.used = Instant::now();
         result
     }

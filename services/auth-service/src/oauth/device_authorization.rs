@@ -24,7 +24,7 @@ use crate::oauth::forms::{DeviceAuthorizationForm, read_client_form};
 use crate::oauth::protocol::{OAuthError, OAuthResult};
 
 /// RFC 8628 §3.2.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct DeviceAuthorization {
     /// Polled with at the token endpoint; secret to the device.
     pub device_code: String,

@@ -14,7 +14,7 @@ use crate::http::pages::sign_in::{Refusal, sign_in_on_page, with_login};
 use crate::http::pages::{self, STYLE, cookies};
 
 /// `POST /device`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 pub struct DeviceForm {
     #[schema(required = true)]
     user_code: Option<String>,

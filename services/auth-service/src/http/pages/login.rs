@@ -37,7 +37,7 @@ struct LogoutPage<'a> {
 
 /// `POST /oauth/authorize`: the login page's form, which carries the authorization request
 /// along.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 pub struct LoginForm {
     /// A username or an email.
     #[schema(required = true)]
@@ -80,7 +80,7 @@ impl LoginForm {
 }
 
 /// A form of the auth-service's pages that carries only its CSRF token.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 pub struct CsrfForm {
     /// The token of the page's form (bound to the `tokenauth_csrf` cookie the page set).
     #[schema(required = true)]
