@@ -100,7 +100,7 @@ impl Connection {
 }
 
 /// One request being answered; dropped once its response body is written (or abandoned).
-struct Answering(Arc<Connection>);
+pub(crate) struct Answering(Arc<Connection>);
 
 impl Drop for Answering {
     fn drop(&mut self) {
@@ -237,27 +237,32 @@ pub async fn middleware(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let Some(conn) = req.conn_data::<Arc<Connection>>().cloned() else {
-        return next.call(req).await.map(|res| {
-            res.map_body(|_, body| Tracked {
-                body,
-                answering: None,
-            })
-        });
-    };
+    let answering = admit(&mut req).await;
+    next.call(req).await.map(|res| track(res, answering))
+}
+
+/// The first half of [`middleware`]: waits until the request's connection can send, then marks
+/// the request as being answered (`None` when its connection is not [`Watched`]).
+pub(crate) async fn admit(req: &mut ServiceRequest) -> Option<Answering> {
+    let conn = req.conn_data::<Arc<Connection>>().cloned()?;
     std::future::poll_fn(|cx| conn.poll_sendable(cx)).await;
     let answering = conn.start_answer();
-    if crate::deadline::has_body(&req) {
+    if crate::deadline::has_body(req) {
         let inner = req.take_payload();
         let body: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> =
             Box::pin(BodyRead { inner, conn });
         req.set_payload(Payload::Stream { payload: body });
     }
-    let res = next.call(req).await?;
-    Ok(res.map_body(|_, body| Tracked {
-        body,
-        answering: Some(answering),
-    }))
+    Some(answering)
+}
+
+/// The second half of [`middleware`]: the response's body holds `answering` until it is
+/// written or dropped.
+pub(crate) fn track<B>(
+    res: ServiceResponse<B>,
+    answering: Option<Answering>,
+) -> ServiceResponse<Tracked<B>> {
+    res.map_body(|_, body| Tracked { body, answering })
 }
 
 /// A request body that says when its handler waits for more of it.
@@ -278,7 +283,7 @@ impl Stream for BodyRead {
 
 pin_project_lite::pin_project! {
     /// A response body holding its request's [`Answering`] until it is written or dropped.
-    struct Tracked<B> {
+    pub(crate) struct Tracked<B> {
         #[pin]
         body: B,
         answering: Option<Answering>,

@@ -27,7 +27,14 @@ pub async fn middleware(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if has_body(&req) {
+    limit_body(&mut req);
+    next.call(req).await
+}
+
+/// What [`middleware`] does before passing the request on: its body, if it has one, must arrive
+/// within [`BODY_DEADLINE`].
+pub(crate) fn limit_body(req: &mut ServiceRequest) {
+    if has_body(req) {
         let inner = req.take_payload();
         let timed: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(Deadline {
             inner,
@@ -36,7 +43,6 @@ pub async fn middleware(
         });
         req.set_payload(Payload::Stream { payload: timed });
     }
-    next.call(req).await
 }
 
 /// Whether the request announces a body; requests without one (every GET) are left alone.

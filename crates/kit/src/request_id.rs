@@ -136,6 +136,20 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    around(req, |req| next.call(req)).await
+}
+
+/// [`middleware`] around `inner`, the rest of the request's way (the layers within and the
+/// handler): `inner` runs inside the request's span, with [`current`] set.
+pub(crate) async fn around<B, F, Fut>(
+    req: ServiceRequest,
+    inner: F,
+) -> Result<ServiceResponse<EitherBody<B>>, Error>
+where
+    B: MessageBody,
+    F: FnOnce(ServiceRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<ServiceResponse<B>, Error>>,
+{
     let id = req
         .headers()
         .get(&HEADER)
@@ -170,9 +184,7 @@ pub async fn middleware(
                 };
                 return Ok(req.into_response(response).map_into_right_body());
             }
-            next.call(req)
-                .await
-                .map(ServiceResponse::map_into_left_body)
+            inner(req).await.map(ServiceResponse::map_into_left_body)
         })
         .instrument(span.clone())
         .await?;

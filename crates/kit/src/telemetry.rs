@@ -9,8 +9,10 @@ use tracing::field::{Field, Visit};
 use tracing::span::Record;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FormatFields, FormattedFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{ConfigError, Source};
@@ -42,37 +44,91 @@ pub fn init(src: &dyn Source) -> Result<(), ConfigError> {
     let format = log_format(src)?;
     let filter = match crate::config::string(src, "RUST_LOG") {
         Some(spec) => {
-            EnvFilter::try_new(&spec).map_err(|e| ConfigError::new("RUST_LOG", e.to_string()))?
+            LogFilter::parse(&spec).map_err(|e| ConfigError::new("RUST_LOG", e.to_string()))?
         }
-        None => EnvFilter::new("info"),
+        None => LogFilter::from(LevelFilter::INFO),
     };
     // Not installed when one already is (a test's): that one stays.
     let _ = match format {
         LogFormat::Json => json(filter, std::io::stdout).try_init().is_ok(),
-        LogFormat::Pretty => tracing_subscriber::fmt()
-            .with_env_filter(filter)
+        LogFormat::Pretty => tracing_subscriber::registry()
+            .with(filter.targets)
+            .with(filter.env)
+            .with(tracing_subscriber::fmt::layer())
             .try_init()
             .is_ok(),
     };
     Ok(())
 }
 
+/// What `RUST_LOG` lets through. A filter of targets and levels only (`warn`,
+/// `info,tokenauth_store=debug`) is a [`Targets`] filter, which a span costs nothing; one that
+/// names spans or fields (`[request{request_id=x}]=debug`) needs an [`EnvFilter`], which
+/// takes a lock shared by every thread each time a request's span is opened, entered, left or
+/// closed.
+#[derive(Debug)]
+pub struct LogFilter {
+    targets: Option<Targets>,
+    env: Option<EnvFilter>,
+}
+
+impl LogFilter {
+    /// `spec` in `RUST_LOG`'s syntax (`EnvFilter`'s, whichever filter it becomes).
+    pub fn parse(spec: &str) -> Result<Self, tracing_subscriber::filter::ParseError> {
+        // Parsed as an `EnvFilter` first: that is the syntax, and the errors, users know.
+        let env = EnvFilter::try_new(spec)?;
+        let plain = !spec.contains(['[', ']', '{', '}']);
+        if plain {
+            let directives: Vec<&str> = spec.split(',').filter(|d| !d.is_empty()).collect();
+            if let Ok(targets) = directives.join(",").parse::<Targets>() {
+                return Ok(LogFilter {
+                    targets: Some(targets),
+                    env: None,
+                });
+            }
+        }
+        Ok(LogFilter::from(env))
+    }
+}
+
+impl From<EnvFilter> for LogFilter {
+    fn from(env: EnvFilter) -> Self {
+        LogFilter {
+            targets: None,
+            env: Some(env),
+        }
+    }
+}
+
+impl From<LevelFilter> for LogFilter {
+    fn from(level: LevelFilter) -> Self {
+        LogFilter {
+            targets: Some(Targets::new().with_default(level)),
+            env: None,
+        }
+    }
+}
+
 /// The JSON log format: one object per line, the event's fields at the top level and the
 /// fields of the innermost span (the request's: `request_id`, `trace_id`, `parent_span_id`)
 /// under `span`.
-pub fn json<W>(filter: EnvFilter, writer: W) -> impl Subscriber + Send + Sync + 'static
+pub fn json<W>(filter: impl Into<LogFilter>, writer: W) -> impl Subscriber + Send + Sync + 'static
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
-        .fmt_fields(SpanFields)
-        .finish()
+    let filter = filter.into();
+    tracing_subscriber::registry()
+        .with(filter.targets)
+        .with(filter.env)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .fmt_fields(SpanFields),
+        )
 }
 
 /// A span's fields as the JSON object the JSON log format shows under `span`, written as they
@@ -136,7 +192,7 @@ impl<W: fmt::Write> JsonObject<'_, W> {
                 self.out.write_char(',')?;
             }
             self.empty = false;
-            json_string(self.out, format_args!("{}", field.name()))?;
+            json_str(self.out, field.name())?;
             self.out.write_char(':')?;
             value(self.out)
         })();
@@ -145,7 +201,7 @@ impl<W: fmt::Write> JsonObject<'_, W> {
 
 impl<W: fmt::Write> Visit for JsonObject<'_, W> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.entry(field, |out| json_string(out, format_args!("{value}")));
+        self.entry(field, |out| json_str(out, value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -173,6 +229,17 @@ impl<W: fmt::Write> Visit for JsonObject<'_, W> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.entry(field, |out| json_string(out, format_args!("{value:?}")));
     }
+}
+
+/// `text` as a JSON string: [`json_string`] without formatting machinery for the usual string,
+/// which needs no escape (a request id, a field's name).
+fn json_str(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
+    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        return json_string(out, format_args!("{text}"));
+    }
+    out.write_char('"')?;
+    out.write_str(text)?;
+    out.write_char('"')
 }
 
 /// `text` as a JSON string, escaped as it is written.
@@ -299,5 +366,59 @@ mod tests {
         );
         let none = span_object(|| tracing::info_span!("request"));
         assert_eq!(none, serde_json::json!({"name": "request"}));
+    }
+
+    /// The lines each filter of `spec` lets through, of a fixed set of events.
+    fn let_through(filter: LogFilter) -> Vec<String> {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        tracing::subscriber::with_default(json(filter, move || writer.clone()), || {
+            tracing::debug!(target: "tokenauth_store::db", "store debug");
+            tracing::info!(target: "tokenauth_store::db", "store info");
+            tracing::info!(target: "tokenauth_kit::server", "kit info");
+            tracing::warn!(target: "tokenauth_kit::server", "kit warn");
+            tracing::error!(target: "other", "other error");
+            let span = tracing::error_span!("request", request_id = "r-1");
+            let _entered = span.enter();
+            tracing::debug!(target: "tokenauth_kit::server", "kit debug in a request");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["message"].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_filter_of_targets_and_levels_lets_through_what_env_filter_would() {
+        for spec in [
+            "warn",
+            "info,tokenauth_store=debug",
+            "tokenauth_kit=debug,,off",
+            "tokenauth_store",
+            "error,tokenauth_kit::server=trace",
+            "OFF",
+        ] {
+            let filter = LogFilter::parse(spec).unwrap();
+            assert!(filter.targets.is_some() && filter.env.is_none(), "{spec}");
+            assert_eq!(
+                let_through(filter),
+                let_through(LogFilter::from(EnvFilter::new(spec))),
+                "{spec}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_filter_naming_spans_or_fields_stays_an_env_filter() {
+        let spec = "warn,[request{request_id=r-1}]=debug";
+        let filter = LogFilter::parse(spec).unwrap();
+        assert!(filter.targets.is_none() && filter.env.is_some());
+        let lines = let_through(filter);
+        assert!(
+            lines.iter().any(|l| l.contains("kit debug in a request")),
+            "{lines:?}"
+        );
+        assert!(!lines.iter().any(|l| l.contains("store info")), "{lines:?}");
+        assert!(LogFilter::parse("info,=nonsense=").is_err());
     }
 }
