@@ -4,15 +4,16 @@
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
 
-use tracing::Subscriber;
 use tracing::field::{Field, Visit};
 use tracing::span::Record;
+use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FormatFields, FormattedFields, MakeWriter};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{ConfigError, Source};
@@ -49,6 +50,7 @@ pub fn init(src: &dyn Source) -> Result<(), ConfigError> {
         None => LogFilter::from(LevelFilter::INFO),
     };
     // Not installed when one already is (a test's): that one stays.
+    crate::request_id::open_spans(format == LogFormat::Pretty);
     let _ = match format {
         LogFormat::Json => json(filter, std::io::stdout).try_init().is_ok(),
         LogFormat::Pretty => tracing_subscriber::registry()
@@ -109,9 +111,9 @@ impl From<LevelFilter> for LogFilter {
     }
 }
 
-/// The JSON log format: one object per line, the event's fields at the top level and the
-/// fields of the innermost span (the request's: `request_id`, `trace_id`, `parent_span_id`)
-/// under `span`.
+/// The JSON log format: one object per line, the event's fields at the top level and, under
+/// `span`, the fields of the innermost span or else of the request being handled
+/// (`request_id`, `trace_id`, `parent_span_id`: see [`InRequest`]).
 pub fn json<W>(filter: impl Into<LogFilter>, writer: W) -> impl Subscriber + Send + Sync + 'static
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
@@ -127,8 +129,61 @@ where
                 .flatten_event(true)
                 .with_current_span(true)
                 .with_span_list(false)
-                .fmt_fields(SpanFields),
+                .fmt_fields(SpanFields)
+                .map_event_format(InRequest),
         )
+}
+
+/// A JSON line written while a request is handled, outside any span, gets the request's
+/// [`Context`](crate::request_id::Context) as the `span` object a `request` span would have
+/// given it: `{"request_id":…,"trace_id":…,"parent_span_id":…,"name":"request"}`.
+#[derive(Debug, Clone)]
+pub struct InRequest<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for InRequest<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let request = match ctx.lookup_current() {
+            Some(_) => None,
+            None => crate::request_id::current_context(),
+        };
+        let Some(request) = request else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        // The object's closing brace: the span goes in before it.
+        let Some(end) = line.rfind('}') else {
+            return writer.write_str(&line);
+        };
+        let (object, rest) = line.split_at(end);
+        writer.write_str(object)?;
+        writer.write_str(",\"span\":")?;
+        write_request(&mut writer, &request)?;
+        writer.write_str(rest)
+    }
+}
+
+/// A request's context as the JSON object of its span.
+fn write_request(out: &mut impl fmt::Write, request: &crate::request_id::Context) -> fmt::Result {
+    out.write_str("{\"request_id\":")?;
+    json_str(out, request.id())?;
+    if let (Some(trace_id), Some(parent)) = (request.trace_id(), request.parent_span_id()) {
+        out.write_str(",\"trace_id\":")?;
+        json_str(out, trace_id)?;
+        out.write_str(",\"parent_span_id\":")?;
+        json_str(out, parent)?;
+    }
+    out.write_str(",\"name\":\"request\"}")
 }
 
 /// A span's fields as the JSON object the JSON log format shows under `span`, written as they

@@ -432,7 +432,8 @@ impl Database {
         F: FnOnce() -> Result<T, StoreError> + Send + 'static,
     {
         let calls = self.calls.clone();
-        // Log lines written on the blocking thread stay inside the request's span.
+        // Log lines written on the blocking thread stay inside the caller's span, if it has
+        // one (a request's, under the pretty log format).
         let span = tracing::Span::current();
         let call = async move {
             let permit = calls
