@@ -10,8 +10,9 @@
 //! written ([`crate::telemetry::json`]); no `tracing` span is opened for them. A tracing span
 //! costs every request a slot in the span registry and its fields formatted in advance, about a
 //! twentieth of the resource-service's CPU time per request, for lines that are rarely written.
-//! The pretty format shows spans as `tracing` draws them, so under it (see [`open_spans`]) each
-//! request opens a real `request` span too.
+//! The pretty format shows spans as `tracing` draws them, and a `RUST_LOG` that names spans
+//! filters by them, so under either (see [`open_spans`]) each request opens a real `request`
+//! span too.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;

@@ -49,8 +49,9 @@ pub fn init(src: &dyn Source) -> Result<(), ConfigError> {
         }
         None => LogFilter::from(LevelFilter::INFO),
     };
+    // Requests open real spans for a format that draws them, and for a filter that names them.
+    crate::request_id::open_spans(format == LogFormat::Pretty || filter.names_spans());
     // Not installed when one already is (a test's): that one stays.
-    crate::request_id::open_spans(format == LogFormat::Pretty);
     let _ = match format {
         LogFormat::Json => json(filter, std::io::stdout).try_init().is_ok(),
         LogFormat::Pretty => tracing_subscriber::registry()
@@ -90,6 +91,13 @@ impl LogFilter {
             }
         }
         Ok(LogFilter::from(env))
+    }
+}
+
+impl LogFilter {
+    /// Whether the filter names spans or fields: it then needs the request's span to exist.
+    pub fn names_spans(&self) -> bool {
+        self.env.is_some()
     }
 }
 
@@ -468,6 +476,12 @@ mod tests {
         let spec = "warn,[request{request_id=r-1}]=debug";
         let filter = LogFilter::parse(spec).unwrap();
         assert!(filter.targets.is_none() && filter.env.is_some());
+        assert!(filter.names_spans());
+        assert!(
+            !LogFilter::parse("warn,tokenauth_kit=debug")
+                .unwrap()
+                .names_spans()
+        );
         let lines = let_through(filter);
         assert!(
             lines.iter().any(|l| l.contains("kit debug in a request")),
