@@ -88,23 +88,34 @@ fn chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
         // An element without `for` is a hop that did not say whom it forwarded for.
         return forwarded.into_iter().map(Option::flatten).collect();
     }
+    // `X-Forwarded-For` has no quoted strings: a quote there is junk like any other.
     lines("x-forwarded-for")
         .iter()
-        .flat_map(|line| list(line).into_iter().map(|entry| node(entry, false)))
+        .flat_map(|line| {
+            elements(line.split(','))
+                .into_iter()
+                .map(|entry| node(entry, false))
+        })
         .collect()
 }
 
-/// The non-empty elements of a comma-separated header list; commas inside quoted strings do
-/// not separate.
+/// The non-empty elements of a comma-separated `Forwarded` line; commas inside quoted strings
+/// do not separate. A quote the line leaves open was sent by a client to swallow what the
+/// proxies append after it (their own, well-formed elements): such a line is split at every
+/// comma, so the proxies' elements are still read.
 fn list(line: &str) -> Vec<&str> {
-    split_outside_quotes(line, ',')
-        .into_iter()
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .collect()
+    match split_outside_quotes(line, ',') {
+        Some(parts) => elements(parts.into_iter()),
+        None => elements(line.split(',')),
+    }
 }
 
-fn split_outside_quotes(text: &str, separator: char) -> Vec<&str> {
+fn elements<'a>(parts: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    parts.map(str::trim).filter(|e| !e.is_empty()).collect()
+}
+
+/// `text` split at each `separator` outside a quoted string; `None` when a quote is left open.
+fn split_outside_quotes(text: &str, separator: char) -> Option<Vec<&str>> {
     let mut parts = Vec::new();
     let (mut start, mut quoted, mut escaped) = (0, false, false);
     for (i, c) in text.char_indices() {
@@ -123,14 +134,16 @@ fn split_outside_quotes(text: &str, separator: char) -> Vec<&str> {
         }
     }
     parts.push(&text[start..]);
-    parts
+    (!quoted).then_some(parts)
 }
 
 /// The `for` of one `Forwarded` element: `None` when it has none, `Some(None)` when it cannot be
 /// read (or is given twice).
 fn forwarded_for(element: &str) -> Option<Option<IpAddr>> {
     let mut found = None;
-    for pair in split_outside_quotes(element, ';') {
+    // An open quote (a line split at every comma) leaves the `;`s as they are.
+    let pairs = split_outside_quotes(element, ';').unwrap_or_else(|| element.split(';').collect());
+    for pair in pairs {
         let Some((name, value)) = pair.split_once('=') else {
             continue;
         };
@@ -258,6 +271,29 @@ mod tests {
         // No header at all: the proxy itself made the request (a health check, say).
         assert_eq!(client(&p, "10.0.0.5", &[]), some("10.0.0.5"));
         assert_eq!(xff(&p, "10.0.0.5", " "), some("10.0.0.5"));
+    }
+
+    /// A client behind a proxy that leaves a quote open must not swallow the address the proxy
+    /// appends after it: that made the client unknown, and an unknown client counts in no
+    /// per-address window (login, registration).
+    #[test]
+    fn an_open_quote_hides_nothing_the_proxy_appends() {
+        let p = proxies(PROXIES);
+        assert_eq!(xff(&p, "10.0.0.1", "\", 1.2.3.4"), some("1.2.3.4"));
+        assert_eq!(
+            xff(&p, "10.0.0.1", "\"a, b, 1.2.3.4, 10.0.0.9"),
+            some("1.2.3.4")
+        );
+        assert_eq!(fwd(&p, "10.0.0.1", "for=\", for=1.2.3.4"), some("1.2.3.4"));
+        assert_eq!(
+            fwd(&p, "10.0.0.1", "for=\"a\\\", for=\"[2001:db8::1]:443\""),
+            some("2001:db8::1")
+        );
+        // A quoted string that closes still keeps its commas.
+        assert_eq!(
+            fwd(&p, "10.0.0.1", "for=\"x, for=9.9.9.9\", for=1.2.3.4"),
+            some("1.2.3.4")
+        );
     }
 
     #[test]
@@ -425,5 +461,104 @@ mod tests {
             TrustedProxies::from_source(&src).unwrap_err().var,
             "TRUSTED_PROXIES"
         );
+    }
+
+    mod properties {
+        use std::net::{IpAddr, Ipv4Addr};
+
+        use proptest::prelude::*;
+
+        use super::{PROXIES, client, fwd, proxies, xff};
+
+        /// An address outside every range of [`PROXIES`].
+        fn untrusted() -> impl Strategy<Value = IpAddr> {
+            (1u8..=9, any::<u8>(), any::<u8>(), 1u8..=254)
+                .prop_map(|(a, b, c, d)| IpAddr::V4(Ipv4Addr::new(a, b, c, d)))
+        }
+
+        /// An address inside `10.0.0.0/8`, one of [`PROXIES`].
+        fn trusted() -> impl Strategy<Value = IpAddr> {
+            (any::<u8>(), any::<u8>(), 1u8..=254)
+                .prop_map(|(b, c, d)| IpAddr::V4(Ipv4Addr::new(10, b, c, d)))
+        }
+
+        /// Header text a client may send: list separators, quotes, ports, brackets, junk.
+        fn junk() -> impl Strategy<Value = String> {
+            "[0-9a-fA-F.:,;= \"\\\\\\[\\]_a-z]{0,60}"
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// With no trusted proxy, or from an untrusted peer, the client is the peer,
+            /// whatever the forwarding headers say.
+            #[test]
+            fn an_untrusted_peer_is_the_client(
+                peer in untrusted(),
+                forwarded_for in junk(),
+                forwarded in junk(),
+                trust in any::<bool>(),
+            ) {
+                let p = if trust { proxies(PROXIES) } else { proxies("") };
+                let headers = [("x-forwarded-for", forwarded_for.as_str()), ("forwarded", forwarded.as_str())];
+                prop_assert_eq!(client(&p, &peer.to_string(), &headers), Some(peer.to_string()));
+            }
+
+            /// Behind trusted proxies the client is the nearest untrusted address of the
+            /// chain; whatever the client wrote left of it changes nothing.
+            #[test]
+            fn behind_trusted_proxies_the_nearest_untrusted_address_is_the_client(
+                written in junk(),
+                client_ip in untrusted(),
+                hops in proptest::collection::vec(trusted(), 0..4),
+                peer in trusted(),
+            ) {
+                let p = proxies(PROXIES);
+                let mut chain = vec![written.clone(), client_ip.to_string()];
+                chain.extend(hops.iter().map(IpAddr::to_string));
+                let value = chain.join(", ");
+                prop_assume!(actix_web::http::header::HeaderValue::from_str(&value).is_ok());
+                prop_assert_eq!(xff(&p, &peer.to_string(), &value), Some(client_ip.to_string()));
+            }
+
+            /// The same through RFC 7239 `Forwarded` elements.
+            #[test]
+            fn behind_trusted_proxies_the_nearest_untrusted_forwarded_for_is_the_client(
+                written in junk(),
+                client_ip in untrusted(),
+                hops in proptest::collection::vec(trusted(), 0..4),
+                peer in trusted(),
+            ) {
+                let p = proxies(PROXIES);
+                let mut chain = vec![written.clone(), format!("for={client_ip}")];
+                chain.extend(hops.iter().map(|hop| format!("for=\"{hop}:443\";proto=https")));
+                let value = chain.join(", ");
+                prop_assume!(actix_web::http::header::HeaderValue::from_str(&value).is_ok());
+                prop_assert_eq!(fwd(&p, &peer.to_string(), &value), Some(client_ip.to_string()));
+            }
+
+            /// Whatever a trusted peer forwards, the answer is unknown, the peer, or an address
+            /// the headers name; never a panic.
+            #[test]
+            fn a_trusted_peer_forwards_only_what_its_headers_name(
+                forwarded_for in junk(),
+                forwarded in junk(),
+                peer in trusted(),
+            ) {
+                let p = proxies(PROXIES);
+                let headers = [("x-forwarded-for", forwarded_for.as_str()), ("forwarded", forwarded.as_str())];
+                if let Some(found) = client(&p, &peer.to_string(), &headers) {
+                    let ip: IpAddr = found.parse().unwrap();
+                    let named = |text: &str| {
+                        text.contains(&found)
+                            || matches!(ip, IpAddr::V4(v4) if text.contains(&v4.to_ipv6_mapped().to_string()))
+                    };
+                    prop_assert!(
+                        found == peer.to_string() || named(&forwarded_for) || named(&forwarded),
+                        "{found} from {forwarded_for:?} / {forwarded:?}"
+                    );
+                }
+            }
+        }
     }
 }
