@@ -336,3 +336,69 @@ pub fn reject_scope_change(scope: Option<&str>) -> OAuthResult<()> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use actix_web::http::header::{self, HeaderMap, HeaderValue};
+    use proptest::prelude::*;
+
+    use super::read_form;
+
+    fn form_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        headers
+    }
+
+    fn encoded<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<u8> {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
+            .into_bytes()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Distinct names with any values read back as sent; an empty value is absent.
+        #[test]
+        fn a_form_of_distinct_names_reads_back_as_sent(
+            pairs in proptest::collection::btree_map("\\PC{1,12}", "\\PC{0,24}", 0..8)
+        ) {
+            let body = encoded(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let read: BTreeMap<String, String> = read_form(&form_headers(), &body).unwrap();
+            let expected: BTreeMap<String, String> =
+                pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+            prop_assert_eq!(read, expected);
+        }
+
+        /// A name given twice is refused, whatever the values and wherever the repeat is.
+        #[test]
+        fn a_name_given_twice_is_refused(
+            pairs in proptest::collection::btree_map("[a-z_]{1,12}", "\\PC{0,24}", 1..8),
+            pick in any::<prop::sample::Index>(),
+            again in "\\PC{0,24}",
+            at in any::<prop::sample::Index>(),
+        ) {
+            let mut list: Vec<(&str, &str)> =
+                pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let (name, _) = list[pick.index(list.len())];
+            list.insert(at.index(list.len() + 1), (name, again.as_str()));
+            let refused = read_form::<BTreeMap<String, String>>(&form_headers(), &encoded(list));
+            prop_assert!(refused.is_err());
+        }
+
+        /// Any body is read or refused with `invalid_request`; never a panic.
+        #[test]
+        fn any_body_is_read_or_refused(body in proptest::collection::vec(any::<u8>(), 0..128)) {
+            if let Err(e) = read_form::<BTreeMap<String, String>>(&form_headers(), &body) {
+                prop_assert_eq!(e.error, "invalid_request");
+            }
+        }
+    }
+}
