@@ -6,7 +6,9 @@
 //! The chain is read from RFC 7239 `Forwarded` (its `for=` parameters) when that header names a
 //! client at all, else from `X-Forwarded-For`; the other header is then ignored, so a proxy that
 //! writes both is read once. Several lines of one header are one list, in order, and empty list
-//! elements are skipped (RFC 9110 §5.6.1). An entry is an IPv4 or IPv6 address, optionally with
+//! elements are skipped (RFC 9110 §5.6.1). `X-Forwarded-For` has no quoted strings; a
+//! `Forwarded` line that leaves a quote open is split at every comma, so a client cannot swallow
+//! the elements its proxies append. An entry is an IPv4 or IPv6 address, optionally with
 //! a port (`1.2.3.4:5678`, `[2001:db8::1]:443`; in `Forwarded` also RFC 7239's obfuscated
 //! `_port`), or a bare IPv6 address; IPv4-mapped IPv6 addresses count as IPv4. Anything else
 //! (`unknown`, an obfuscated `_name`, garbage, a `Forwarded` element without `for`, a `for`
