@@ -507,36 +507,28 @@ mod tests {
             }
 
             /// Behind trusted proxies the client is the nearest untrusted address of the
-            /// chain; whatever the client wrote left of it changes nothing.
+            /// chain, in `X-Forwarded-For` or in RFC 7239 `Forwarded` elements; whatever the
+            /// client wrote left of it changes nothing.
             #[test]
             fn behind_trusted_proxies_the_nearest_untrusted_address_is_the_client(
                 written in junk(),
                 client_ip in untrusted(),
                 hops in proptest::collection::vec(trusted(), 0..4),
                 peer in trusted(),
+                rfc_7239 in any::<bool>(),
             ) {
                 let p = proxies(PROXIES);
-                let mut chain = vec![written.clone(), client_ip.to_string()];
-                chain.extend(hops.iter().map(IpAddr::to_string));
+                let element = |ip: &IpAddr, quoted: bool| match (rfc_7239, quoted) {
+                    (false, _) => ip.to_string(),
+                    (true, false) => format!("for={ip}"),
+                    (true, true) => format!("for=\"{ip}:443\";proto=https"),
+                };
+                let mut chain = vec![written.clone(), element(&client_ip, false)];
+                chain.extend(hops.iter().map(|hop| element(hop, true)));
                 let value = chain.join(", ");
                 prop_assume!(actix_web::http::header::HeaderValue::from_str(&value).is_ok());
-                prop_assert_eq!(xff(&p, &peer.to_string(), &value), Some(client_ip.to_string()));
-            }
-
-            /// The same through RFC 7239 `Forwarded` elements.
-            #[test]
-            fn behind_trusted_proxies_the_nearest_untrusted_forwarded_for_is_the_client(
-                written in junk(),
-                client_ip in untrusted(),
-                hops in proptest::collection::vec(trusted(), 0..4),
-                peer in trusted(),
-            ) {
-                let p = proxies(PROXIES);
-                let mut chain = vec![written.clone(), format!("for={client_ip}")];
-                chain.extend(hops.iter().map(|hop| format!("for=\"{hop}:443\";proto=https")));
-                let value = chain.join(", ");
-                prop_assume!(actix_web::http::header::HeaderValue::from_str(&value).is_ok());
-                prop_assert_eq!(fwd(&p, &peer.to_string(), &value), Some(client_ip.to_string()));
+                let read = if rfc_7239 { fwd } else { xff };
+                prop_assert_eq!(read(&p, &peer.to_string(), &value), Some(client_ip.to_string()));
             }
 
             /// Whatever a trusted peer forwards, the answer is unknown, the peer, or an address

@@ -147,21 +147,12 @@ pub struct DeviceAuthorizationForm {
 
 #[cfg(test)]
 mod tests {
-    use actix_web::http::header::{self, HeaderMap, HeaderValue};
     use utoipa::PartialSchema as _;
 
     use super::*;
     use crate::flows::clients;
     use crate::oauth::protocol::read_form;
-
-    fn form_headers() -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
-        headers
-    }
+    use crate::oauth::protocol::tests::form_headers;
 
     fn error_of<T>(read: OAuthResult<T>) -> String {
         read.err().expect("refused").to_string()

@@ -338,7 +338,7 @@ pub fn reject_scope_change(scope: Option<&str>) -> OAuthResult<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use actix_web::http::header::{self, HeaderMap, HeaderValue};
@@ -346,7 +346,8 @@ mod tests {
 
     use super::read_form;
 
-    fn form_headers() -> HeaderMap {
+    /// The headers of a request with a form body.
+    pub(crate) fn form_headers() -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::CONTENT_TYPE,
