@@ -540,4 +540,101 @@ mod tests {
         assert!(Password::parse_for_check(SecretString::from("a")).is_ok());
         assert!(Password::parse_for_check(SecretString::from("y".repeat(129))).is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Latin letters and the Cyrillic letters that look like them.
+        const LOOK_ALIKES: [(char, char); 7] = [
+            ('a', 'а'),
+            ('c', 'с'),
+            ('e', 'е'),
+            ('o', 'о'),
+            ('p', 'р'),
+            ('x', 'х'),
+            ('y', 'у'),
+        ];
+
+        /// Names of one script each (Latin with `ß`, Cyrillic, Greek, full-width forms that
+        /// normalise to ASCII), and any text.
+        fn names() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-zA-Z0-9ß._-]{3,24}",
+                "[а-яА-ЯёЁ0-9]{3,20}",
+                "[α-ωΑ-Ω0-9]{3,20}",
+                "[ａ-ｚＡ-Ｚ０-９]{3,20}",
+                "\\PC{1,24}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// A username that passed its rules passes them again unchanged, and its key is
+            /// its own key: normalising twice changes nothing.
+            #[test]
+            fn normalising_a_username_twice_changes_nothing(raw in names()) {
+                if let Ok(name) = Username::parse(&raw) {
+                    let again = Username::parse(name.as_str()).unwrap();
+                    prop_assert_eq!(&again, &name);
+                    prop_assert_eq!(username_key(&name.key()), name.key());
+                    // Whoever registered under it logs in under it.
+                    prop_assert_eq!(LoginName::parse(name.as_str()).unwrap().key(), name.key());
+                }
+            }
+
+            /// Any text is a login name or a refusal; never a panic.
+            #[test]
+            fn any_text_is_a_login_name_or_refused(raw in "\\PC{0,80}") {
+                let _ = LoginName::parse(&raw);
+                let _ = Email::parse(&raw);
+            }
+
+            /// A name in any mix of case has one key.
+            #[test]
+            fn case_does_not_make_another_name(
+                word in "[a-z][a-z0-9._-]{2,20}",
+                upper in proptest::collection::vec(any::<bool>(), 21),
+            ) {
+                let mixed: String = word
+                    .chars()
+                    .zip(&upper)
+                    .map(|(c, up)| if *up { c.to_ascii_uppercase() } else { c })
+                    .collect();
+                prop_assert_eq!(
+                    Username::parse(&mixed).unwrap().key(),
+                    Username::parse(&word).unwrap().key()
+                );
+            }
+
+            /// A Cyrillic name that looks like a Latin one is a valid name of its own script,
+            /// and collides with the Latin one: they share a skeleton.
+            #[test]
+            fn look_alikes_keep_colliding(
+                letters in proptest::collection::vec(proptest::sample::select(&LOOK_ALIKES[..]), 3..16)
+            ) {
+                let latin: String = letters.iter().map(|(l, _)| l).collect();
+                let cyrillic: String = letters.iter().map(|(_, c)| c).collect();
+                let (latin, cyrillic) =
+                    (Username::parse(&latin).unwrap(), Username::parse(&cyrillic).unwrap());
+                prop_assert_ne!(latin.key(), cyrillic.key());
+                prop_assert_eq!(latin.skeleton(), cyrillic.skeleton());
+            }
+
+            /// An email address that passed its rules passes them again with the same key.
+            #[test]
+            fn normalising_an_email_twice_changes_nothing(
+                local in "[A-Za-z0-9._+-]{1,20}",
+                domain in "[A-Za-z0-9-]{1,12}\\.[A-Za-z]{2,6}",
+            ) {
+                if let Ok(email) = Email::parse(&format!("{local}@{domain}")) {
+                    let again = Email::parse(email.as_str()).unwrap();
+                    prop_assert_eq!(again.key(), email.key());
+                    prop_assert_eq!(Email::parse(&email.key()).unwrap().key(), email.key());
+                }
+            }
+        }
+    }
 }
