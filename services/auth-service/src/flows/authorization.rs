@@ -425,4 +425,81 @@ mod tests {
         );
         assert_eq!(form_target("com.example.app:/cb"), "com.example.app:");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::client;
+        use crate::flows::authorization::redirect_uri_registered;
+        use crate::flows::clients::valid_redirect_uri;
+
+        /// A path (and query) as a browser sends it back.
+        fn path() -> impl Strategy<Value = String> {
+            "(/[a-z0-9_-]{1,8}){1,3}(\\?[a-z0-9=&]{1,12})?"
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// A registered https URI matches itself and nothing that differs from it by one
+            /// character more, less or changed.
+            #[test]
+            fn an_https_redirect_uri_matches_only_as_written(
+                host in "[a-z][a-z0-9-]{0,12}\\.example\\.com",
+                path in path(),
+                cut in any::<prop::sample::Index>(),
+                extra in "[ -~]",
+            ) {
+                let uri = format!("https://{host}{path}");
+                prop_assert!(valid_redirect_uri(&uri).is_ok(), "{uri}");
+                let c = client(&[&uri]);
+                prop_assert!(redirect_uri_registered(&c, &uri));
+                let at = cut.index(uri.len() + 1);
+                let longer = format!("{}{extra}{}", &uri[..at], &uri[at..]);
+                prop_assert!(!redirect_uri_registered(&c, &longer), "{longer}");
+                if at < uri.len() {
+                    let shorter = format!("{}{}", &uri[..at], &uri[at + 1..]);
+                    prop_assert!(!redirect_uri_registered(&c, &shorter), "{shorter}");
+                }
+            }
+
+            /// A registered loopback URI matches on any port, and only with its own path.
+            #[test]
+            fn a_loopback_redirect_uri_matches_on_any_port(
+                registered_port in proptest::option::of(1u16..),
+                port in 1u16..,
+                path in path(),
+                other in path(),
+                v6 in any::<bool>(),
+            ) {
+                let host = if v6 { "[::1]" } else { "127.0.0.1" };
+                let with_port = |p: Option<u16>| match p {
+                    Some(p) => format!("http://{host}:{p}"),
+                    None => format!("http://{host}"),
+                };
+                let registered = format!("{}{path}", with_port(registered_port));
+                let c = client(&[&registered]);
+                let (any_port, no_port, other_path) = (
+                    format!("{}{path}", with_port(Some(port))),
+                    format!("{}{path}", with_port(None)),
+                    format!("{}{other}", with_port(Some(port))),
+                );
+                prop_assert!(redirect_uri_registered(&c, &any_port), "{}", any_port);
+                prop_assert!(redirect_uri_registered(&c, &no_port), "{}", no_port);
+                prop_assert_eq!(redirect_uri_registered(&c, &other_path), other == path);
+            }
+
+            /// Any text is a redirect URI or refused; never a panic. One that is accepted is
+            /// printable ASCII, has no fragment and carries no credentials.
+            #[test]
+            fn any_text_is_a_redirect_uri_or_refused(raw in "[ -~]{0,60}|https?://[ -~]{0,40}") {
+                if valid_redirect_uri(&raw).is_ok() {
+                    prop_assert!(raw.bytes().all(|b| b.is_ascii_graphic()));
+                    prop_assert!(!raw.contains('#'));
+                    let url = url::Url::parse(&raw).unwrap();
+                    prop_assert!(url.username().is_empty() && url.password().is_none());
+                }
+            }
+        }
+    }
 }
