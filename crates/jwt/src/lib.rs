@@ -323,4 +323,69 @@ mod tests {
         assert!(c.sid.is_none() && c.roles.is_empty() && c.scope.is_empty());
         assert!(!c.has_scope("api") && !c.has_role("user"));
     }
+
+    mod properties {
+        use std::sync::LazyLock;
+
+        use proptest::prelude::*;
+
+        use super::{claims, verifier};
+        use crate::verify::unix_now;
+        use crate::{SigningKey, VerificationKeys};
+
+        static KEY: LazyLock<SigningKey> = LazyLock::new(|| {
+            crate::install_crypto_provider();
+            let pem = SigningKey::generate_ed25519_pem().unwrap();
+            SigningKey::ed25519_from_pem(&pem).unwrap().remove(0)
+        });
+
+        fn verifies(token: &str) -> Result<String, ()> {
+            let keys = VerificationKeys::from_signing_keys(std::slice::from_ref(&*KEY)).unwrap();
+            verifier(keys, 0)
+                .verify(token)
+                .map(|c| serde_json::to_string(&c).unwrap())
+                .map_err(|_| ())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// A token changed in one character of its header or claims is refused; changed in
+            /// its signature, it is refused or (a base64 spelling of the same bytes) the same
+            /// token.
+            #[test]
+            fn a_token_changed_anywhere_is_refused(
+                at in any::<prop::sample::Index>(),
+                with in "[A-Za-z0-9_.=+/-]",
+            ) {
+                let token = KEY.sign(&claims(unix_now())).unwrap();
+                let original = verifies(&token);
+                prop_assert!(original.is_ok());
+                let at = at.index(token.len());
+                prop_assume!(token[at..].chars().next() != with.chars().next());
+                let changed = format!("{}{with}{}", &token[..at], &token[at + 1..]);
+                let signature_at = token.rfind('.').unwrap() + 1;
+                match verifies(&changed) {
+                    Err(()) => {}
+                    Ok(claims) => {
+                        prop_assert!(at >= signature_at, "{changed}");
+                        prop_assert_eq!(Ok(claims), original);
+                    }
+                }
+            }
+
+            /// Any text is refused; never a panic.
+            #[test]
+            fn any_text_is_refused(text in "[ -~]{0,200}|[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,90}\\.[A-Za-z0-9_-]{0,90}") {
+                prop_assert_eq!(verifies(&text), Err(()));
+            }
+
+            /// Any key file text is a key or refused; never a panic.
+            #[test]
+            fn any_key_file_is_read_or_refused(text in "(-----BEGIN (PUBLIC|PRIVATE) KEY-----\\n)?[A-Za-z0-9+/=\\n]{0,120}(-----END (PUBLIC|PRIVATE) KEY-----)?") {
+                let _ = SigningKey::ed25519_from_pem(&text);
+                let _ = VerificationKeys::ed25519_from_public_pem(&text);
+            }
+        }
+    }
 }
