@@ -5,7 +5,7 @@
 //! keep tens of megabytes of parsed requests per connection (2,048 such connections took an
 //! auth-service past 19 GiB in 40 s, until the kernel killed it). So every connection's stream is
 //! wrapped in a [`Watched`] stream that hands actix-http bytes only while
-//! - no request is being answered (from [`middleware`] until its response body has been
+//! - no request is being answered (from [`admit`] until its response body has been
 //!   written or dropped), or the handler of the one being answered waits for its body; and
 //! - the socket takes the bytes already written to it;
 //!
@@ -26,7 +26,6 @@ use actix_web::HttpMessage as _;
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{Extensions, Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
-use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use futures_util::Stream;
 use futures_util::task::AtomicWaker;
@@ -46,7 +45,7 @@ pub struct Connection {
     occupant: Arc<Occupant>,
     /// The socket refused bytes: nothing was written since.
     blocked: AtomicBool,
-    /// Requests being answered: between [`middleware`] and the end of their response body.
+    /// Requests being answered: between [`admit`] and the end of their response body.
     answering: AtomicUsize,
     /// The handler of the request being answered waits for more of its body.
     body_wanted: AtomicBool,
@@ -148,7 +147,7 @@ impl<T> Watched<T> {
         &self.io
     }
 
-    /// Puts the connection where [`middleware`] finds it (`on_connect_ext`).
+    /// Puts the connection where [`admit`] finds it (`on_connect_ext`).
     pub fn register(&self, extensions: &mut Extensions) {
         extensions.insert(Arc::clone(&self.conn));
     }
@@ -231,18 +230,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
 }
 
 /// Holds the request while the socket refuses bytes, so that no answer is made while earlier
-/// ones cannot be sent; then marks it as being answered until its response body is done, and
-/// lets its body be read while its handler waits for it. (A connection that was not [`Watched`] passes untouched.)
-pub async fn middleware(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let answering = admit(&mut req).await;
-    next.call(req).await.map(|res| track(res, answering))
-}
-
-/// The first half of [`middleware`]: waits until the request's connection can send, then marks
-/// the request as being answered (`None` when its connection is not [`Watched`]).
+/// ones cannot be sent; then marks it as being answered until its response body is done
+/// ([`track`]), and lets its body be read while its handler waits for it. `None` when its
+/// connection is not [`Watched`]: it passes untouched.
 pub(crate) async fn admit(req: &mut ServiceRequest) -> Option<Answering> {
     let conn = req.conn_data::<Arc<Connection>>().cloned()?;
     std::future::poll_fn(|cx| conn.poll_sendable(cx)).await;
@@ -256,8 +246,8 @@ pub(crate) async fn admit(req: &mut ServiceRequest) -> Option<Answering> {
     Some(answering)
 }
 
-/// The second half of [`middleware`]: the response's body holds `answering` until it is
-/// written or dropped.
+/// The response's body holds the request's `answering` ([`admit`]) until it is written or
+/// dropped.
 pub(crate) fn track<B>(
     res: ServiceResponse<B>,
     answering: Option<Answering>,

@@ -10,11 +10,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_web::HttpMessage as _;
-use actix_web::body::MessageBody;
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, ServiceRequest};
 use actix_web::error::PayloadError;
 use actix_web::http::header;
-use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use futures_util::Stream;
 use tokio::time::Sleep;
@@ -22,17 +20,8 @@ use tokio::time::Sleep;
 /// How long a whole body may take to arrive (64 KiB at the limit: 6.5 KB/s at least).
 pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Middleware: `App::new().wrap(from_fn(deadline::middleware))`.
-pub async fn middleware(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    limit_body(&mut req);
-    next.call(req).await
-}
-
-/// What [`middleware`] does before passing the request on: its body, if it has one, must arrive
-/// within [`BODY_DEADLINE`].
+/// A request's body, if it has one, must arrive within [`BODY_DEADLINE`] (one of the shared
+/// layers, [`crate::service`]).
 pub(crate) fn limit_body(req: &mut ServiceRequest) {
     if has_body(req) {
         let inner = req.take_payload();

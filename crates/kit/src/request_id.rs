@@ -32,7 +32,7 @@ pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// What every log line of one request carries.
 #[derive(Debug, Clone)]
-pub struct Context {
+pub(crate) struct Context {
     id: String,
     /// The trace id and parent span id of the request's valid `traceparent`.
     trace: Option<(String, String)>,
@@ -61,7 +61,7 @@ static OPEN_SPANS: AtomicBool = AtomicBool::new(false);
 
 /// Makes every request also open a `request` span in `tracing`, for a subscriber that draws
 /// spans itself (the pretty format), rather than reading [`current_context`].
-pub fn open_spans(open: bool) {
+pub(crate) fn open_spans(open: bool) {
     OPEN_SPANS.store(open, Ordering::Relaxed);
 }
 
@@ -71,7 +71,7 @@ pub fn current() -> Option<String> {
 }
 
 /// The context of the request being handled on this task, if any.
-pub fn current_context() -> Option<Context> {
+pub(crate) fn current_context() -> Option<Context> {
     REQUEST.try_with(Context::clone).ok()
 }
 

@@ -212,7 +212,7 @@ async fn shared_layers(
 
 /// The HTTP/1.1 service of one worker over connections of type `T`: actix-web's own defaults
 /// (5 s for request headers, 5 s keep-alive, 1 s to close), every connection's send state
-/// registered for [`backpressure::middleware`].
+/// registered for [`backpressure::admit`].
 fn http_service<T, I, S, B>(
     app: I,
     signal: GracefulShutdownSignal,

@@ -96,7 +96,7 @@ impl LogFilter {
 
 impl LogFilter {
     /// Whether the filter names spans or fields: it then needs the request's span to exist.
-    pub fn names_spans(&self) -> bool {
+    pub(crate) fn names_spans(&self) -> bool {
         self.env.is_some()
     }
 }
@@ -146,7 +146,7 @@ where
 /// [`Context`](crate::request_id::Context) as the `span` object a `request` span would have
 /// given it: `{"request_id":…,"trace_id":…,"parent_span_id":…,"name":"request"}`.
 #[derive(Debug, Clone)]
-pub struct InRequest<F>(F);
+pub(crate) struct InRequest<F>(F);
 
 impl<S, N, F> FormatEvent<S, N> for InRequest<F>
 where
