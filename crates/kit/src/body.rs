@@ -142,11 +142,13 @@ fn json_problem(err: &JsonPayloadError) -> Problem {
     }
 }
 
-/// A body's top-level JSON value: an object whose names are each given once, or anything else.
+/// A body's top-level JSON value: an object whose names are each given once, `null`, or anything
+/// else.
 /// A repeated name is refused rather than letting the last one win: two parsers reading the same
 /// body must never see different fields (`{"password": "a", "password": "b"}`).
 enum TopLevel {
     Object(Map<String, Value>),
+    Null,
     Other,
 }
 
@@ -193,7 +195,7 @@ impl<'de> serde::de::Visitor<'de> for TopLevelVisitor {
     }
 
     fn visit_unit<E: serde::de::Error>(self) -> Result<TopLevel, E> {
-        Ok(TopLevel::Other)
+        Ok(TopLevel::Null)
     }
 
     other!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
@@ -204,29 +206,41 @@ impl<'de> serde::de::Visitor<'de> for TopLevelVisitor {
 #[derive(Debug, Default)]
 pub struct JsonObject(pub Map<String, Value>);
 
+/// The body's top-level JSON value, its content type checked and its size bounded.
+fn read_top_level(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> Pin<Box<dyn Future<Output = Result<TopLevel, actix_web::Error>>>> {
+    if !is_json_content_type(req) {
+        return Box::pin(async { Err(unsupported_media_type().into()) });
+    }
+    // The type is checked above; actix's own check would refuse some types the rule allows
+    // (`application/json ; charset=utf-8`: RFC 9110 allows the space), so it is skipped.
+    let body = JsonBody::<TopLevel>::new(req, payload, None, false).limit(BODY_LIMIT);
+    Box::pin(async move { Ok(body.await.map_err(|e| json_problem(&e))?) })
+}
+
+fn not_an_object() -> actix_web::Error {
+    Problem::invalid_request("Body must be a JSON object").into()
+}
+
 impl FromRequest for JsonObject {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        if !is_json_content_type(req) {
-            return Box::pin(async { Err(unsupported_media_type().into()) });
-        }
-        // The type is checked above; actix's own check would refuse some types the rule allows
-        // (`application/json ; charset=utf-8`: RFC 9110 allows the space), so it is skipped.
-        let body = JsonBody::<TopLevel>::new(req, payload, None, false).limit(BODY_LIMIT);
+        let body = read_top_level(req, payload);
         Box::pin(async move {
-            match body.await.map_err(|e| json_problem(&e))? {
+            match body.await? {
                 TopLevel::Object(map) => Ok(JsonObject(map)),
-                TopLevel::Other => {
-                    Err(Problem::invalid_request("Body must be a JSON object").into())
-                }
+                TopLevel::Null | TopLevel::Other => Err(not_an_object()),
             }
         })
     }
 }
 
-/// A JSON object body that may be absent: no body at all reads as an empty object.
+/// A JSON object body that may be absent: no body at all, or the JSON `null` (which the
+/// document shows such a body may be), reads as an empty object.
 #[derive(Debug, Default)]
 pub struct OptionalJsonObject(pub Map<String, Value>);
 
@@ -244,8 +258,14 @@ impl FromRequest for OptionalJsonObject {
         if length == Some(0) || (length.is_none() && !chunked) {
             return Box::pin(async { Ok(OptionalJsonObject::default()) });
         }
-        let fut = JsonObject::from_request(req, payload);
-        Box::pin(async move { Ok(OptionalJsonObject(fut.await?.0)) })
+        let body = read_top_level(req, payload);
+        Box::pin(async move {
+            match body.await? {
+                TopLevel::Object(map) => Ok(OptionalJsonObject(map)),
+                TopLevel::Null => Ok(OptionalJsonObject::default()),
+                TopLevel::Other => Err(not_an_object()),
+            }
+        })
     }
 }
 
@@ -436,5 +456,40 @@ mod tests {
             415,
             "not text"
         );
+    }
+
+    /// What each reader makes of `body`: the object's field names, or the refusal's status.
+    async fn read_body(body: &'static str) -> [Result<Vec<String>, u16>; 2] {
+        let parts = || {
+            TestRequest::post()
+                .insert_header((header::CONTENT_TYPE, "application/json"))
+                .set_payload(body)
+                .to_http_parts()
+        };
+        let status = |e: actix_web::Error| e.as_response_error().status_code().as_u16();
+        let (req, mut payload) = parts();
+        let required = JsonObject::from_request(&req, &mut payload)
+            .await
+            .map(|o| o.0.keys().cloned().collect())
+            .map_err(status);
+        let (req, mut payload) = parts();
+        let optional = OptionalJsonObject::from_request(&req, &mut payload)
+            .await
+            .map(|o| o.0.keys().cloned().collect())
+            .map_err(status);
+        [required, optional]
+    }
+
+    #[actix_web::test]
+    async fn null_is_no_body_where_the_body_is_optional_and_refused_where_it_is_required() {
+        assert_eq!(read_body("null").await, [Err(400), Ok(vec![])]);
+        assert_eq!(read_body(" null ").await, [Err(400), Ok(vec![])]);
+        let object = Ok(vec!["a".to_owned()]);
+        assert_eq!(read_body(r#"{"a":1}"#).await, [object.clone(), object]);
+        for other in ["[]", "1", "\"x\"", "true", "[null]"] {
+            assert_eq!(read_body(other).await, [Err(400), Err(400)], "{other}");
+        }
+        assert_eq!(read_body(r#"{"a":1,"a":2}"#).await, [Err(400), Err(400)]);
+        assert_eq!(read_body("nul").await, [Err(400), Err(400)]);
     }
 }

@@ -50,7 +50,12 @@ pub struct Registration {
     /// NFKC), unlike any existing name.
     #[cfg_attr(
         feature = "openapi",
-        schema(example = "alice", min_length = 3, max_length = 64)
+        schema(
+            example = "alice",
+            format = "username",
+            min_length = 3,
+            max_length = 64
+        )
     )]
     pub username: String,
     /// Optional; unique ignoring case; login accepts it in place of the username. A plain
@@ -108,6 +113,7 @@ pub struct PasswordChange {
 pub struct UserUpdate {
     /// The whole new set of roles (`admin`, `user`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<RoleName>>, max_items = 16))]
     pub roles: Option<Vec<String>>,
     /// Disabling revokes every token of the user at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,11 +132,11 @@ pub struct NewClient {
     pub name: String,
     /// The scopes the client may ask for (RFC 6749 §3.3 scope tokens); none by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_items = 32))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<ScopeToken>>, max_items = 32))]
     pub scopes: Option<Vec<String>>,
     /// The audiences its tokens may name; the configured `TOKEN_AUDIENCE` by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 16))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<ScopeToken>>, min_items = 1, max_items = 16))]
     pub audience: Option<Vec<String>>,
     /// What the client may do; `["client_credentials"]` by default. A public client may not
     /// have `client_credentials` or token exchange.
@@ -146,6 +152,26 @@ pub struct NewClient {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public: Option<bool>,
 }
+
+/// A role: 1 to 32 lower-case ASCII letters, digits, `.`, `_` or `-`, starting with a letter.
+/// Documentation only: lists of them are read as strings.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(
+    pattern = r#"^[a-z][a-z0-9._-]{0,31}$"#,
+    min_length = 1,
+    max_length = 32
+)]
+#[allow(dead_code)]
+pub struct RoleName(String);
+
+/// A scope or an audience: an RFC 6749 §3.3 scope token, 1 to 128 printable ASCII characters
+/// without space, `"` or `\`. Documentation only: lists of them are read as strings.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(pattern = r#"^[!#-\[\]-~]{1,128}$"#, min_length = 1, max_length = 128)]
+#[allow(dead_code)]
+pub struct ScopeToken(String);
 
 /// A grant type a client may be registered for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -181,9 +181,13 @@ fn resolve(dir: &Path, name: &str) -> Option<PathBuf> {
     (visible && path.is_file()).then_some(path)
 }
 
-#[derive(Debug, Deserialize)]
+/// A signed link's query; without both fields the request needs an access token.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LinkQuery {
+    /// Signed link: its expiry, Unix seconds (a signed 64-bit integer).
     expires: Option<i64>,
+    /// Signed link: its signature.
     sig: Option<String>,
 }
 
@@ -195,11 +199,11 @@ pub struct LinkQuery {
     tag = "examples",
     params(
         ("name" = String, Path, description = "One plain path segment; hidden files, `..` and separators are 404"),
-        ("expires" = Option<i64>, Query, description = "Signed link: its expiry, Unix seconds"),
-        ("sig" = Option<String>, Query, description = "Signed link: its signature"),
+        LinkQuery,
     ),
     responses(
         (status = 200, description = "The file, with its content type", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, response = doc::BadRequest),
         (status = 401, response = doc::Unauthorized),
         (status = 404, response = doc::NotFound),
         (status = 503, response = doc::Unavailable),

@@ -72,6 +72,10 @@ pub struct Registered {
 
 /// Checks and de-duplicates grant types; at least one.
 pub fn parse_grant_types(raw: Vec<String>) -> Result<Vec<String>, String> {
+    // As many as there are grants: a longer list repeats one, as the document's bound says.
+    if raw.len() > GRANT_TYPES.len() {
+        return Err(format!("at most {} grant types", GRANT_TYPES.len()));
+    }
     let mut out: Vec<String> = Vec::new();
     for value in raw {
         if !GRANT_TYPES.contains(&value.as_str()) {

@@ -2,7 +2,12 @@
 //! annotations (served at `GET /openapi.json`, browsable at `GET /docs`).
 
 use utoipa::openapi::OpenApi as Document;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{
+    AuthorizationCode, ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password,
+    Scopes, SecurityScheme,
+};
+use utoipa::openapi::{RefOr, path::Operation};
 use utoipa::{Modify, OpenApi, ToResponse};
 
 use crate::http::schema::{AdminOnly, CLIENT_BASIC, Disabled};
@@ -71,17 +76,88 @@ impl Modify for AuthComponents {
                     .build(),
             ),
         );
+        // Where the access tokens come from, for client generators and gateways. No operation
+        // names it: each endpoint takes the `bearer` token these flows issue.
+        let scopes = || {
+            Scopes::one(
+                crate::base::tokens::DEFAULT_USER_SCOPE,
+                "The users' APIs (a service client's scopes are its registered ones)",
+            )
+        };
+        components.add_security_scheme(
+            OAUTH2,
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [
+                    Flow::AuthorizationCode(AuthorizationCode::new(
+                        "/oauth/authorize",
+                        "/oauth/token",
+                        scopes(),
+                    )),
+                    Flow::ClientCredentials(ClientCredentials::new("/oauth/token", scopes())),
+                    Flow::Password(Password::new("/oauth/token", scopes())),
+                ],
+                "OAuth 2.0 (RFC 6749): the authorization code grant with PKCE for apps, \
+                 client credentials for services, the password grant for first-party tools; the \
+                 device grant (RFC 8628) starts at `/oauth/device_authorization`",
+            )),
+        );
+    }
+}
+
+/// The name of the OAuth 2.0 security scheme, which describes the flows tokens come from.
+const OAUTH2: &str = "oauth2";
+
+/// Every form body is read by [`crate::oauth::protocol::read_form`]: a parameter the form does
+/// not name is ignored, and no parameter may be given twice (RFC 6749 §3.1). The document says
+/// so on each form's schema: any other field, once, as a string.
+fn forms_ignore_other_fields(api: &mut Document) {
+    let operations = api.paths.paths.values().flat_map(|item| {
+        [&item.get, &item.post, &item.put, &item.patch, &item.delete]
+            .into_iter()
+            .flatten()
+    });
+    let forms: Vec<String> = operations
+        .filter_map(|op: &Operation| {
+            let body = match op.request_body.as_ref()? {
+                RefOr::T(body) => body,
+                RefOr::Ref(_) => return None,
+            };
+            let RefOr::T(form) = body.content.get("application/x-www-form-urlencoded")? else {
+                return None;
+            };
+            match form.schema.as_ref()? {
+                RefOr::Ref(r) => r.ref_location.rsplit('/').next().map(str::to_owned),
+                RefOr::T(_) => None,
+            }
+        })
+        .collect();
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    for name in forms {
+        if let Some(RefOr::T(Schema::Object(form))) = components.schemas.get_mut(&name) {
+            let other = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(
+                    "Any other parameter is ignored; none may be given twice",
+                ));
+            form.additional_properties = Some(Box::new(AdditionalProperties::RefOr(RefOr::T(
+                other.into(),
+            ))));
+        }
     }
 }
 
 /// The whole document, as served.
 pub fn document() -> Document {
-    tokenauth_kit::openapi::finish(
+    let mut api = tokenauth_kit::openapi::finish(
         AuthApi::openapi(),
         "tokenauth auth-service",
         "Users, sessions, access and refresh tokens, service clients and the OAuth 2.0 \
          endpoints. Errors outside `/oauth/` are RFC 9457 problem details whose `code` is \
          stable; `/oauth/` errors are RFC 6749 §5.2 bodies.",
         &["database", "migrations", "revocations", "eviction_policy"],
-    )
+    );
+    forms_ignore_other_fields(&mut api);
+    api
 }

@@ -100,4 +100,56 @@ mod tests {
             assert_eq!(bounds(password), (PASSWORD_MIN, PASSWORD_MAX));
         }
     }
+
+    /// The scope-token pattern the document gives a client's scopes and audiences.
+    fn scope_token_pattern() -> regex::Regex {
+        let schema = serde_json::to_value(tokenauth_wire::ScopeToken::schema()).unwrap();
+        regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+
+        /// A scope or audience matches the documented pattern exactly when the server takes it.
+        #[test]
+        fn the_documented_scope_pattern_is_the_enforced_one(
+            value in "[ -~]{0,130}|\\PC{0,4}|[!#-\\[\\]-~]{120,130}"
+        ) {
+            let documented = scope_token_pattern().is_match(&value);
+            let enforced = crate::flows::clients::valid_token(&value);
+            proptest::prop_assert_eq!(documented, enforced, "{:?}", value);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+
+        /// A role matches the documented pattern exactly when the server takes it.
+        #[test]
+        fn the_documented_role_pattern_is_the_enforced_one(
+            value in "[ -~]{0,34}|\\PC{0,4}|[a-z][a-z0-9._-]{28,34}"
+        ) {
+            let schema = serde_json::to_value(tokenauth_wire::RoleName::schema()).unwrap();
+            let pattern = regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+            let enforced = crate::flows::admin::parse_roles(vec![value.clone()]).is_ok();
+            proptest::prop_assert_eq!(pattern.is_match(&value), enforced, "{:?}", value);
+        }
+    }
+
+    /// The documented bound on `grant_types` is the number of grants, and it is enforced.
+    #[test]
+    fn the_documented_grant_list_bound_is_the_enforced_one() {
+        use crate::flows::clients::{GRANT_TYPES, parse_grant_types};
+        let schema = serde_json::to_value(tokenauth_wire::NewClient::schema()).unwrap();
+        let grants = &schema["properties"]["grant_types"];
+        let max = grants["maxItems"].as_u64().unwrap() as usize;
+        assert_eq!(max, GRANT_TYPES.len());
+        let every: Vec<String> = GRANT_TYPES.iter().map(|g| (*g).to_owned()).collect();
+        assert_eq!(parse_grant_types(every.clone()).unwrap(), every);
+        let one_more: Vec<String> = every.iter().chain(&every[..1]).cloned().collect();
+        assert_eq!(
+            parse_grant_types(one_more).unwrap_err(),
+            format!("at most {max} grant types")
+        );
+    }
 }

@@ -28,8 +28,8 @@ struct UserPage {
     operation_id = "list_users",
     tag = "admin",
     params(
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (default 50)"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size, 1 to 100 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page, as handed out; any other value is 400"),
     ),
     responses(
         (status = 200, description = "One page", body = UserPage),

@@ -365,3 +365,74 @@ async fn the_docs_page_is_served_whole_and_offline() {
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
     }
 }
+
+/// Runs `scripts/api-fuzz` (Schemathesis, every check, a fixed seed) against `base`, logged in
+/// as the bootstrap admin: its success and report.
+fn run_fuzzer(base: &str, auth: &str) -> (bool, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/api-fuzz");
+    let out = std::process::Command::new(script)
+        .arg(base)
+        .env("API_FUZZ_LOGIN", format!("{auth}/v1/login"))
+        .env("API_FUZZ_USERNAME", crate::helpers::ADMIN)
+        .env("API_FUZZ_PASSWORD", crate::helpers::PASSWORD)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), report)
+}
+
+/// Schemathesis, generating requests from each service's own document (valid ones and invalid
+/// ones), finds nothing: no 5xx, no status, header, content type or body the document does not
+/// give, no request the document allows refused, none it forbids accepted. The failed-login
+/// limit is off so that the fuzzer's wrong passwords do not lock out the address it logs in
+/// from; the limits have tests of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_fuzzer_finds_nothing_in_either_document() {
+    let stack = Stack::start_with(&[
+        ("BOOTSTRAP_ADMIN_USERNAME", crate::helpers::ADMIN.into()),
+        ("BOOTSTRAP_ADMIN_PASSWORD", crate::helpers::PASSWORD.into()),
+        ("LOGIN_RATE_LIMIT_PER_MINUTE", "0".into()),
+    ])
+    .await;
+    // The bootstrap admin is created in the background at start-up.
+    let started = std::time::Instant::now();
+    while stack
+        .client
+        .post(format!("{}/v1/login", stack.auth))
+        .json(&serde_json::json!({
+            "username": crate::helpers::ADMIN,
+            "password": crate::helpers::PASSWORD,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != StatusCode::OK
+    {
+        assert!(started.elapsed().as_secs() < 10, "no bootstrap admin");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for base in [stack.auth.clone(), stack.resource.clone()] {
+        let auth = stack.auth.clone();
+        let (clean, report) = tokio::task::spawn_blocking(move || run_fuzzer(&base, &auth))
+            .await
+            .unwrap();
+        assert!(clean, "Schemathesis found something:\n{report}");
+        let generated = report
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_suffix(" generated")
+                    .or_else(|| l.trim().split_once(" generated,").map(|(n, _)| n))
+            })
+            .and_then(|n| n.trim().parse::<u32>().ok());
+        assert!(
+            generated.is_some_and(|n| n >= 300),
+            "too few requests were generated:\n{report}"
+        );
+    }
+}

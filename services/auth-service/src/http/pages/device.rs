@@ -116,7 +116,12 @@ async fn client_asking(
     operation_id = "device_page",
     tag = "browser",
     params(("user_code" = Option<String>, Query, description = "Filled in from `verification_uri_complete`")),
-    responses((status = 200, description = "The device page (HTML)", content_type = "text/html")),
+    responses(
+        (status = 200, description = "The device page (HTML), naming the client whose request `user_code` is", content_type = "text/html"),
+        (status = 400, description = "No live request has `user_code` (counted as a failed login of the address): the page, saying so", content_type = "text/html"),
+        (status = 429, description = "The address's failed-login limit, with `Retry-After` (HTML)", content_type = "text/html"),
+        (status = 503, response = tokenauth_kit::openapi::Unavailable),
+    ),
     security(()),
 )]
 pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
