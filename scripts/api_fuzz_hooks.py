@@ -20,6 +20,32 @@ schemathesis.openapi.format(
     ),
 )
 
+# `redirect-uri`: what a client registers (see the RedirectUri schema): https in normal form
+# (a path, a lower-case host), http on the loopback with a port that is not the default, or a
+# private-use scheme in reverse-domain form.
+_path = st.from_regex(r"\A/[a-z0-9/_-]{0,20}(\?[a-z]=[a-z0-9]{1,5})?\Z")
+schemathesis.openapi.format(
+    "redirect-uri",
+    st.one_of(
+        st.builds(
+            lambda host, path: f"https://{host}{path}",
+            st.from_regex(r"\A[a-z][a-z0-9]{0,10}(\.[a-z][a-z0-9]{0,10}){0,2}\.[a-z]{2,6}\Z"),
+            _path,
+        ),
+        st.builds(
+            lambda host, port, path: f"http://{host}:{port}{path}",
+            st.sampled_from(["127.0.0.1", "[::1]"]),
+            st.integers(min_value=1024, max_value=65535),
+            _path,
+        ),
+        st.builds(
+            lambda app, path: f"com.{app}.app:{path}",
+            st.from_regex(r"\A[a-z]{1,10}\Z"),
+            _path,
+        ),
+    ),
+)
+
 
 # With API_FUZZ_LOGIN (the auth-service's `/v1/login` URL), API_FUZZ_USERNAME and
 # API_FUZZ_PASSWORD, every request carries an access token of that account, logged in again

@@ -301,7 +301,9 @@ struct Docs {
 pub struct ApiDocs(web::Data<Docs>);
 
 impl ApiDocs {
-    pub fn new(api: &OpenApi) -> Self {
+    /// `api` is the document as [`finish`] left it, or its JSON with what `utoipa` cannot
+    /// express added (JSON Schema's `if`/`then`).
+    pub fn new(api: &impl serde::Serialize) -> Self {
         let json = serde_json::to_vec(api).unwrap_or_default();
         let swagger = utoipa_swagger_ui::Config::new(["/openapi.json"])
             // The default fetches a badge from validator.swagger.io: nothing leaves the page.

@@ -124,10 +124,16 @@ pub struct UserUpdate {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewClient {
-    /// For people: no control characters.
+    /// For people: up to 100 characters, no control characters, not only spaces (leading and
+    /// trailing ones are dropped).
     #[cfg_attr(
         feature = "openapi",
-        schema(example = "billing-service", min_length = 1, max_length = 100)
+        schema(
+            example = "billing-service",
+            min_length = 1,
+            max_length = 100,
+            pattern = r#"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"#
+        )
     )]
     pub name: String,
     /// The scopes the client may ask for (RFC 6749 §3.3 scope tokens); none by default.
@@ -146,12 +152,27 @@ pub struct NewClient {
     /// Exact redirect URIs, required with (and only with) `authorization_code`: https, http on
     /// 127.0.0.1 or [::1] (any port matches), or a private-use scheme (`com.example.app:/cb`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<RedirectUri>>, max_items = 10))]
     pub redirect_uris: Option<Vec<String>>,
     /// A browser or native app: no secret is made, and it never authenticates. Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public: Option<bool>,
 }
+
+/// A redirect URI as a client registers it: absolute, printable ASCII, at most 512 bytes, no
+/// fragment or credentials, in the normal form of the URL standard (it is compared as a
+/// string); `https`, `http` on `127.0.0.1` or `[::1]` (any port matches), or a private-use
+/// scheme with a dot (`com.example.app:/callback`). Documentation only.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(
+    format = "redirect-uri",
+    pattern = r#"^[!-~]+$"#,
+    min_length = 1,
+    max_length = 512
+)]
+#[allow(dead_code)]
+pub struct RedirectUri(String);
 
 /// A role: 1 to 32 lower-case ASCII letters, digits, `.`, `_` or `-`, starting with a letter.
 /// Documentation only: lists of them are read as strings.

@@ -289,9 +289,11 @@ pub fn parse_audience(raw: Vec<String>) -> Result<Vec<String>, String> {
     Ok(audience)
 }
 
+/// A client's name, trimmed: at most 100 characters as sent, none a control character, not
+/// all spaces.
 pub fn parse_name(raw: &str) -> Result<String, String> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+    if name.is_empty() || raw.chars().count() > MAX_NAME || raw.chars().any(char::is_control) {
         return Err(format!("1 to {MAX_NAME} characters, no control characters"));
     }
     Ok(name.to_owned())

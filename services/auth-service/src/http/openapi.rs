@@ -149,7 +149,90 @@ fn forms_ignore_other_fields(api: &mut Document) {
 }
 
 /// The whole document, as served.
-pub fn document() -> Document {
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(derived()).unwrap_or_default();
+    if let Some(new_client) = doc.pointer_mut("/components/schemas/NewClient") {
+        client_rules(new_client);
+    }
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(|s| s.as_object_mut())
+    {
+        schemas
+            .values_mut()
+            .filter_map(|schema| schema.get_mut("properties")?.as_object_mut())
+            .flat_map(|properties| properties.values_mut())
+            .for_each(split_nullable_format);
+    }
+    doc
+}
+
+/// A field that may be `null` or a string of a `format` (`{"type": ["string", "null"],
+/// "format": "email"}`) written as the choice it is: either `null`, or a string with the
+/// format and its bounds. The two say the same in JSON Schema, where `format` applies to
+/// strings only; generators (Schemathesis among them) read the first as "`null` breaks the
+/// format".
+fn split_nullable_format(property: &mut serde_json::Value) {
+    let Some(field) = property.as_object_mut() else {
+        return;
+    };
+    let nullable_string = field.get("type") == Some(&serde_json::json!(["string", "null"]))
+        && field.contains_key("format");
+    if !nullable_string {
+        return;
+    }
+    let mut string = serde_json::Map::new();
+    string.insert("type".into(), "string".into());
+    for key in ["format", "minLength", "maxLength", "pattern"] {
+        if let Some(value) = field.remove(key) {
+            string.insert(key.into(), value);
+        }
+    }
+    field.remove("type");
+    field.insert(
+        "oneOf".into(),
+        serde_json::json!([string, {"type": "null"}]),
+    );
+}
+
+/// The rules of [`crate::flows::clients::check_consistency`] that tie a new client's fields
+/// together, in JSON Schema (`utoipa` has no `if`/`then`): redirect URIs with the
+/// authorization code grant and only with it; a public client names its grants (the default,
+/// `client_credentials`, needs a secret) and neither of those that need one.
+fn client_rules(schema: &mut serde_json::Value) {
+    use crate::flows::clients::{
+        GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE,
+    };
+    let rules = serde_json::json!([
+        {
+            "if": {
+                "required": ["grant_types"],
+                "properties": {"grant_types": {"type": "array", "contains": {"const": GRANT_AUTHORIZATION_CODE}}}
+            },
+            "then": {
+                "required": ["redirect_uris"],
+                "properties": {"redirect_uris": {"type": "array", "minItems": 1}}
+            },
+            "else": {"properties": {"redirect_uris": {"maxItems": 0}}}
+        },
+        {
+            "if": {"required": ["public"], "properties": {"public": {"const": true}}},
+            "then": {
+                "required": ["grant_types"],
+                "properties": {"grant_types": {
+                    "type": "array",
+                    "not": {"contains": {"enum": [GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE]}}
+                }}
+            }
+        }
+    ]);
+    if let Some(object) = schema.as_object_mut() {
+        object.insert("allOf".into(), rules);
+    }
+}
+
+/// The document as the handlers' annotations and the types derive it.
+fn derived() -> Document {
     let mut api = tokenauth_kit::openapi::finish(
         AuthApi::openapi(),
         "tokenauth auth-service",

@@ -136,6 +136,27 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(1024))]
+
+        /// A client's name matches the documented pattern and length exactly when the server
+        /// takes it.
+        #[test]
+        fn the_documented_client_name_is_the_enforced_one(
+            value in "[ -~]{0,3}|\\PC{0,4}|\\s{0,3}|[\\s\\PC]{0,5}|\\PC{98,102}|[\\x00-\\x20\\x7f-\\xa0\\u{1680}\\u{2000}-\\u{200b}\\u{2028}\\u{2029}\\u{202f}\\u{205f}\\u{3000}\\u{feff}a]{0,4}"
+        ) {
+            let schema = serde_json::to_value(tokenauth_wire::NewClient::schema()).unwrap();
+            let name = &schema["properties"]["name"];
+            let pattern = regex::Regex::new(name["pattern"].as_str().unwrap()).unwrap();
+            let length = value.chars().count() as u64;
+            let documented = pattern.is_match(&value)
+                && length >= name["minLength"].as_u64().unwrap()
+                && length <= name["maxLength"].as_u64().unwrap();
+            let enforced = crate::flows::clients::parse_name(&value).is_ok();
+            proptest::prop_assert_eq!(documented, enforced, "{:?}", value);
+        }
+    }
+
     /// The documented bound on `grant_types` is the number of grants, and it is enforced.
     #[test]
     fn the_documented_grant_list_bound_is_the_enforced_one() {

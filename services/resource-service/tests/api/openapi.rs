@@ -367,14 +367,18 @@ async fn the_docs_page_is_served_whole_and_offline() {
 }
 
 /// Runs `scripts/api-fuzz` (Schemathesis, every check, a fixed seed) against `base`, logged in
-/// as the bootstrap admin: its success and report.
-fn run_fuzzer(base: &str, auth: &str) -> (bool, String) {
+/// as the bootstrap admin of the auth-service at `auth` if given: its success and report.
+fn run_fuzzer(base: &str, auth: Option<&str>) -> (bool, String) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/api-fuzz");
-    let out = std::process::Command::new(script)
-        .arg(base)
-        .env("API_FUZZ_LOGIN", format!("{auth}/v1/login"))
-        .env("API_FUZZ_USERNAME", crate::helpers::ADMIN)
-        .env("API_FUZZ_PASSWORD", crate::helpers::PASSWORD)
+    let mut command = std::process::Command::new(script);
+    command.arg(base).env_remove("API_FUZZ_LOGIN");
+    if let Some(auth) = auth {
+        command
+            .env("API_FUZZ_LOGIN", format!("{auth}/v1/login"))
+            .env("API_FUZZ_USERNAME", crate::helpers::ADMIN)
+            .env("API_FUZZ_PASSWORD", crate::helpers::PASSWORD);
+    }
+    let out = command
         .output()
         .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
     let report = format!(
@@ -388,14 +392,16 @@ fn run_fuzzer(base: &str, auth: &str) -> (bool, String) {
 /// Schemathesis, generating requests from each service's own document (valid ones and invalid
 /// ones), finds nothing: no 5xx, no status, header, content type or body the document does not
 /// give, no request the document allows refused, none it forbids accepted. The failed-login
-/// limit is off so that the fuzzer's wrong passwords do not lock out the address it logs in
-/// from; the limits have tests of their own.
+/// and registration limits are off, so that the fuzzer's wrong passwords do not lock out the
+/// address it logs in from and its registrations reach the store; the limits have tests of
+/// their own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_fuzzer_finds_nothing_in_either_document() {
     let stack = Stack::start_with(&[
         ("BOOTSTRAP_ADMIN_USERNAME", crate::helpers::ADMIN.into()),
         ("BOOTSTRAP_ADMIN_PASSWORD", crate::helpers::PASSWORD.into()),
         ("LOGIN_RATE_LIMIT_PER_MINUTE", "0".into()),
+        ("REGISTER_RATE_LIMIT_PER_MINUTE", "0".into()),
     ])
     .await;
     // The bootstrap admin is created in the background at start-up.
@@ -418,7 +424,7 @@ async fn the_api_fuzzer_finds_nothing_in_either_document() {
     }
     for base in [stack.auth.clone(), stack.resource.clone()] {
         let auth = stack.auth.clone();
-        let (clean, report) = tokio::task::spawn_blocking(move || run_fuzzer(&base, &auth))
+        let (clean, report) = tokio::task::spawn_blocking(move || run_fuzzer(&base, Some(&auth)))
             .await
             .unwrap();
         assert!(clean, "Schemathesis found something:\n{report}");
@@ -435,4 +441,50 @@ async fn the_api_fuzzer_finds_nothing_in_either_document() {
             "too few requests were generated:\n{report}"
         );
     }
+}
+
+/// The fuzzer can fail: a server whose one operation answers 500 and a body its document does
+/// not give is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_fuzzer_reports_what_a_document_does_not_say() {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    const DOCUMENT: &str = r#"{
+        "openapi": "3.1.0",
+        "info": {"title": "broken", "version": "1"},
+        "paths": {"/thing": {"get": {
+            "parameters": [{"name": "n", "in": "query", "required": true,
+                            "schema": {"type": "integer", "minimum": 0}}],
+            "responses": {"200": {"description": "ok",
+                "content": {"application/json": {"schema": {"type": "object"}}}}}
+        }}}
+    }"#;
+    let server = HttpServer::new(|| {
+        App::new()
+            .route(
+                "/openapi.json",
+                web::get().to(|| async {
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(DOCUMENT)
+                }),
+            )
+            .route(
+                "/thing",
+                web::get().to(|| async { HttpResponse::InternalServerError().body("[]") }),
+            )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let base = format!("http://{}", server.addrs()[0]);
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    let (clean, report) = tokio::task::spawn_blocking(move || run_fuzzer(&base, None))
+        .await
+        .unwrap();
+    handle.stop(false).await;
+    assert!(!clean, "{report}");
+    assert!(report.contains("Server error"), "{report}");
+    assert!(report.contains("Undocumented status code"), "{report}");
 }
