@@ -480,6 +480,54 @@ mod tests {
         [required, optional]
     }
 
+    /// A JSON object's text with `fields` in order, each value written as JSON.
+    fn object_text(fields: &[(String, Value)]) -> String {
+        let members: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}:{v}", Value::String(k.clone())))
+            .collect();
+        format!("{{{}}}", members.join(","))
+    }
+
+    fn values() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+            prop::collection::vec("\\PC{0,4}".prop_map(Value::String), 0..3).prop_map(Value::Array),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
+        /// An object whose names are each given once is read whole, as written; the same object
+        /// with any one name given again, anywhere and with any value, is refused: two readers
+        /// of one body must never see different fields.
+        #[test]
+        fn an_object_is_read_whole_and_a_name_given_twice_is_refused(
+            fields in proptest::collection::btree_map("\\PC{0,8}", values(), 1..6),
+            pick: proptest::sample::Index,
+            at: proptest::sample::Index,
+            again in values(),
+        ) {
+            let fields: Vec<(String, Value)> = fields.into_iter().collect();
+            let read = serde_json::from_str::<TopLevel>(&object_text(&fields));
+            let expected: Map<String, Value> = fields.iter().cloned().collect();
+            proptest::prop_assert!(matches!(read, Ok(TopLevel::Object(ref m)) if *m == expected));
+
+            let name = fields[pick.index(fields.len())].0.clone();
+            let mut twice = fields.clone();
+            twice.insert(at.index(fields.len() + 1), (name.clone(), again));
+            let refused = serde_json::from_str::<TopLevel>(&object_text(&twice));
+            let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+            let expected = format!("the field `{name}` is given more than once");
+            proptest::prop_assert!(message.starts_with(&expected), "{}", message);
+        }
+    }
+
     #[actix_web::test]
     async fn null_is_no_body_where_the_body_is_optional_and_refused_where_it_is_required() {
         assert_eq!(read_body("null").await, [Err(400), Ok(vec![])]);

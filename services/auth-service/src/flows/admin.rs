@@ -55,11 +55,16 @@ pub struct Cursor(String);
 /// What a cursor's tag is bound to, besides the id.
 const CURSOR_PURPOSE: &str = "tokenauth users cursor";
 
-fn cursor_tag(keys: &KeySet, id: &str) -> Option<String> {
-    let secret = keys.signing_key()?.derive_secret(CURSOR_PURPOSE);
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
+/// The secret cursors are tagged under, derived from the signing key: `None` only if there is
+/// no signing key (which loading refuses).
+fn cursor_secret(keys: &KeySet) -> Option<[u8; 32]> {
+    Some(keys.signing_key()?.derive_secret(CURSOR_PURPOSE))
+}
+
+fn cursor_tag(secret: &[u8; 32], id: &str) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
     let tag = aws_lc_rs::hmac::sign(&key, id.as_bytes());
-    Some(URL_SAFE_NO_PAD.encode(&tag.as_ref()[..16]))
+    URL_SAFE_NO_PAD.encode(&tag.as_ref()[..16])
 }
 
 impl Cursor {
@@ -69,17 +74,25 @@ impl Cursor {
 
     /// `None` only if there is no signing key (which loading refuses).
     pub fn encode(&self, keys: &KeySet) -> Option<String> {
-        let tag = cursor_tag(keys, &self.0)?;
-        Some(URL_SAFE_NO_PAD.encode(format!("u1:{}.{tag}", self.0)))
+        Some(self.encode_under(&cursor_secret(keys)?))
     }
 
     /// `None` for anything this service did not hand out.
     pub fn decode(keys: &KeySet, raw: &str) -> Option<Cursor> {
+        Cursor::decode_under(&cursor_secret(keys)?, raw)
+    }
+
+    fn encode_under(&self, secret: &[u8; 32]) -> String {
+        let tag = cursor_tag(secret, &self.0);
+        URL_SAFE_NO_PAD.encode(format!("u1:{}.{tag}", self.0))
+    }
+
+    fn decode_under(secret: &[u8; 32], raw: &str) -> Option<Cursor> {
         let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
         let text = String::from_utf8(bytes).ok()?;
         let (id, tag) = text.strip_prefix("u1:")?.split_once('.')?;
         uuid::Uuid::parse_str(id).ok()?;
-        let expected = cursor_tag(keys, id)?;
+        let expected = cursor_tag(secret, id);
         verify_slices_are_equal(expected.as_bytes(), tag.as_bytes()).ok()?;
         Some(Cursor(id.to_owned()))
     }
@@ -228,4 +241,62 @@ pub async fn revoke(state: &AppState, admin_id: &str, id: &str) -> ApiResult<()>
     .await?;
     crate::base::audit::user_tokens_revoked(admin_id, id);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn id_from(bytes: [u8; 16]) -> String {
+        uuid::Uuid::from_bytes(bytes).to_string()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// A cursor handed out reads back as the same position.
+        #[test]
+        fn a_cursor_handed_out_reads_back(secret: [u8; 32], id: [u8; 16]) {
+            let cursor = Cursor(id_from(id));
+            let raw = cursor.encode_under(&secret);
+            prop_assert_eq!(Cursor::decode_under(&secret, &raw), Some(cursor));
+        }
+
+        /// A cursor changed in any one character, or read under another key, is refused.
+        #[test]
+        fn a_changed_or_foreign_cursor_is_refused(
+            secret: [u8; 32],
+            other: [u8; 32],
+            id: [u8; 16],
+            at: prop::sample::Index,
+            with in "[A-Za-z0-9_=+/.-]",
+        ) {
+            let raw = Cursor(id_from(id)).encode_under(&secret);
+            let mut changed: Vec<char> = raw.chars().collect();
+            let i = at.index(changed.len());
+            let new = with.chars().next().unwrap_or('A');
+            prop_assume!(changed[i] != new);
+            changed[i] = new;
+            let changed: String = changed.into_iter().collect();
+            prop_assert_eq!(Cursor::decode_under(&secret, &changed), None);
+            prop_assume!(secret != other);
+            prop_assert_eq!(Cursor::decode_under(&other, &raw), None);
+        }
+
+        /// Any text, and any hand-made `u1:<id>.<tag>`, is refused: only tags made under the
+        /// secret pass, and nothing panics.
+        #[test]
+        fn text_nobody_handed_out_is_refused(
+            secret: [u8; 32],
+            text in "\\PC{0,80}",
+            id: [u8; 16],
+            tag in "[A-Za-z0-9_-]{0,24}",
+        ) {
+            prop_assert_eq!(Cursor::decode_under(&secret, &text), None);
+            let forged = URL_SAFE_NO_PAD.encode(format!("u1:{}.{tag}", id_from(id)));
+            prop_assert_eq!(Cursor::decode_under(&secret, &forged), None);
+        }
+    }
 }
