@@ -11,6 +11,7 @@ mod audit;
 mod authorize;
 mod availability;
 mod cors;
+mod crash;
 mod device;
 mod email;
 mod errors;
