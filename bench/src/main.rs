@@ -8,6 +8,7 @@
 //! - `mirror`: loading a mirror of 1,000,000 revocations from Redis.
 //! - `peer`: the resource-service against the Flask service the project's tutorials teach.
 //! - `oauth`: the OAuth 2.0 endpoints against oidc-provider, a certified OAuth server.
+//! - `soak`: the whole topology for `BENCH_SOAK_SECONDS` under load and faults.
 
 mod bare;
 mod cgroup;
@@ -16,6 +17,7 @@ mod mirror;
 mod oauth;
 mod peer;
 mod procs;
+mod soak;
 mod stats;
 mod verify;
 mod wrk;
@@ -78,13 +80,19 @@ fn main() -> anyhow::Result<()> {
                 flag("--peer-dir").context("--peer-dir PATH of installed oidc-provider")?;
             runtime()?.block_on(oauth::run(seconds, &database_url, &pgbench_url, &peer_dir))?
         }
+        // Two workers: the load, the checker and the sampler must not wait behind each other.
+        Some("soak") => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?
+            .block_on(soak::run())?,
         Some("bare-server") => {
             let port: u16 = flag("--port").context("--port")?.parse()?;
             let key = flag("--public-key-file").context("--public-key-file")?;
             bare::serve(port, &key)?;
             true
         }
-        _ => bail!("usage: tokenauth-bench login|verify|mirror|peer|oauth [--seconds N] …"),
+        _ => bail!("usage: tokenauth-bench login|verify|mirror|peer|oauth|soak [--seconds N] …"),
     };
     if !pass {
         bail!("below target");

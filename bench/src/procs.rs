@@ -101,10 +101,23 @@ pub fn target_dir() -> PathBuf {
 
 /// Starts a binary from the release directory with a clean environment plus `env`.
 pub fn spawn(binary: &str, env: &[(&str, String)], dir: &Path) -> anyhow::Result<Proc> {
-    let port = free_port()?;
+    spawn_on(binary, free_port()?, env, dir)
+}
+
+/// The same, on `port` (a restart keeps its address).
+pub fn spawn_on(
+    binary: &str,
+    port: u16,
+    env: &[(&str, String)],
+    dir: &Path,
+) -> anyhow::Result<Proc> {
     let path = target_dir().join(binary);
     let log = dir.join(format!("{binary}-{port}.log"));
-    let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("creating {}", log.display()))?;
     let mut cmd = Command::new(&path);
     cmd.env_clear()
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
@@ -131,7 +144,11 @@ pub fn spawn(binary: &str, env: &[(&str, String)], dir: &Path) -> anyhow::Result
 
 /// A throw-away `redis-server` (nothing kept on disk) in a group of its own; `base` is its URL.
 pub fn spawn_redis(dir: &Path) -> anyhow::Result<Proc> {
-    let port = free_port()?;
+    spawn_redis_on(dir, free_port()?)
+}
+
+/// The same, on `port` (a restart keeps its address, and starts empty).
+pub fn spawn_redis_on(dir: &Path, port: u16) -> anyhow::Result<Proc> {
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args([
