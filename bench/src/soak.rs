@@ -349,6 +349,22 @@ impl Stack {
         Ok(())
     }
 
+    /// Kills a service with `SIGKILL` and starts it again on its port, waited for.
+    async fn kill_and_restart(&mut self, target: Target) -> anyhow::Result<()> {
+        let slot = match target {
+            Target::Auth(i) => &mut self.auth[i],
+            Target::Replica(i) => &mut self.replicas[i],
+        };
+        if let Some(mut p) = slot.take() {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+        match target {
+            Target::Auth(i) => self.start_auth(i).await,
+            Target::Replica(i) => self.start_replica(i).await,
+        }
+    }
+
     /// (name, pid) of every process, for the samples.
     fn pids(&self) -> Vec<(String, u32)> {
         let mut out = Vec::new();
@@ -805,6 +821,12 @@ async fn faults(
     };
 
     let say = |what: &str| println!("  {:6.1} s  {what}", shared.now());
+    let restarted = |name: &str| {
+        restarts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_owned(), shared.now());
+    };
     // Redis killed and restarted empty: the auth-services re-seed it from the database.
     wait_until(at(0.2)).await;
     say("Redis killed, restarted empty");
@@ -815,10 +837,7 @@ async fn faults(
         let (dir, port) = (s.dir.clone(), s.redis_port);
         s.redis = Some(procs::spawn_redis_on(&dir, port)?);
     }
-    restarts
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert("redis".into(), shared.now());
+    restarted("redis");
     for t in [Target::Replica(0), Target::Replica(1)] {
         ready(t).await?;
     }
@@ -848,10 +867,7 @@ async fn faults(
         s.pg.stop();
         s.pg.start()?;
     }
-    restarts
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert("postgres".into(), shared.now());
+    restarted("postgres");
     for t in [Target::Auth(0), Target::Auth(1)] {
         ready(t).await?;
     }
@@ -861,38 +877,20 @@ async fn faults(
     wait_until(at(0.65)).await;
     say("auth-service 1 killed (SIGKILL), restarted");
     let w = open(Dependency::Process(Target::Auth(1)));
-    {
-        let mut s = stack.lock().await;
-        if let Some(p) = s.auth[1].as_mut() {
-            let _ = p.child.kill();
-            let _ = p.child.wait();
-        }
-        s.auth[1] = None;
-        s.start_auth(1).await?;
-    }
-    restarts
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert("auth-1".into(), shared.now());
+    stack.lock().await.kill_and_restart(Target::Auth(1)).await?;
+    restarted("auth-1");
     close(w);
 
     // One replica killed and started again.
     wait_until(at(0.8)).await;
     say("resource-service 1 killed, restarted");
     let w = open(Dependency::Process(Target::Replica(1)));
-    {
-        let mut s = stack.lock().await;
-        if let Some(p) = s.replicas[1].as_mut() {
-            let _ = p.child.kill();
-            let _ = p.child.wait();
-        }
-        s.replicas[1] = None;
-        s.start_replica(1).await?;
-    }
-    restarts
+    stack
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert("resource-1".into(), shared.now());
+        .await
+        .kill_and_restart(Target::Replica(1))
+        .await?;
+    restarted("resource-1");
     close(w);
     say("every fault healed");
     Ok(())

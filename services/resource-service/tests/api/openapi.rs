@@ -182,22 +182,28 @@ async fn every_operation_is_served(stack: &Stack, base: &str, doc: &Value) {
     }
 }
 
-/// Runs `scripts/openapi-validate` (openapi-spec-validator) on `files`: its success and report.
-fn run_validator(files: &[String]) -> (bool, String) {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../scripts/openapi-validate"
-    );
-    let out = std::process::Command::new(script)
-        .args(files)
+/// Runs `command`: its success, and its output and errors as one report.
+fn report_of(mut command: std::process::Command) -> (bool, String) {
+    let out = command
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), report)
+}
+
+/// Runs `scripts/openapi-validate` (openapi-spec-validator) on `files`: its success and report.
+fn run_validator(files: &[String]) -> (bool, String) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/openapi-validate"
+    );
+    let mut command = std::process::Command::new(script);
+    command.args(files);
+    report_of(command)
 }
 
 /// The reference validator on the documents as served.
@@ -378,15 +384,7 @@ fn run_fuzzer(base: &str, auth: Option<&str>) -> (bool, String) {
             .env("API_FUZZ_USERNAME", crate::helpers::ADMIN)
             .env("API_FUZZ_PASSWORD", crate::helpers::PASSWORD);
     }
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), report)
+    report_of(command)
 }
 
 /// Schemathesis, generating requests from each service's own document (valid ones and invalid
