@@ -88,6 +88,18 @@ pub fn rss_kib(pid: &str) -> Option<u64> {
         .ok()
 }
 
+/// A new Ed25519 signing key in `dir`: the private key file and its public key file.
+pub fn key_files(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    use tokenauth_jwt::SigningKey;
+    let pem = SigningKey::generate_ed25519_pem()?;
+    let key_file = dir.join("signing.pem");
+    std::fs::write(&key_file, &pem)?;
+    let key = SigningKey::ed25519_from_pem(&pem)?.remove(0);
+    let public_key_file = dir.join("public.pem");
+    std::fs::write(&public_key_file, key.public_pem().context("public key")?)?;
+    Ok((key_file, public_key_file))
+}
+
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }

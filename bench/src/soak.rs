@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use tokenauth_jwt::SigningKey;
 
 use crate::procs::{self, Proc, free_port, wait_ready};
 
@@ -275,12 +274,7 @@ impl Stack {
         let pg = Postgres::init(dir)?;
         let redis_port = free_port()?;
         let redis = procs::spawn_redis_on(dir, redis_port)?;
-        let pem = SigningKey::generate_ed25519_pem()?;
-        let key_file = dir.join("signing.pem");
-        std::fs::write(&key_file, &pem)?;
-        let key = SigningKey::ed25519_from_pem(&pem)?.remove(0);
-        let public_key_file = dir.join("public.pem");
-        std::fs::write(&public_key_file, key.public_pem().context("public key")?)?;
+        let (key_file, public_key_file) = procs::key_files(dir)?;
         let redis_url = format!("redis://127.0.0.1:{redis_port}");
         let auth_env = vec![
             ("REDIS_URL", redis_url.clone()),
@@ -636,29 +630,18 @@ async fn user_loop(
                 .await;
             }
             (Some(_), 81..89) => session = login(&shared, &http, a, &user).await.or(session),
-            (Some(s), 89..95) => {
+            (Some(s), 89..97) => {
+                // Logging out one session, or (less often) every session of the user.
+                let (what, path) = if roll < 95 {
+                    ("logout", "/v1/logout")
+                } else {
+                    ("logout_all", "/v1/logout/all")
+                };
                 let got = send(
                     &shared,
-                    "logout",
+                    what,
                     a,
-                    http.post(format!("{base}/v1/logout"))
-                        .bearer_auth(&s.access),
-                )
-                .await;
-                if matches!(got, Some((204, _)))
-                    && let Ok(mut record) = shared.record.lock()
-                {
-                    record.revoked.push((s.access.clone(), shared.now()));
-                }
-                session = None;
-            }
-            (Some(s), 95..97) => {
-                let got = send(
-                    &shared,
-                    "logout_all",
-                    a,
-                    http.post(format!("{base}/v1/logout/all"))
-                        .bearer_auth(&s.access),
+                    http.post(format!("{base}{path}")).bearer_auth(&s.access),
                 )
                 .await;
                 if matches!(got, Some((204, _)))
@@ -835,7 +818,10 @@ async fn faults(
         let mut s = stack.lock().await;
         s.redis = None;
         let (dir, port) = (s.dir.clone(), s.redis_port);
-        s.redis = Some(procs::spawn_redis_on(&dir, port)?);
+        // Process control waits (and sleeps) synchronously: off the async worker.
+        s.redis = Some(tokio::task::block_in_place(|| {
+            procs::spawn_redis_on(&dir, port)
+        })?);
     }
     restarted("redis");
     for t in [Target::Replica(0), Target::Replica(1)] {
@@ -864,8 +850,10 @@ async fn faults(
     let w = open(Dependency::Postgres);
     {
         let mut s = stack.lock().await;
-        s.pg.stop();
-        s.pg.start()?;
+        tokio::task::block_in_place(|| {
+            s.pg.stop();
+            s.pg.start()
+        })?;
     }
     restarted("postgres");
     for t in [Target::Auth(0), Target::Auth(1)] {

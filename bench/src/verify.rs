@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde_json::json;
 use tokenauth_jwt::{AccessClaims, SigningKey};
 
@@ -30,12 +30,7 @@ pub struct Setup {
 
 /// An auth-service and `replicas` resource-services sharing Redis, on a fresh SQLite file.
 pub async fn start(dir: &Path, redis_url: &str, replicas: usize) -> anyhow::Result<Setup> {
-    let pem = SigningKey::generate_ed25519_pem()?;
-    let key_file = dir.join("signing.pem");
-    std::fs::write(&key_file, &pem)?;
-    let key = SigningKey::ed25519_from_pem(&pem)?.remove(0);
-    let public_key_file = dir.join("public.pem");
-    std::fs::write(&public_key_file, key.public_pem().context("public key")?)?;
+    let (key_file, public_key_file) = procs::key_files(dir)?;
     let prefix = format!("bench{}:", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let shared = [
         ("REDIS_URL", redis_url.to_owned()),
